@@ -1,0 +1,5 @@
+import sys
+
+from gradeset.cli import main
+
+sys.exit(main())

@@ -1,0 +1,381 @@
+"""Streaming, atomic writers for JSONL, Parquet, CSV and Hugging Face folders.
+
+Every writer writes to a temp name and renames on ``close()``; ``abort()`` (or an
+exception inside ``with``) leaves the previous file untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import orjson
+
+from gradeset.errors import GradesetError
+from gradeset.io.atomic import commit, discard, temp_path
+
+_JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(row: dict) -> bytes:
+    return orjson.dumps(row, option=_JSON_OPTS, default=_default)
+
+
+def _default(obj):
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", errors="replace")
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+class Writer:
+    """Base: count rows, write to a temp path, commit on close."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = temp_path(self.path)
+        self.count = 0
+        self.closed = False
+
+    def write(self, rows: Iterable[dict]) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Flush and close the temp file (subclasses)."""
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self._finish()
+        commit(self.tmp, self.path)
+        self.closed = True
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._finish()
+        except Exception:
+            pass
+        discard(self.tmp)
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class JsonlWriter(Writer):
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(path)
+        raw = open(self.tmp, "wb")
+        self._raw = raw
+        self._fh = gzip.GzipFile(fileobj=raw, mode="wb") if self.path.name.endswith(".gz") else raw
+
+    def write(self, rows: Iterable[dict]) -> None:
+        buf = bytearray()
+        n = 0
+        for row in rows:
+            buf += dumps(row)
+            buf += b"\n"
+            n += 1
+        self._fh.write(buf)
+        self.count += n
+
+    def _finish(self) -> None:
+        if self._fh is not self._raw:
+            self._fh.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+
+
+def _promote_nulls(schema):
+    """Columns that were all-null in the first batch become strings (nullable)."""
+    import pyarrow as pa
+
+    def fix(t):
+        if pa.types.is_null(t):
+            return pa.large_string()
+        if pa.types.is_struct(t):
+            return pa.struct([pa.field(f.name, fix(f.type)) for f in t])
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            return pa.list_(fix(t.value_type))
+        return t
+
+    return pa.schema([pa.field(f.name, fix(f.type)) for f in schema])
+
+
+class ParquetWriter(Writer):
+    """Parquet with a schema inferred from the first batch.
+
+    Parquet needs one schema per file. Later batches are cast to it (missing fields
+    become null); a field that first appears later, or a type that cannot be cast,
+    stops with a clear error instead of being dropped silently.
+    """
+
+    def __init__(self, path: str | os.PathLike, batch_rows: int = 4096, compression: str = "zstd"):
+        super().__init__(path)
+        self.batch_rows = batch_rows
+        self.compression = compression
+        self._writer = None
+        self.schema = None
+        self._pending: list[dict] = []
+
+    def write(self, rows: Iterable[dict]) -> None:
+        self._pending.extend(rows)
+        if len(self._pending) >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        if self.schema is None:
+            try:
+                table = pa.Table.from_pylist(rows)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise GradesetError(f"{self.path}: rows cannot share one Parquet schema ({exc}); "
+                                    "write JSONL instead") from exc
+            self.schema = _promote_nulls(table.schema)
+            table = table.cast(self.schema)
+            self._writer = pq.ParquetWriter(self.tmp, self.schema, compression=self.compression)
+        else:
+            names = set(self.schema.names)
+            for i, row in enumerate(rows):
+                extra = set(row) - names
+                if extra:
+                    raise GradesetError(
+                        f"{self.path}: field(s) {sorted(extra)} first appear at row {self.count + i + 1}; "
+                        "a Parquet file has one schema fixed by its first rows. Write JSONL, or put "
+                        "such rows first.")
+            try:
+                table = pa.Table.from_pylist(rows, schema=self.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise GradesetError(f"{self.path}: a row near {self.count + 1} does not fit the "
+                                    f"Parquet schema of the first rows ({exc}); write JSONL instead") from exc
+        self._writer.write_table(table)
+        self.count += table.num_rows
+
+    def _finish(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._flush()
+        if self._writer is None:
+            pq.write_table(pa.table({}), self.tmp)
+        else:
+            self._writer.close()
+
+
+class CsvWriter(Writer):
+    """CSV with the union of fields seen in the first batch; nested values as JSON text."""
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(path)
+        self._fh = open(self.tmp, "w", encoding="utf-8", newline="")
+        self._writer = None
+        self.fields: list[str] | None = None
+        self.delimiter = "\t" if self.path.name.lower().endswith(".tsv") else ","
+
+    def write(self, rows: Iterable[dict]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        if self.fields is None:
+            fields: dict[str, None] = {}
+            for r in rows:
+                fields.update(dict.fromkeys(r))
+            self.fields = list(fields)
+            self._writer = csv.writer(self._fh, delimiter=self.delimiter)
+            self._writer.writerow(self.fields)
+        known = set(self.fields)
+        for i, r in enumerate(rows):
+            extra = set(r) - known
+            if extra:
+                raise GradesetError(f"{self.path}: field(s) {sorted(extra)} first appear at row "
+                                    f"{self.count + i + 1}; a CSV header is fixed by its first rows")
+            self._writer.writerow([_csv_value(r.get(f)) for f in self.fields])
+        self.count += len(rows)
+
+    def _finish(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+
+def _csv_value(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    return dumps(v).decode("utf-8")
+
+
+class HfDiskWriter(Writer):
+    """A folder ``datasets.load_from_disk`` opens: one Arrow stream plus state.json.
+
+    Written with pyarrow alone, so the core install needs no ``datasets``.
+    """
+
+    def __init__(self, path: str | os.PathLike, batch_rows: int = 4096):
+        super().__init__(path)
+        self.tmp.mkdir(parents=True)
+        self._pq = _ArrowStream(self.tmp / "data-00000-of-00001.arrow", batch_rows)
+
+    def write(self, rows: Iterable[dict]) -> None:
+        self._pq.write(rows)
+        self.count = self._pq.count
+
+    def _finish(self) -> None:
+        self._pq.finish()
+        fingerprint = os.urandom(8).hex()
+        state = {
+            "_data_files": [{"filename": "data-00000-of-00001.arrow"}],
+            "_fingerprint": fingerprint,
+            "_format_columns": None,
+            "_format_kwargs": {},
+            "_format_type": None,
+            "_output_all_columns": False,
+            "_split": None,
+        }
+        (self.tmp / "state.json").write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
+        info: dict = {"citation": "", "description": "written by gradeset", "homepage": "", "license": ""}
+        if self._pq.schema is not None:
+            try:
+                from datasets import Features
+
+                info["features"] = Features.from_arrow_schema(self._pq.schema).to_dict()
+            except ImportError:
+                pass
+        (self.tmp / "dataset_info.json").write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+
+
+class _ArrowStream:
+    def __init__(self, path: Path, batch_rows: int):
+        self.path = path
+        self.batch_rows = batch_rows
+        self.schema = None
+        self.count = 0
+        self._pending: list[dict] = []
+        self._writer = None
+        self._sink = None
+
+    def write(self, rows: Iterable[dict]) -> None:
+        self._pending.extend(rows)
+        if len(self._pending) >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        if self.schema is None:
+            table = pa.Table.from_pylist(rows)
+            self.schema = _promote_nulls(table.schema)
+            table = table.cast(self.schema)
+            self._sink = pa.OSFile(str(self.path), "wb")
+            self._writer = pa.ipc.new_stream(self._sink, self.schema)
+        else:
+            try:
+                table = pa.Table.from_pylist(rows, schema=self.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise GradesetError(f"{self.path.parent}: rows do not fit one Arrow schema ({exc})") from exc
+        self._writer.write_table(table)
+        self.count += table.num_rows
+
+    def finish(self) -> None:
+        import pyarrow as pa
+
+        self._flush()
+        if self._writer is None:
+            self.schema = pa.schema([])
+            self._sink = pa.OSFile(str(self.path), "wb")
+            self._writer = pa.ipc.new_stream(self._sink, self.schema)
+        self._writer.close()
+        self._sink.close()
+
+
+def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """The format an output path asks for: by explicit fmt, else by its extension.
+
+    A path with no extension (or ending in '/') is a shard folder; ``.hf`` is a
+    Hugging Face ``save_to_disk`` folder.
+    """
+    if fmt:
+        return fmt
+    s = str(path)
+    name = Path(s).name.lower()
+    if s.endswith("/") or s.endswith(os.sep):
+        return "shards"
+    for ext, f in ((".parquet", "parquet"), (".pq", "parquet"), (".csv", "csv"), (".tsv", "csv"),
+                   (".jsonl", "jsonl"), (".jsonl.gz", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"),
+                   (".hf", "hf")):
+        if name.endswith(ext):
+            return f
+    if Path(s).is_dir():
+        return "hf" if (Path(s) / "state.json").exists() else "shards"
+    if "." not in name:
+        return "shards"
+    return "jsonl"
+
+
+def open_writer(path: str | os.PathLike, fmt: str | None = None, **opts) -> Writer:
+    """A writer for path; ``fmt`` overrides the extension (jsonl, parquet, csv, hf, shards,
+    shards-parquet)."""
+    fmt = output_format(path, fmt)
+    if fmt == "jsonl":
+        return JsonlWriter(path)
+    if fmt == "parquet":
+        return ParquetWriter(path, **opts)
+    if fmt == "csv":
+        return CsvWriter(path)
+    if fmt == "hf":
+        return HfDiskWriter(path, **opts)
+    if fmt in ("shards", "shards-jsonl", "shards-parquet"):
+        from gradeset.io.shards import ShardWriter
+
+        shard_fmt = "parquet" if fmt == "shards-parquet" else opts.pop("shard_format", "jsonl")
+        return ShardWriter(path, shard_format=shard_fmt, **opts)
+    raise GradesetError(f"unknown output format {fmt!r}")
+
+
+def write_rows(path: str | os.PathLike, rows: Iterable[dict], fmt: str | None = None,
+               batch: int = 2048, **opts) -> int:
+    """Write an iterable of rows in batches; returns the count."""
+    with open_writer(path, fmt, **opts) as w:
+        chunk: list[dict] = []
+        for r in rows:
+            chunk.append(r)
+            if len(chunk) >= batch:
+                w.write(chunk)
+                chunk = []
+        if chunk:
+            w.write(chunk)
+    return w.count
+
+
+__all__ = ["Writer", "JsonlWriter", "ParquetWriter", "CsvWriter", "HfDiskWriter", "open_writer",
+           "output_format", "write_rows", "dumps", "io"]
