@@ -16,8 +16,9 @@ from gradeset.errors import GradesetError
 
 # Order is the order of ``gradeset --help``.
 COMMAND_MODULES = [
-    "inspect", "convert", "synth", "extract", "load", "generate", "verify", "build", "balance",
-    "split", "dedup", "decontaminate", "batch", "augment", "check", "eval", "traces", "train", "run",
+    "inspect", "convert", "synth", "extract", "prompts_from_docs", "load", "prepare", "augment",
+    "generate", "verify", "build", "balance", "split", "dedup", "decontaminate", "batch", "export",
+    "check", "eval", "traces", "train", "run",
 ]
 
 
