@@ -34,12 +34,11 @@ def normalize_group(row: dict) -> dict:
 
 def to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
     for loc, row in rows:
-        row = normalize_group(row)
         errors = validate_group(row)
         if errors:
             ctx.reject(loc, "; ".join(errors[:5]), row)
             continue
-        yield ensure_id(row)
+        yield ensure_id(normalize_group(row))
 
 
 def from_groups(groups: Iterable[dict], **opts) -> Iterator[dict]:
