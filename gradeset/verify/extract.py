@@ -1,0 +1,213 @@
+"""Find the final answer in a completion without reading the reasoning as an answer.
+
+Everything here is plain string scanning with bounded work: brace matching is a
+linear scan (10,000 nested braces cost 10,000 steps, no recursion), regexes are
+anchored on literal markers, and nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Chat special tokens after which a model is hallucinating the next turn.
+_TURN_END = re.compile(r"<\|im_end\|>|<\|im_start\|>|<\|endoftext\|>|<\|eot_id\|>|<\|end\|>|</s>|<\|user\|>")
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
+_FINAL_PHRASES = re.compile(
+    r"(?:final\s+answer\s*(?:is|:)|the\s+answer\s+is|answer\s*:)\s*",
+    re.IGNORECASE,
+)
+_HASHES = re.compile(r"####\s*([^\n]+)")
+_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+
+# Tags a task's format can ask for; name -> (open, close).
+TAG_PAIRS = {
+    "solution": ("<SOLUTION>", "</SOLUTION>"),
+    "answer": ("<answer>", "</answer>"),
+}
+
+
+def last_match(rx: re.Pattern, text: str) -> re.Match | None:
+    """The last non-overlapping match (a forward scan: no quadratic backtracking from the end)."""
+    found = None
+    for found in rx.finditer(text):  # noqa: B007
+        pass
+    return found
+
+
+def strip_turn_tail(text: str) -> str:
+    """Cut the text at the first chat special token (the model started a fake next turn)."""
+    m = _TURN_END.search(text)
+    return text[: m.start()] if m else text
+
+
+def after_thinking(text: str) -> str:
+    """The part after ``</think>`` (the answer); an unclosed ``<think>`` leaves nothing."""
+    close = last_match(_THINK_CLOSE, text)
+    if close is not None:
+        return text[close.end():]
+    if _THINK_OPEN.search(text):
+        return ""
+    return text
+
+
+def match_brace(text: str, open_index: int) -> int | None:
+    """Index of the ``}`` closing the ``{`` at open_index, or None if unbalanced.
+
+    Escaped braces (``\\{``) are ordinary characters for this count only in pairs, which
+    is how LaTeX writers use them inside \\boxed (sets).
+    """
+    depth = 0
+    i = open_index
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "{}":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last complete ``\\boxed{...}`` / ``\\fbox{...}``; ``\\boxed 5`` too."""
+    for m in reversed(list(_BOXED.finditer(text))):
+        start = m.end()
+        if start < len(text) and text[start] == "{":
+            end = match_brace(text, start)
+            if end is None:
+                continue  # unclosed box (truncated): look for an earlier complete one
+            return text[start + 1:end].strip()
+        tail = re.match(r"[^\s$]+", text[start:])
+        if tail:
+            return tail.group(0).strip()
+    return None
+
+
+_BOX_JOIN = re.compile(r"^(?:\s|,|;|\$|[a-zA-Z](?:_\{?\w+\}?)?\s*=|\\quad|\\qquad|\\text\{[^{}]{0,30}\}|and|or|\\\(|\\\)|\\\[|\\\]|&)*$")
+
+
+_WORDS_AND = re.compile(r"^[\sa-zA-Z,;]*\b(?:and|or)\b[\s,;]*$")
+
+
+def boxed_run(text: str, lenient: bool = False) -> str | None:
+    """The last box, or the last run of boxes written as one answer (``\boxed{1} and \boxed{2}``)."""
+    spans = []
+    for m in _BOXED.finditer(text):
+        start = m.end()
+        if start < len(text) and text[start] == "{":
+            end = match_brace(text, start)
+            if end is not None:
+                if spans and m.start() < spans[-1][1]:
+                    continue  # a box nested inside the previous one
+                spans.append((m.start(), end + 1, text[start + 1:end].strip()))
+    if not spans:
+        return last_boxed(text)
+    run = [spans[-1]]
+    for prev in reversed(spans[:-1]):
+        between = text[prev[1]:run[0][0]]
+        if len(between) > 60 or not (_BOX_JOIN.match(between) or lenient and (_WORDS_AND.match(between) or not re.search(r"[a-zA-Z0-9]", between))):
+            break
+        run.insert(0, prev)
+    if len(run) == 1:
+        return run[0][2]
+    return ", ".join(r[2] for r in run)
+
+
+def tag_content(text: str, open_tag: str, close_tag: str) -> str | None:
+    """Content of the last complete open…close tag pair (case-insensitive)."""
+    lower = text.lower()
+    o, c = open_tag.lower(), close_tag.lower()
+    start = lower.rfind(o)
+    if start < 0:
+        return None
+    end = lower.find(c, start + len(o))
+    if end < 0:
+        return None
+    return text[start + len(o):end].strip()
+
+
+def hashes_answer(text: str) -> str | None:
+    """GSM8K's ``#### 42`` line (the last one)."""
+    found = last_match(_HASHES, text)
+    return found.group(1).strip() if found else None
+
+
+def final_phrase(text: str) -> str | None:
+    """What follows the last "final answer is" / "The answer is" / "Answer:", up to the sentence end."""
+    found = last_match(_FINAL_PHRASES, text)
+    if found is None:
+        return None
+    rest = text[found.end():]
+    rest = rest.split("\n\n", 1)[0]
+    # a $...$ span right after the phrase is the answer (it may contain periods)
+    m = re.match(r"\s*(\$\$?)(.+?)\1", rest, re.DOTALL)
+    if m:
+        return m.group(2).strip()
+    m = re.match(r"\s*\\[(\[](.+?)\\[)\]]", rest, re.DOTALL)
+    if m:
+        return m.group(1).strip()
+    # up to a sentence end: ". " or end of line, keeping decimal points
+    m = re.match(r"(.+?)(?:\.(?:\s|$)|\n|$)", rest.strip())
+    ans = (m.group(1) if m else rest).strip().rstrip(".")
+    if ans.lower().startswith("i hope"):
+        return None
+    return ans or None
+
+
+def _last_boxed_pos(text: str) -> int:
+    return text.rfind("\\boxed") if "\\boxed" in text else text.rfind("\\fbox")
+
+
+def extract_final(text: str, tags: tuple[str, ...] = ()) -> tuple[str | None, str | None]:
+    """(answer, marker) from the last final-answer marker; (None, None) when there is none.
+
+    Requested tags win. Otherwise the marker written last wins: a model that boxes an
+    intermediate result and then writes "The final answer is $10,455$" means the latter.
+    """
+    for tag in tags:
+        pair = TAG_PAIRS.get(tag)
+        if pair:
+            got = tag_content(text, *pair)
+            if got is not None:
+                boxed = boxed_run(got)
+                return (boxed if boxed is not None else got), tag
+    found: list[tuple[int, str, str]] = []
+    boxed = boxed_run(text)
+    if boxed is not None:
+        found.append((_last_boxed_pos(text), boxed, "boxed"))
+    h = last_match(_HASHES, text)
+    if h is not None:
+        found.append((h.start(), h.group(1).strip(), "####"))
+    ph = last_match(_FINAL_PHRASES, text)
+    if ph is not None and (not found or ph.start() > max(f[0] for f in found)):
+        p = final_phrase(text[ph.start():])
+        if p is not None:
+            inner = last_boxed(p)
+            found.append((ph.start(), inner if inner is not None else p, "phrase"))
+    if not found:
+        return None, None
+    _, ans, marker = max(found, key=lambda f: f[0])
+    return ans, marker
+
+
+_ENDS_CLEANLY = re.compile(r"""(?:[.!?)\]}$'"*]|\\\]|\\\)|\d|[a-zA-Z]{0,20}[.!?])\s*$""")
+
+
+def looks_truncated(text: str, limit: int = 400) -> bool:
+    """A long completion that stops mid-sentence was cut by the token limit.
+
+    Short texts are final answers by construction ("42", "x = 5"); long ones without a
+    marker are graded only when they end like a finished sentence.
+    """
+    if len(text) <= limit:
+        return False
+    if re.search(r"\\boxed\s*\{[^}]*$", text[-200:]):
+        return True
+    return not _ENDS_CLEANLY.search(text[-50:])

@@ -1,0 +1,156 @@
+"""Grade every response of a batch of groups: the function behind the command and the step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradeset.records import prompt_text, response_text
+from gradeset.verify.pool import Item, VerifyPool, inline_map
+from gradeset.verify.registry import accepted_options, get_verifier
+from gradeset.verify.verdict import Verdict
+
+STAT_KEYS = ("graded", "correct", "unparsed", "truncated", "timeouts", "errors")
+
+
+def task_of(group: dict, task: str, default: str = "math") -> str:
+    if task != "auto":
+        return task
+    t = group.get("task")
+    return t if isinstance(t, str) and t else default
+
+
+def gold_of(group: dict, verifier: Any) -> Any:
+    """What a verifier compares with: the answer; code tests; the whole context for judges."""
+    if getattr(verifier, "wants_context", False):
+        return {"prompt": prompt_text(group.get("prompt")), "answer": group.get("answer"),
+                "reference": group.get("reference"), "rubric": group.get("rubric")}
+    answer = group.get("answer")
+    if answer is None and group.get("tests") is not None:
+        return {"tests": group["tests"]}
+    return answer
+
+
+def is_truncated(response: dict) -> bool:
+    meta = response.get("meta") if isinstance(response, dict) else None
+    return isinstance(meta, dict) and meta.get("finish_reason") == "length"
+
+
+class Grader:
+    """Verifiers for the tasks seen so far plus a pool; reused across batches by the step."""
+
+    def __init__(self, task: str = "math", workers: int = 1, timeout: float = 5.0, **opts: Any):
+        self.task = task
+        self.workers = int(workers)
+        self.timeout = float(timeout)
+        self.opts = opts
+        self.verifiers: dict[str, Any] = {}
+        self.pool: VerifyPool | None = None
+        self.stats = dict.fromkeys(STAT_KEYS, 0)
+
+    def verifier(self, task: str):
+        v = self.verifiers.get(task)
+        if v is None:
+            opts = self.opts
+            if self.task == "auto":  # options meant for one family must not break another
+                ok = accepted_options(task)
+                opts = opts if ok is None else {k: val for k, val in opts.items() if k in ok}
+            v = self.verifiers[task] = get_verifier(task, **opts)
+            if self.pool is not None:  # a new task: restart workers with the new verifier set
+                self.pool.close()
+                self.pool = None
+        return v
+
+    def _pool(self) -> VerifyPool:
+        if self.pool is None:
+            budgets = {k: v.time_budget(self.timeout) for k, v in self.verifiers.items() if hasattr(v, "time_budget")}
+            self.pool = VerifyPool(dict(self.verifiers), workers=self.workers, timeout=self.timeout, budgets=budgets)
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["pool"] = None
+        return state
+
+    def grade(self, groups: list[dict]) -> list[dict]:
+        items: list[Item] = []
+        where: list[dict] = []
+        batch_items: dict[str, list[int]] = {}
+        for g in groups:
+            responses = g.get("responses") or []
+            if not responses:
+                continue
+            task = task_of(g, self.task)
+            v = self.verifier(task)
+            gold = gold_of(g, v)
+            for r in responses:
+                if not isinstance(r, dict):
+                    continue
+                if is_truncated(r):
+                    self._fill(r, Verdict(0.0, False, None, "truncated (finish_reason=length)"))
+                    continue
+                if hasattr(v, "grade_batch"):
+                    batch_items.setdefault(task, []).append(len(items))
+                items.append((task, response_text(r), gold))
+                where.append(r)
+        verdicts: list[Verdict | None] = [None] * len(items)
+        for task, idxs in batch_items.items():  # judges batch HTTP calls in this process
+            out = self.verifiers[task].grade_batch([items[i][1:] for i in idxs])
+            for i, verdict in zip(idxs, out):
+                verdicts[i] = verdict
+        rest = [i for i, v in enumerate(verdicts) if v is None]
+        if rest:
+            todo = [items[i] for i in rest]
+            if self.workers <= 0:
+                out = inline_map(self.verifiers, todo)
+            else:
+                out = self._pool().map(todo)
+            for i, verdict in zip(rest, out):
+                verdicts[i] = verdict
+        for r, verdict in zip(where, verdicts):
+            self._fill(r, verdict)
+        return groups
+
+    def _fill(self, response: dict, v: Verdict) -> None:
+        response["score"] = float(v.score)
+        response["correct"] = bool(v.correct)
+        response["parsed"] = v.parsed
+        if v.execution_output is not None:
+            response["execution_output"] = v.execution_output
+        if v.detail:
+            meta = response.get("meta")
+            if not isinstance(meta, dict):
+                meta = response["meta"] = {}
+            meta["verify_detail"] = v.detail
+        s = self.stats
+        if v.parsed is not None:
+            s["graded"] += 1
+        else:
+            s["unparsed"] += 1
+        if v.correct:
+            s["correct"] += 1
+        d = v.detail or ""
+        if d == "timeout":
+            s["timeouts"] += 1
+        elif d.startswith("error"):
+            s["errors"] += 1
+        elif d.startswith("truncated"):
+            s["truncated"] += 1
+
+
+def verify_groups(groups: list[dict], task: str = "math", workers: int = 1, timeout: float = 5.0,
+                  **opts: Any) -> list[dict]:
+    """Fill score/correct/parsed (and execution_output for code) on every response.
+
+    ``task="auto"`` uses each group's ``task`` field. ``workers=0`` grades in this process
+    without a hard time limit; any other value uses killable worker processes.
+    """
+    grader = Grader(task=task, workers=workers, timeout=timeout, **opts)
+    try:
+        return grader.grade(groups)
+    finally:
+        grader.close()

@@ -1,0 +1,188 @@
+"""The ``math`` verifier: extract the final answer, decide equivalence fast, fall back to sympy.
+
+Order of work per completion (most completions stop at step 3):
+
+1. cut a hallucinated next chat turn, drop an unfinished ``<think>`` block;
+2. find the final answer (tags, last ``\\boxed``, ``####``, "final answer is"); a long
+   completion with no marker that stops mid-sentence is *truncated*: ``parsed=None``;
+3. canonicalise both sides with the exact fast path (``normalize``) and compare;
+4. only when (3) cannot decide, parse LaTeX into sympy (``symbolic``), in the worker
+   process that the pool kills at the time limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Any
+
+from gradeset.verify import extract, normalize
+from gradeset.verify.verdict import Verdict, graded, unparsed
+
+_DELIM = re.compile(r"(?<!\\)\$\$|(?<!\\)\$|\\\(|\\\)|\\\[|\\\]")
+_CLOSERS = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
+_NUMBER = (r"(?<![A-Za-z0-9.])(?:-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d{1,3}(?: \d{3})+(?![\d.])|-?\d+(?:\.\d+)?"
+           r"(?:/\d+)?|-?\.\d+)(?![0-9])")
+_LAST_NUMBER = re.compile(_NUMBER)
+_LAST_NUMBER_COMMA = re.compile(r"(?<![A-Za-z0-9.,])(?:-?\d+,\d{1,2}|-?0,\d+)(?![A-Za-z0-9,])|" + _NUMBER)
+
+
+def gold_text(gold: Any) -> str:
+    """The answer part of a gold field: ``\\boxed{}`` content or GSM8K's ``#### n`` line."""
+    if isinstance(gold, dict):
+        gold = gold.get("answer", gold.get("ground_truth", gold.get("value")))
+    if gold is None:
+        return ""
+    if not isinstance(gold, str):
+        return str(gold)
+    if "\\boxed" in gold or "\\fbox" in gold:
+        boxed = extract.boxed_run(gold, lenient=True)
+        if boxed is not None:
+            return boxed
+    if "####" in gold:
+        h = extract.hashes_answer(gold)
+        if h is not None:
+            return h
+    return gold.strip()
+
+
+def last_latex_span(text: str) -> tuple[str, int] | None:
+    """Content and end of the last complete math span; inline spans do not cross lines."""
+    toks = list(_DELIM.finditer(text))
+    for j in range(len(toks) - 1, 0, -1):
+        close = toks[j].group(0)
+        if close in ("\\(", "\\["):
+            continue
+        for k in range(j - 1, -1, -1):
+            opener = toks[k].group(0)
+            if _CLOSERS.get(opener) == close:
+                content = text[toks[k].end():toks[j].start()]
+                if opener in ("$", "\\(") and "\n" in content.strip(" "):
+                    break
+                if content.strip():
+                    return content.strip(), toks[j].end()
+                break
+            if opener in ("$$", "$") or close in ("$$", "$"):
+                break
+    return None
+
+
+def fallback_answer(text: str, decimal_comma: bool = False) -> str | None:
+    """No marker: the later of the last LaTeX span and the last number in the closing lines."""
+    tail = text[-600:]
+    best, end = None, -1
+    span = last_latex_span(tail)
+    if span is not None:
+        best, end = span
+    for m in (_LAST_NUMBER_COMMA if decimal_comma else _LAST_NUMBER).finditer(tail):
+        if m.start() >= end:
+            best, end = m.group(0), m.end()
+    return best
+
+
+class MathVerifier:
+    """``(completion, gold) -> Verdict`` for math answers; picklable, options as attributes."""
+
+    name = "math"
+
+    def __init__(self, tags: tuple[str, ...] | list[str] = (), precision: int = 6, strict: bool = True,
+                 allow_set_relation_comp: bool = False, symbolic: bool = True, truncation_chars: int = 400,
+                 whole_text: bool = True, decimal_comma: bool = False):
+        self.decimal_comma = bool(decimal_comma)
+        self.tags = tuple(tags)
+        self.precision = int(precision)
+        self.strict = bool(strict)
+        self.allow_set_relation_comp = bool(allow_set_relation_comp)
+        self.symbolic = bool(symbolic)
+        self.truncation_chars = int(truncation_chars)
+        self.whole_text = bool(whole_text)
+        self._gold_cache: OrderedDict = OrderedDict()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_gold_cache"] = OrderedDict()
+        return state
+
+    def _gold(self, gold: Any):
+        key = gold if isinstance(gold, str | int | float) else repr(gold)
+        hit = self._gold_cache.get(key)
+        if hit is None:
+            text = gold_text(gold)
+            hit = (text, normalize.canonical(text))
+            self._gold_cache[key] = hit
+            if len(self._gold_cache) > 4096:
+                self._gold_cache.popitem(last=False)
+        return hit
+
+    def extract(self, completion: str) -> tuple[str | None, str | None]:
+        """(answer, detail): the answer text, or None with the reason."""
+        text = extract.strip_turn_tail(completion or "")
+        text = extract.after_thinking(text)
+        if not text.strip():
+            return None, "no answer after thinking" if completion else "empty"
+        ans, marker = extract.extract_final(text, self.tags)
+        if ans is not None:
+            if marker == "phrase" and normalize.canonical(ans) is None and _has_prose(ans):
+                # "The final answer is: the volume of $ABCD$ is 120" -> 120
+                inner = fallback_answer(ans, self.decimal_comma)
+                if inner is not None and normalize.canonical(inner) is not None:
+                    return inner, None
+            return ans, None
+        if extract.looks_truncated(text, self.truncation_chars):
+            return None, "truncated: no final answer"
+        if not self.whole_text:
+            return None, "no final answer"
+        short = text.strip()
+        if len(short) <= 200 and normalize.canonical(short) is not None:
+            return short, None
+        ans = fallback_answer(text, self.decimal_comma)
+        return (ans, None) if ans is not None else (None, "no final answer")
+
+    def __call__(self, completion: str, gold: Any) -> Verdict:
+        if isinstance(gold, list | tuple) and gold and not isinstance(gold, str):
+            verdicts = [self(completion, g) for g in gold]
+            return next((v for v in verdicts if v.correct), verdicts[0])
+        ans, why = self.extract(completion)
+        if ans is None:
+            return unparsed(why or "no final answer")
+        return self.compare(ans, gold)
+
+    def compare(self, ans: str, gold: Any) -> Verdict:
+        gtext, gcanon = self._gold(gold)
+        if self.decimal_comma:
+            ans = _decimal_comma(ans)
+            gtext = _decimal_comma(gtext)
+            gcanon = normalize.canonical(gtext)
+        pcanon = normalize.canonical(ans)
+        if gcanon is not None and pcanon is not None:
+            decided = normalize.equal(gcanon, pcanon, self.precision)
+            if decided is not None:
+                return graded(decided, ans)
+        if _same_text(gtext, ans):
+            return graded(True, ans)
+        if not self.symbolic:
+            return graded(False, ans, "not comparable without the symbolic path")
+        from gradeset.verify import symbolic
+
+        g = symbolic.parse_gold(gtext)
+        p = symbolic.parse_answer(ans)
+        if not p:
+            return graded(False, ans, "answer not parseable")
+        if not g:
+            return graded(False, ans, "gold not parseable")
+        ok = symbolic.symbolic_equal(g, p, self.precision, self.strict, self.allow_set_relation_comp)
+        return graded(ok, ans)
+
+
+def _same_text(a: str, b: str) -> bool:
+    return normalize.clean(a).replace(" ", "") == normalize.clean(b).replace(" ", "")
+
+
+def _decimal_comma(s: str) -> str:
+    """European decimals (``2,74``): only single commas not followed by a 3-digit group."""
+    return re.sub(r"^(-?\d+),(\d{1,2}|\d{4,})$|^(0),(\d+)$", lambda m: ".".join(g for g in m.groups() if g), s.strip())
+
+
+def _has_prose(s: str) -> bool:
+    """Words or math delimiters around the answer ("the volume of $ABCD$ is 120")."""
+    return "$" in s or re.search(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}", s) is not None

@@ -1,0 +1,74 @@
+"""The slow, general path: LaTeX parsed into sympy objects by latex2sympy2_extended.
+
+Used only when the fast exact path (``normalize``) cannot decide. The parser is an ANTLR
+grammar that builds sympy objects; nothing here calls ``sympify`` or ``parse_expr`` on
+model text (math-verify's ``ExprExtractionConfig`` does, so it is never used for
+completions). It can still run for a very long time on ``9^{9^{9^9}}``: callers run it
+inside a worker process that is killed at the time limit (see ``pool``). math-verify's
+own SIGALRM timeouts are switched off because they break in threads.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+
+
+def _mv():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import math_verify
+    return math_verify
+
+
+@lru_cache(maxsize=4096)
+def parse_gold(gold: str) -> tuple:
+    """Gold answers are dataset text: LaTeX and plain numbers, boxed or not."""
+    mv = _mv()
+    configs = [mv.LatexExtractionConfig(boxed_match_priority=0), mv.ExprExtractionConfig()]
+    text = gold if ("$" in gold or "\\boxed" in gold or "\\(" in gold or "\\[" in gold) else f"${gold}$"
+    parsed = _quiet(mv.parse, text, configs)
+    if not parsed and text != gold:
+        parsed = _quiet(mv.parse, gold, configs)
+    return tuple(parsed)
+
+
+def parse_answer(answer: str, whole_text: bool = False) -> list:
+    """A model's answer: LaTeX only (never the expression parser, which evaluates Python)."""
+    mv = _mv()
+    config = [mv.LatexExtractionConfig(boxed_match_priority=0)]
+    text = answer if whole_text else "\\boxed{" + answer + "}"
+    return _quiet(mv.parse, text, config)
+
+
+def _quiet(fn, *args):
+    import logging
+
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return fn(*args, parsing_timeout=None)
+        except Exception:
+            return []
+
+
+def symbolic_equal(gold_parsed, pred_parsed, precision: int = 6, strict: bool = True,
+                   allow_set_relation_comp: bool = False) -> bool:
+    if not gold_parsed or not pred_parsed:
+        return False
+    mv = _mv()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return bool(mv.verify(list(gold_parsed), list(pred_parsed), float_rounding=precision, strict=strict,
+                                  allow_set_relation_comp=allow_set_relation_comp, timeout_seconds=None))
+        except Exception:
+            return False
+
+
+def describe(parsed) -> str | None:
+    """The string form math-verify extracted (its second element is the matched text)."""
+    if not parsed:
+        return None
+    return str(parsed[-1]) if len(parsed) > 1 else str(parsed[0])
