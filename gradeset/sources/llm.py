@@ -1,0 +1,60 @@
+"""The model behind the model-driven sources (questions from documents, paraphrases).
+
+Sources take a plain ``complete(prompts) -> texts`` function so that they can be tested
+with any callable; this module builds that function from command-line flags on top of
+``gradeset.generate.complete`` (imported lazily: it may pull in HTTP clients or vLLM).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from gradeset.errors import GradesetError
+
+Complete = Callable[[list[Any]], list[str]]
+
+
+def add_backend_args(p: argparse.ArgumentParser, *, temperature: float = 0.7, max_tokens: int = 1024) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--backend", required=True, help="openai, anthropic, vllm or transformers")
+    g.add_argument("--model", required=True, help="model name (or local folder for vllm/transformers)")
+    g.add_argument("--base-url", help="base URL of an OpenAI-compatible server")
+    g.add_argument("--temperature", type=float, default=temperature, help=f"default {temperature}")
+    g.add_argument("--max-tokens", type=int, default=max_tokens, help=f"reply token limit (default {max_tokens})")
+    g.add_argument("--concurrency", type=int, help="requests in flight (HTTP backends)")
+    g.add_argument("--timeout", type=float, help="seconds per request")
+    g.add_argument("--retries", type=int, help="retries per request")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed where the backend takes one")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    try:
+        from gradeset.generate import GenerateConfig
+    except ImportError as exc:
+        raise GradesetError(f"the generation backends (gradeset.generate) are not available: {exc}") from exc
+    fields: dict[str, Any] = {"backend": args.backend, "model": args.model, "n": 1,
+                              "temperature": args.temperature, "max_tokens": args.max_tokens}
+    for name in ("base_url", "concurrency", "timeout", "retries", "seed"):
+        value = getattr(args, name, None)
+        if value is not None:
+            fields[name] = value
+    try:
+        return GenerateConfig(**fields)
+    except Exception as exc:  # pydantic ValidationError: a bad flag value
+        raise GradesetError(f"bad model options: {exc}") from exc
+
+
+def complete_from_args(args: argparse.Namespace) -> Complete:
+    """``complete(prompts) -> texts`` for the backend the flags name."""
+    cfg = config_from_args(args)
+    try:
+        from gradeset.generate import complete
+    except ImportError as exc:
+        raise GradesetError(f"the generation backends (gradeset.generate) are not available: {exc}") from exc
+
+    def run(prompts: list[Any]) -> list[str]:
+        return list(complete(prompts, cfg))
+
+    return run
