@@ -1,0 +1,78 @@
+"""``gradeset verify IN --out OUT --task T``: grade every response, print coverage and accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from gradeset.commands._common import Job, add_input, add_output, add_quiet, progress, write_rows
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="grade responses: fill score, correct, parsed",
+                       description="Grade every response of every group with a verifier and write the groups.")
+    add_input(p)
+    add_output(p)
+    p.add_argument("--task", "-t", default="math",
+                   help="math, gsm8k, mcq, trivia, format, regex, code, judge, python:module:function, "
+                        "or auto (each group's task field)")
+    p.add_argument("--workers", "-w", type=int, default=1,
+                   help="grading processes (0: in this process, without a hard time limit)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per response before its worker is killed")
+    p.add_argument("--format-tags", nargs="*", default=None, metavar="TAG",
+                   help="read the answer from these tags first: solution (<SOLUTION>), answer (<answer>)")
+    p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
+                   help="verifier option (JSON value or string), e.g. -O mode=strict -O precision=4")
+    p.add_argument("--batch", type=int, default=256, help="groups per grading batch")
+    add_quiet(p)
+    p.set_defaults(func=run)
+
+
+def parse_options(pairs: list[str]) -> dict:
+    from gradeset.errors import GradesetError
+
+    opts = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GradesetError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            opts[key] = json.loads(value)
+        except json.JSONDecodeError:
+            opts[key] = value
+    return opts
+
+
+def run(args: argparse.Namespace) -> int:
+    from gradeset.io import batched
+    from gradeset.verify.groups import Grader
+
+    opts = parse_options(args.option)
+    if args.format_tags:
+        opts["tags"] = args.format_tags
+    grader = Grader(task=args.task, workers=args.workers, timeout=args.timeout, **opts)
+    if args.task != "auto":
+        grader.verifier(args.task)  # fail on a bad task or option before reading anything
+    responses = 0
+    with Job(args.out, strict=args.strict, name="verify") as job:
+        def graded():
+            nonlocal responses
+            groups = job.groups(args.input, args.layout, args.split)
+            for batch in batched(progress(groups, desc="verify", unit="group", disable=args.quiet), args.batch):
+                grader.grade(batch)
+                responses += sum(len(g.get("responses") or []) for g in batch)
+                yield from batch
+
+        try:
+            write_rows(job, args.out, graded(), fmt=args.out_format)
+        finally:
+            grader.close()
+    s = grader.stats
+    graded_n = s["graded"]
+    coverage = graded_n / responses if responses else 0.0
+    accuracy = s["correct"] / responses if responses else 0.0
+    print(f"verify: {responses} responses: coverage {coverage:.1%} (graded {graded_n}), "
+          f"accuracy {accuracy:.1%} (correct {s['correct']}), unparsed {s['unparsed']} "
+          f"(truncated {s['truncated']}, timeouts {s['timeouts']}, errors {s['errors']})", file=sys.stderr)
+    return 0

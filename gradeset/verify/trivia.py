@@ -1,0 +1,89 @@
+"""TriviaQA grading: exact match and token F1 over aliases, normalised as the official evaluator.
+
+The normalisation (lowercase, underscores to spaces, punctuation to spaces, articles
+removed, whitespace collapsed) follows ``triviaqa_evaluation.py`` so that accuracies
+are comparable with published numbers.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from typing import Any
+
+from gradeset.verify import extract
+from gradeset.verify.verdict import Verdict, unparsed
+
+_PUNCT = set(string.punctuation + "‘’´`")
+
+
+def normalize_answer(s: str) -> str:
+    s = s.replace("_", " ").lower()
+    s = "".join(" " if ch in _PUNCT else ch for ch in s)
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split()).strip()
+
+
+def f1(prediction: str, truth: str) -> float:
+    p, t = normalize_answer(prediction).split(), normalize_answer(truth).split()
+    common = Counter(p) & Counter(t)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(t)
+    return 2 * precision * recall / (precision + recall)
+
+
+def aliases(gold: Any) -> list[str]:
+    if gold is None:
+        return []
+    if isinstance(gold, str):
+        return [gold]
+    if isinstance(gold, dict):
+        out: list[str] = []
+        for key in ("aliases", "normalized_aliases", "value", "normalized_value", "answer"):
+            v = gold.get(key)
+            out.extend(aliases(v))
+        return out
+    if isinstance(gold, list | tuple):
+        return [str(a) for a in gold if a is not None]
+    return [str(gold)]
+
+
+class TriviaVerifier:
+    name = "trivia"
+
+    def __init__(self, score: str = "em", max_answer_chars: int = 200, truncation_chars: int = 400):
+        if score not in ("em", "f1"):
+            raise ValueError("score must be 'em' or 'f1'")
+        self.score = score
+        self.max_answer_chars = max_answer_chars
+        self.truncation_chars = truncation_chars
+
+    def extract(self, completion: str) -> tuple[str | None, str]:
+        text = extract.after_thinking(extract.strip_turn_tail(completion or "")).strip()
+        ans, _ = extract.extract_final(text, ("answer",))
+        if ans is not None:
+            ans = re.sub(r"\\text\{([^{}]*)\}", r"\1", ans)
+            return ans, ""
+        if not text:
+            return None, "empty"
+        if len(text) <= self.max_answer_chars:
+            return text, ""
+        if extract.looks_truncated(text, self.truncation_chars):
+            return None, "truncated: no final answer"
+        return None, "no final answer (long completion without a marker)"
+
+    def __call__(self, completion: str, gold: Any) -> Verdict:
+        ans, why = self.extract(completion)
+        if ans is None:
+            return unparsed(why)
+        golds = aliases(gold)
+        if not golds:
+            return Verdict(0.0, False, ans, "no gold aliases")
+        norm = normalize_answer(ans)
+        em = any(norm == normalize_answer(g) for g in golds)
+        best_f1 = max(f1(ans, g) for g in golds)
+        score = 1.0 if em else (best_f1 if self.score == "f1" else 0.0)
+        return Verdict(score, em, ans, None if em else f"f1={best_f1:.2f}")
