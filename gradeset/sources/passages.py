@@ -108,7 +108,7 @@ def split_passages(blocks: Iterable[Block], *, max_tokens: int = 400, overlap: i
             total = sum(x.tokens for x in current) + u.tokens
             if current and total > max_tokens and fresh:
                 yield _passage(current, heading, count)
-                current = _tail(current, overlap, max_tokens - u.tokens)
+                current = _tail(current, overlap, max_tokens - u.tokens, count)
                 fresh = 0
             elif current and total > max_tokens:
                 current = []  # only overlap in it and the new unit does not fit with it
@@ -118,7 +118,7 @@ def split_passages(blocks: Iterable[Block], *, max_tokens: int = 400, overlap: i
             yield _passage(current, heading, count)
 
 
-def _tail(units: list[_Unit], overlap: int, room: int) -> list[_Unit]:
+def _tail(units: list[_Unit], overlap: int, room: int, _count: Counter = estimate_tokens) -> list[_Unit]:
     """The last units of a passage whose tokens total at most min(overlap, room)."""
     budget = min(overlap, room)
     out: list[_Unit] = []
@@ -128,6 +128,23 @@ def _tail(units: list[_Unit], overlap: int, room: int) -> list[_Unit]:
             break
         out.insert(0, u)
         used += u.tokens
+    if not out and units and budget > 0:
+        # the last paragraph is longer than the overlap: repeat its last sentences, else words
+        last = units[-1]
+        piece = ""
+        for sent in reversed([s for s in _SENTENCE.split(last.text) if s.strip()]):
+            cand = f"{sent.strip()} {piece}".strip()
+            if _count(cand) > budget:
+                break
+            piece = cand
+        if not piece:
+            words = last.text.split()
+            k = 0
+            while k < len(words) and _count(" ".join(words[len(words) - k - 1:])) <= budget:
+                k += 1
+            piece = " ".join(words[len(words) - k:]) if k else ""
+        if piece:
+            out = [_Unit(piece, last.page, _count(piece), "\n\n")]
     if out:
         out[0] = _Unit(out[0].text, out[0].page, out[0].tokens, "\n\n")
     return out
