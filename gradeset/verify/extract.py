@@ -120,6 +120,14 @@ def boxed_run(text: str, lenient: bool = False) -> str | None:
     return ", ".join(r[2] for r in run)
 
 
+def unclosed_last_box(text: str) -> bool:
+    """The last ``\\boxed{`` never closes: the completion was cut inside its answer."""
+    m = last_match(_BOXED, text)
+    if m is None or m.end() >= len(text) or text[m.end()] != "{":
+        return False
+    return match_brace(text, m.end()) is None
+
+
 def tag_content(text: str, open_tag: str, close_tag: str) -> str | None:
     """Content of the last complete open…close tag pair (case-insensitive)."""
     lower = text.lower()

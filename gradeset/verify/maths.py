@@ -120,6 +120,8 @@ class MathVerifier:
         text = extract.after_thinking(text)
         if not text.strip():
             return None, "no answer after thinking" if completion else "empty"
+        if extract.unclosed_last_box(text):
+            return None, "truncated: unclosed \\boxed"
         ans, marker = extract.extract_final(text, self.tags)
         if ans is not None:
             if marker == "phrase" and normalize.canonical(ans) is None and _has_prose(ans):

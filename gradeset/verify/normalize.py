@@ -38,6 +38,7 @@ _STRIP = [
     (re.compile(r"\\infty|∞"), "INF"),
     (re.compile(r"\\pi(?![a-zA-Z])|π"), "PI"),
     (re.compile(r"\\cup(?![a-zA-Z])|∪"), "U"),
+    (re.compile(r'\\?"'), " "),
     (re.compile(r"\s+"), " "),
 ]
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname|emph)\s*\{([^{}]*)\}")
@@ -114,6 +115,9 @@ def _canonical(s: str):
     num = _number(s)
     if num is not None:
         return num
+    if re.search(r"\band\b", s):  # "12 and 13"
+        items = _split_items(re.sub(r",?\s*\band\b\s*", ",", s))
+        return None if items is None else ("set", items)
     words = s.replace("\\", " ").strip()
     if _WORDS.match(s) and len(words) >= 2 and not _looks_symbolic(words):
         return ("text", " ".join(words.lower().replace("-", " ").split()))

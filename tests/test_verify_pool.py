@@ -1,0 +1,122 @@
+"""verify_groups, the killable worker pool, the step and the ``gradeset verify`` command."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from pathlib import Path
+
+from gradeset.cli import main
+from gradeset.steps import build_step
+from gradeset.verify import verify_groups
+
+DATA = Path(__file__).parent / "data" / "verify"
+
+
+def _group(answer, *texts, task=None, **meta):
+    g = {"prompt": "q", "answer": answer, "responses": [{"text": t, "meta": dict(meta)} for t in texts]}
+    if task:
+        g["task"] = task
+    return g
+
+
+def test_pool_kills_runaway_grades_and_keeps_going(tmp_path):
+    target = tmp_path / "pwned"
+    hostile = [
+        "\\boxed{9^{9^{9^{9}}}}",
+        "x" + "{" * 10000 + " \\boxed{" + "{" * 10000,
+        f"\\boxed{{__import__('os').system('touch {target}')}}",
+    ]
+    g = _group("5", "\\boxed{5}", *hostile, "\\boxed{6}", "\\boxed{5}")
+    t0 = time.monotonic()
+    out = verify_groups([g], task="math", workers=2, timeout=1.0)
+    elapsed = time.monotonic() - t0
+    rs = out[0]["responses"]
+    assert [r["correct"] for r in rs] == [True, False, False, False, False, True]
+    assert rs[1]["parsed"] is None and rs[1]["meta"]["verify_detail"] == "timeout"
+    assert rs[2]["parsed"] is None  # unbalanced: no complete box, truncated
+    assert not target.exists()
+    assert elapsed < 20
+
+
+def test_truncated_by_finish_reason_is_never_graded():
+    g = _group("5", "\\boxed{5}", finish_reason="length")
+    r = verify_groups([g], workers=0)[0]["responses"][0]
+    assert r["parsed"] is None and r["correct"] is False and r["score"] == 0.0
+
+
+def test_auto_task_uses_each_groups_task_and_fills_every_response():
+    groups = [
+        _group("5", "\\boxed{5}", "\\boxed{4}", task="math"),
+        _group("B", "Answer: B", "I think A is wrong", task="mcq"),
+        _group(["Paris"], "\\boxed{paris}", task="trivia"),
+        {"prompt": "no responses", "answer": "1", "responses": []},
+    ]
+    out = verify_groups(groups, task="auto", workers=1, timeout=5, precision=6)
+    got = [[r["correct"] for r in g["responses"]] for g in out]
+    assert got == [[True, False], [True, False], [True], []]
+    assert all(set(r) >= {"score", "correct", "parsed"} for g in out for r in g["responses"])
+
+
+def test_code_task_fills_execution_output():
+    g = {"prompt": "double", "answer": None, "tests": ["assert double(3) == 6"], "task": "code",
+         "responses": [{"text": "```python\ndef double(x):\n    return x * 2\n```"}]}
+    r = verify_groups([g], task="auto", workers=1)[0]["responses"][0]
+    assert r["correct"] and "passed 1/1" in r["execution_output"]
+
+
+def test_plugin_runs_in_worker_processes(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(DATA))
+    monkeypatch.syspath_prepend(str(DATA))
+    g = _group("yes", "Yes", "no")
+    out = verify_groups([g], task="python:plugin_example:grade", workers=1)
+    assert [r["correct"] for r in out[0]["responses"]] == [True, False]
+
+
+def test_step_is_registered_picklable_and_counts():
+    step = build_step("verify", {"task": "math", "workers": 1, "timeout": 5})
+    step = pickle.loads(pickle.dumps(step))
+    batch = [_group("5", "\\boxed{5}", "\\boxed{7}", "no answer here at all"),
+             _group("2", "\\boxed{2}", finish_reason="length")]
+    try:
+        out = step(batch)
+        out = step([_group("1", "\\boxed{1}")])
+    finally:
+        step.close()
+    assert out[0]["responses"][0]["correct"] is True
+    s = step.stats
+    assert s["correct"] == 2 and s["truncated"] == 1
+    assert s["graded"] + s["unparsed"] == 5
+
+
+def test_cli_verify_writes_fields_and_reports(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    rows = [_group("5", "\\boxed{5}", "\\boxed{6}"), _group("1/2", "The answer is 0.5.")]
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    code = main(["verify", str(src), "--out", str(out), "--task", "math", "--workers", "1", "--timeout", "5"])
+    assert code == 0
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [[r["correct"] for r in g["responses"]] for g in written] == [[True, False], [True]]
+    err = capsys.readouterr().err
+    assert "coverage 100.0%" in err and "accuracy 66.7%" in err and "unparsed 0" in err
+    assert "rejected 1" in err
+    assert (tmp_path / "out.jsonl.rejects.jsonl").exists()
+
+
+def test_cli_verify_bad_task_is_exit_2(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(_group("5", "\\boxed{5}")) + "\n")
+    assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl"), "--task", "nope"]) == 2
+    assert "unknown verifier" in capsys.readouterr().err
+
+
+def test_cli_options_and_format_tags(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(_group("5", "<start_working_out>3<end_working_out><SOLUTION>5</SOLUTION>")) + "\n")
+    out = tmp_path / "o.jsonl"
+    assert main(["verify", str(src), "--out", str(out), "--task", "math", "--format-tags", "solution",
+                 "-O", "precision=4", "--workers", "0"]) == 0
+    r = json.loads(out.read_text())["responses"][0]
+    assert r["correct"] and r["parsed"] == "5"
