@@ -1,0 +1,338 @@
+"""Seed 003's merge + rebalance: per-prompt correctness buckets, caps, down/up-sampling.
+
+Every group falls in one bucket by its graded responses: ``all-correct``,
+``all-wrong``, ``mixed`` (or ``ungraded``). Balancing then
+
+1. keeps only the responses asked for (``keep``: all / correct / incorrect),
+2. down-samples (and optionally up-samples by repetition) each prompt to
+   ``per_prompt`` responses, keeping the correct/incorrect proportion,
+3. caps groups per bucket (within each task) and groups or rows per task.
+
+Which groups survive a cap is decided by a hash of (seed, group id), not by input
+order: the result is the same whatever order files are merged in, and only the
+survivors are held in memory (without caps the step streams).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradeset.errors import GradesetError
+from gradeset.records import ensure_id
+from gradeset.shape.scoring import ShapeError, bump, is_correct, stable_unit
+
+BUCKETS = ("all-correct", "all-wrong", "mixed", "ungraded")
+KEEP = ("all", "correct", "incorrect")
+ANY = "*"
+
+
+def parse_caps(spec: str | dict | None, *, what: str = "cap") -> dict[str, int]:
+    """``"mixed=5000,all-correct=1000"`` -> dict; ``*`` is the default for unnamed keys."""
+    if spec is None or spec == "":
+        return {}
+    if isinstance(spec, dict):
+        items = spec.items()
+    else:
+        items = []
+        for part in str(spec).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "=" not in part:
+                raise ShapeError(f"bad {what} {part!r}: expected NAME=COUNT (e.g. mixed=5000)")
+            k, _, v = part.partition("=")
+            items.append((k.strip(), v.strip()))
+    out: dict[str, int] = {}
+    for k, v in items:
+        try:
+            n = int(v)
+        except (TypeError, ValueError):
+            raise ShapeError(f"bad {what} {k}={v!r}: expected a whole number") from None
+        if n < 0:
+            raise ShapeError(f"bad {what} {k}={n}: must be >= 0")
+        out[str(k)] = n
+    return out
+
+
+@dataclass
+class BalanceConfig:
+    bucket_caps: dict[str, int] = field(default_factory=dict)   # groups per bucket, within each task
+    task_caps: dict[str, int] = field(default_factory=dict)     # groups per task
+    task_row_caps: dict[str, int] = field(default_factory=dict)  # rows (responses) per task
+    drop_buckets: tuple[str, ...] = ()
+    per_prompt: int | None = None
+    upsample: bool = False
+    keep: str = "all"
+    default_task: str = "default"
+    seed: int = 0
+    correct_threshold: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.bucket_caps = parse_caps(self.bucket_caps, what="bucket cap")
+        self.task_caps = parse_caps(self.task_caps, what="task cap")
+        self.task_row_caps = parse_caps(self.task_row_caps, what="task row cap")
+        if isinstance(self.drop_buckets, str):
+            self.drop_buckets = tuple(b.strip() for b in self.drop_buckets.split(",") if b.strip())
+        for b in list(self.bucket_caps) + list(self.drop_buckets):
+            if b not in BUCKETS and b != ANY:
+                raise ShapeError(f"unknown bucket {b!r}; buckets are {', '.join(BUCKETS)}")
+        if self.keep not in KEEP:
+            raise ShapeError(f"keep must be one of {', '.join(KEEP)}, got {self.keep!r}")
+        if self.per_prompt is not None and self.per_prompt < 1:
+            raise ShapeError(f"per_prompt must be >= 1, got {self.per_prompt}")
+        if self.upsample and not self.per_prompt:
+            raise ShapeError("upsample needs per_prompt (the number of responses to reach)")
+
+    @property
+    def capped(self) -> bool:
+        return bool(self.bucket_caps or self.task_caps or self.task_row_caps)
+
+
+def rows_of(group: dict) -> int:
+    """Rows a group becomes in a one-row-per-completion layout (a prompt-only group is one row)."""
+    return max(1, len(group.get("responses") or []))
+
+
+def bucket_of(group: dict, threshold: float = 1.0) -> str:
+    """all-correct / all-wrong / mixed / ungraded, reading scores where ``correct`` is missing."""
+    flags = [is_correct(r, threshold) for r in group.get("responses") or [] if isinstance(r, dict)]
+    flags = [f for f in flags if f is not None]
+    if not flags:
+        return "ungraded"
+    if all(flags):
+        return "all-correct"
+    if not any(flags):
+        return "all-wrong"
+    return "mixed"
+
+
+def _cap(caps: dict[str, int], key: str) -> int | None:
+    if key in caps:
+        return caps[key]
+    return caps.get(ANY)
+
+
+class Balancer:
+    """Stream groups in with :meth:`add`, take the rest with :meth:`finish`."""
+
+    def __init__(self, config: BalanceConfig | None = None, **params: Any):
+        self.cfg = config if config is not None else BalanceConfig(**params)
+        self.stats: dict[str, int] = {}
+        self.before: dict[tuple[str, str], list[int]] = {}
+        self.after: dict[tuple[str, str], list[int]] = {}
+        self._n = 0
+        # (task, bucket) -> heap of (-priority, index, group); bounded by the bucket cap
+        self._held: dict[tuple[str, str], list] = {}
+
+    # -- per group ----------------------------------------------------------------
+    def _sample(self, g: dict) -> dict:
+        cfg = self.cfg
+        responses = list(g.get("responses") or [])
+        if cfg.keep != "all":
+            want = cfg.keep == "correct"
+            kept = [r for r in responses if is_correct(r, cfg.correct_threshold) is want]
+            bump(self.stats, "responses_filtered", len(responses) - len(kept))
+            responses = kept
+        k = cfg.per_prompt
+        if k and len(responses) > k:
+            responses = self._downsample(g["id"], responses, k)
+        elif k and cfg.upsample and 0 < len(responses) < k:
+            responses = self._upsample(g["id"], responses, k)
+        if responses is not g.get("responses"):
+            g = dict(g)
+            g["responses"] = responses
+        return g
+
+    def _order(self, gid: str, responses: list[dict]) -> list[int]:
+        return sorted(range(len(responses)), key=lambda i: stable_unit(self.cfg.seed, f"{gid}:{i}"))
+
+    def _downsample(self, gid: str, responses: list[dict], k: int) -> list[dict]:
+        """k responses keeping the correct share (at least one of each kind when both exist and k >= 2)."""
+        order = self._order(gid, responses)
+        good = [i for i in order if is_correct(responses[i], self.cfg.correct_threshold)]
+        bad = [i for i in order if not is_correct(responses[i], self.cfg.correct_threshold)]
+        n_good = round(k * len(good) / len(responses))
+        if k >= 2 and good and bad:
+            n_good = min(max(n_good, 1), k - 1)
+        n_good = min(n_good, len(good))
+        n_bad = min(k - n_good, len(bad))
+        n_good = min(k - n_bad, len(good))
+        chosen = sorted(good[:n_good] + bad[:n_bad])
+        bump(self.stats, "responses_downsampled", len(responses) - len(chosen))
+        return [responses[i] for i in chosen]
+
+    def _upsample(self, gid: str, responses: list[dict], k: int) -> list[dict]:
+        order = self._order(gid, responses)
+        out = list(responses)
+        j = 0
+        while len(out) < k:
+            copy = dict(responses[order[j % len(order)]])
+            meta = dict(copy.get("meta") or {})
+            meta["upsampled"] = True
+            copy["meta"] = meta
+            out.append(copy)
+            j += 1
+        bump(self.stats, "responses_upsampled", k - len(responses))
+        return out
+
+    def _tally(self, table: dict, task: str, b: str, g: dict) -> None:
+        cell = table.setdefault((task, b), [0, 0])
+        cell[0] += 1
+        cell[1] += rows_of(g)
+
+    def add(self, g: dict) -> list[dict]:
+        """Groups that can be emitted now (all of them when nothing is capped)."""
+        ensure_id(g)
+        cfg = self.cfg
+        task = g.get("task") or cfg.default_task
+        b = bucket_of(g, cfg.correct_threshold)
+        bump(self.stats, "groups_in")
+        self._tally(self.before, task, b, g)
+        if b in cfg.drop_buckets:
+            bump(self.stats, "dropped_bucket")
+            return []
+        g = self._sample(g)
+        if cfg.keep != "all" and not g.get("responses"):
+            bump(self.stats, "dropped_no_kept_responses")
+            return []
+        if not cfg.capped:
+            self._emit(task, b, g)
+            return [g]
+        self._n += 1
+        prio = stable_unit(cfg.seed, g["id"])
+        heap = self._held.setdefault((task, b), [])
+        cap = _cap(cfg.bucket_caps, b)
+        if cap is None:
+            heap.append((-prio, self._n, g))
+        elif cap == 0:
+            bump(self.stats, "dropped_bucket_cap")
+        elif len(heap) < cap:
+            heapq.heappush(heap, (-prio, self._n, g))
+        elif -heap[0][0] > prio:
+            heapq.heapreplace(heap, (-prio, self._n, g))
+            bump(self.stats, "dropped_bucket_cap")
+        else:
+            bump(self.stats, "dropped_bucket_cap")
+        return []
+
+    def _emit(self, task: str, b: str, g: dict) -> None:
+        bump(self.stats, "groups_out")
+        bump(self.stats, "rows_out", rows_of(g))
+        self._tally(self.after, task, b, g)
+
+    def finish(self) -> list[dict]:
+        """Apply the task caps to what the bucket caps kept; survivors in input order."""
+        cfg = self.cfg
+        by_task: dict[str, list[tuple[float, int, str, dict]]] = {}
+        for (task, b), heap in self._held.items():
+            for negp, n, g in heap:
+                by_task.setdefault(task, []).append((-negp, n, b, g))
+        self._held = {}
+        out: list[tuple[int, str, str, dict]] = []
+        for task, items in by_task.items():
+            items.sort(key=lambda t: (t[0], t[1]))
+            gcap = _cap(cfg.task_caps, task)
+            rcap = _cap(cfg.task_row_caps, task)
+            groups = rows = 0
+            for _, n, b, g in items:
+                if gcap is not None and groups >= gcap:
+                    bump(self.stats, "dropped_task_cap")
+                    continue
+                r = rows_of(g)
+                if rcap is not None and rows + r > rcap:
+                    bump(self.stats, "dropped_row_cap")
+                    continue
+                groups += 1
+                rows += r
+                out.append((n, task, b, g))
+        out.sort(key=lambda t: t[0])
+        for _, task, b, g in out:
+            self._emit(task, b, g)
+        return [g for _, _, _, g in out]
+
+
+def balance(groups: Iterable[dict], config: BalanceConfig | None = None, **params: Any
+            ) -> tuple[list[dict], Balancer]:
+    """(balanced groups, the balancer with ``stats``, ``before`` and ``after`` tables)."""
+    bal = Balancer(config, **params)
+    out: list[dict] = []
+    for g in groups:
+        out.extend(bal.add(g))
+    out.extend(bal.finish())
+    return out, bal
+
+
+def iter_balance(groups: Iterable[dict], balancer: Balancer) -> Iterator[dict]:
+    for g in groups:
+        yield from balancer.add(g)
+    yield from balancer.finish()
+
+
+def format_table(before: dict, after: dict | None = None) -> str:
+    """The bucket table (task x bucket: groups and rows), before and after balancing."""
+    keys = sorted(set(before) | set(after or {}))
+    head = ["task", "bucket", "groups", "rows"]
+    if after is not None:
+        head += ["groups after", "rows after"]
+    lines = [head]
+    tot = [0, 0, 0, 0]
+    for task, b in keys:
+        g0, r0 = before.get((task, b), [0, 0])
+        row = [task, b, str(g0), str(r0)]
+        tot[0] += g0
+        tot[1] += r0
+        if after is not None:
+            g1, r1 = after.get((task, b), [0, 0])
+            row += [str(g1), str(r1)]
+            tot[2] += g1
+            tot[3] += r1
+        lines.append(row)
+    total = ["total", "", str(tot[0]), str(tot[1])] + ([str(tot[2]), str(tot[3])] if after is not None else [])
+    lines.append(total)
+    widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
+    text = []
+    for j, r in enumerate(lines):
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        text.append("  ".join(cells).rstrip())
+        if j == 0 or j == len(lines) - 2:
+            text.append("  ".join("-" * w for w in widths))
+    return "\n".join(text)
+
+
+class BalanceStep:
+    """Runner step: ``process`` sees the whole stream (caps need it); ``stats`` counts."""
+
+    def __init__(self, **params: Any):
+        self.params = params
+        self.config = BalanceConfig(**params)
+        self.stats: dict[str, int] = {}
+        self.balancer: Balancer | None = None
+
+    def __call__(self, batch: list[dict]) -> list[dict]:
+        if self.config.capped:
+            raise GradesetError("balance with caps needs the whole stream: runners must call process()")
+        bal = Balancer(self.config)
+        out = [x for g in batch for x in bal.add(g)]
+        for k, v in bal.stats.items():
+            self.stats[k] = self.stats.get(k, 0) + v
+        return out
+
+    def process(self, batches: Iterable[list[dict]]) -> Iterator[list[dict]]:
+        self.balancer = Balancer(self.config)
+        self.stats = self.balancer.stats
+        for batch in batches:
+            out = [x for g in batch for x in self.balancer.add(g)]
+            if out:
+                yield out
+        rest = self.balancer.finish()
+        for i in range(0, len(rest), 1024):
+            yield rest[i:i + 1024]
+
+    def __getstate__(self) -> dict:
+        return {"params": self.params}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["params"])
