@@ -1,0 +1,268 @@
+"""Streaming dataset statistics for the report: counters and histograms, never the rows.
+
+One :class:`DatasetStats` sees each group once; memory is bounded by the number of
+distinct lengths / slice values, not the number of rows. It is also what a pipeline
+runner calls to describe any stage (``collect_stats``) without running the checks.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradeset.records import bucket, pass_rate, prompt_text, response_text
+
+SLICES = ("task", "category", "difficulty", "source")
+MAX_SLICE_VALUES = 200
+SCORE_BINS = 20
+TEXT_LIMIT = 4000
+
+LengthFn = Callable[[list[str]], list[int]]
+
+
+def word_lengths(texts: list[str]) -> list[int]:
+    return [len(t.split()) for t in texts]
+
+
+def tokenizer_lengths(path: str) -> LengthFn:
+    """Token counts with a local Hugging Face tokenizer (no special tokens)."""
+    from gradeset.errors import GradesetError, require
+
+    transformers = require("transformers", "train", "token lengths (--tokenizer)")
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # noqa: BLE001 - any load failure is the user's path
+        raise GradesetError(f"{path}: cannot load a tokenizer: {exc}") from exc
+
+    def lengths(texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+
+    return lengths
+
+
+def valid_score(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and not math.isnan(v) and 0.0 <= v <= 1.0
+
+
+def quantile(counts: Mapping[int, int], q: float) -> float | None:
+    """Exact quantile (linear interpolation) of a value -> count table."""
+    n = sum(counts.values())
+    if n == 0:
+        return None
+    pos = q * (n - 1)
+    lo_i, hi_i = math.floor(pos), math.ceil(pos)
+    lo = hi = None
+    seen = 0
+    for value in sorted(counts):
+        c = counts[value]
+        if lo is None and lo_i < seen + c:
+            lo = value
+        if hi_i < seen + c:
+            hi = value
+            break
+        seen += c
+    assert lo is not None and hi is not None
+    return lo + (hi - lo) * (pos - lo_i)
+
+
+def histogram(counts: Mapping[int, int], bins: int = 30) -> list[dict]:
+    """Bins of a length table; the last bin collects everything above the 99th percentile."""
+    if not counts:
+        return []
+    lo, hi = min(counts), max(counts)
+    p99 = quantile(counts, 0.99) or hi
+    top = max(lo + 1, math.ceil(p99))
+    width = max(1, math.ceil((top - lo + 1) / bins))
+    out = [{"start": lo + i * width, "end": lo + (i + 1) * width, "count": 0}
+           for i in range(math.ceil((top - lo + 1) / width))]
+    overflow = 0
+    for value, c in counts.items():
+        i = (value - lo) // width
+        if i < len(out):
+            out[i]["count"] += c
+        else:
+            overflow += c
+    if overflow:
+        out.append({"start": out[-1]["end"], "end": hi + 1, "count": overflow, "overflow": True})
+    return out
+
+
+def length_summary(counts: Mapping[int, int]) -> dict:
+    if not counts:
+        return {"n": 0}
+    n = sum(counts.values())
+    return {"n": n, "min": min(counts), "max": max(counts),
+            "mean": sum(k * v for k, v in counts.items()) / n,
+            "p50": quantile(counts, 0.5), "p25": quantile(counts, 0.25), "p75": quantile(counts, 0.75),
+            "p99": quantile(counts, 0.99)}
+
+
+def _clip(text: str, limit: int = TEXT_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"\n… [{len(text) - limit} more characters]"
+
+
+def sample_view(group: Mapping[str, Any], line: int | None) -> dict:
+    """A trimmed copy of a group for the report (bounded size whatever the input)."""
+    responses = []
+    for i, r in enumerate(group.get("responses") or []):
+        if not isinstance(r, Mapping):
+            continue
+        meta = r.get("meta") if isinstance(r.get("meta"), Mapping) else {}
+        responses.append({"index": i, "text": _clip(response_text(r)), "score": r.get("score"),
+                          "correct": r.get("correct"), "parsed": None if r.get("parsed") is None
+                          else _clip(str(r.get("parsed")), 500),
+                          "finish_reason": meta.get("finish_reason"), "label": r.get("label")})
+        if len(responses) >= 32:
+            break
+    return {"id": group.get("id"), "line": line, "prompt": _clip(prompt_text(group.get("prompt"))),
+            "answer": None if group.get("answer") is None else _clip(str(group.get("answer")), 500),
+            "task": group.get("task"), "category": group.get("category"),
+            "difficulty": group.get("difficulty"), "bucket": bucket(group),
+            "pass_rate": pass_rate(group), "responses": responses,
+            "n_responses": len(group.get("responses") or [])}
+
+
+@dataclass
+class DatasetStats:
+    """Counts, histograms and a bounded stratified sample of one stream of groups."""
+
+    length_fn: LengthFn = word_lengths
+    unit: str = "words"
+    sample_size: int = 60
+    seed: int = 0
+    groups: int = 0
+    responses: int = 0
+    scored: int = 0
+    graded: int = 0
+    correct: int = 0
+    score_bins: list[int] = field(default_factory=lambda: [0] * SCORE_BINS)
+    pass_rate_bins: list[int] = field(default_factory=lambda: [0] * SCORE_BINS)
+    buckets: Counter = field(default_factory=Counter)
+    group_sizes: Counter = field(default_factory=Counter)
+    finish_reasons: Counter = field(default_factory=Counter)
+    prompt_lengths: Counter = field(default_factory=Counter)
+    response_lengths: Counter = field(default_factory=Counter)
+    slices: dict[str, dict[str, list[int]]] = field(default_factory=lambda: {s: {} for s in SLICES})
+    _reservoirs: dict[str, list] = field(default_factory=dict)
+    _seen: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def add(self, group: Mapping[str, Any], line: int | None = None,
+            lengths: tuple[int, list[int]] | None = None) -> None:
+        """Count one valid group; ``lengths`` = (prompt length, response lengths) if known."""
+        self.groups += 1
+        responses = [r for r in group.get("responses") or [] if isinstance(r, Mapping)]
+        self.responses += len(responses)
+        self.group_sizes[len(responses)] += 1
+        if lengths is None:
+            lengths = self.lengths_of(group)
+        self.prompt_lengths[lengths[0]] += 1
+        for n in lengths[1]:
+            self.response_lengths[n] += 1
+        graded = correct = 0
+        for r in responses:
+            s = r.get("score")
+            if valid_score(s):
+                self.scored += 1
+                self.score_bins[min(SCORE_BINS - 1, int(s * SCORE_BINS))] += 1
+            c = r.get("correct")
+            if isinstance(c, bool):
+                graded += 1
+                correct += c
+            meta = r.get("meta")
+            if isinstance(meta, Mapping) and meta.get("finish_reason") is not None:
+                self.finish_reasons[str(meta["finish_reason"])[:40]] += 1
+        self.graded += graded
+        self.correct += correct
+        rate = pass_rate(group)
+        if rate is not None:
+            self.pass_rate_bins[min(SCORE_BINS - 1, int(rate * SCORE_BINS))] += 1
+        b = bucket(group)
+        self.buckets[b] += 1
+        for name in SLICES:
+            value = group.get(name)
+            if value is None:
+                continue
+            table = self.slices[name]
+            key = str(value)[:80]
+            if key not in table and len(table) >= MAX_SLICE_VALUES:
+                key = "(other)"
+            row = table.setdefault(key, [0, 0, 0])
+            row[0] += 1
+            row[1] += graded
+            row[2] += correct
+        self._sample(b, group, line)
+
+    def lengths_of(self, group: Mapping[str, Any]) -> tuple[int, list[int]]:
+        texts = [prompt_text(group.get("prompt"))]
+        texts += [response_text(r) for r in group.get("responses") or [] if isinstance(r, Mapping)]
+        ns = self.length_fn(texts)
+        return ns[0], ns[1:]
+
+    def _sample(self, b: str, group: Mapping[str, Any], line: int | None) -> None:
+        """Reservoir sampling per bucket, so rare buckets still show up in the report."""
+        if self.sample_size <= 0:
+            return
+        per = max(1, self.sample_size // 3)
+        self._seen[b] += 1
+        res = self._reservoirs.setdefault(b, [])
+        if len(res) < per:
+            res.append(sample_view(group, line))
+        else:
+            j = self._rng.randrange(self._seen[b])
+            if j < per:
+                res[j] = sample_view(group, line)
+
+    def sample(self) -> list[dict]:
+        order = ("mixed", "all-wrong", "all-correct", "ungraded")
+        out = []
+        for b in order + tuple(k for k in self._reservoirs if k not in order):
+            out.extend(sorted(self._reservoirs.get(b, []), key=lambda v: (v["line"] is None, v["line"] or 0)))
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (also what the HTML report draws)."""
+        slices = {}
+        for name, table in self.slices.items():
+            if not table:
+                continue
+            rows = [{"value": k, "groups": v[0], "graded": v[1], "correct": v[2],
+                     "pass_rate": (v[2] / v[1]) if v[1] else None} for k, v in table.items()]
+            slices[name] = sorted(rows, key=lambda r: (-r["groups"], r["value"]))
+        edges = [i / SCORE_BINS for i in range(SCORE_BINS + 1)]
+        return {
+            "groups": self.groups, "responses": self.responses, "scored": self.scored,
+            "graded": self.graded, "correct": self.correct,
+            "accuracy": (self.correct / self.graded) if self.graded else None,
+            "coverage": (self.scored / self.responses) if self.responses else None,
+            "unit": self.unit,
+            "buckets": dict(self.buckets),
+            "group_sizes": {str(k): v for k, v in sorted(self.group_sizes.items())},
+            "finish_reasons": dict(self.finish_reasons.most_common(20)),
+            "score_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}
+                                for i, c in enumerate(self.score_bins)],
+            "pass_rate_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}
+                                    for i, c in enumerate(self.pass_rate_bins)],
+            "prompt_length": length_summary(self.prompt_lengths),
+            "response_length": length_summary(self.response_lengths),
+            "prompt_length_histogram": histogram(self.prompt_lengths),
+            "response_length_histogram": histogram(self.response_lengths),
+            "slices": slices,
+        }
+
+
+def collect_stats(groups: Iterable[Mapping[str, Any]], *, length_fn: LengthFn = word_lengths,
+                  unit: str = "words", sample_size: int = 0) -> dict:
+    """Statistics of any stage's groups, e.g. for a runner's per-stage counts."""
+    st = DatasetStats(length_fn=length_fn, unit=unit, sample_size=sample_size)
+    for g in groups:
+        st.add(g)
+    return st.to_dict()
