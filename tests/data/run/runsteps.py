@@ -1,0 +1,75 @@
+"""Steps used only by the runner tests (importable as ``runsteps:Name`` with this folder on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+class SlowStep:
+    """A map step that sleeps per batch (so a test can kill the run mid-stream) and tags rows."""
+
+    def __init__(self, seconds: float = 0.05, touch: str | None = None, touch_at: int = -1):
+        self.seconds = seconds
+        self.touch = touch
+        self.touch_at = touch_at
+        self.calls = 0
+        self.stats = {"batches": 0}
+
+    def __call__(self, batch):
+        time.sleep(self.seconds)
+        self.calls += 1
+        self.stats["batches"] += 1
+        if self.touch and self.calls == self.touch_at:
+            with open(self.touch, "a", encoding="utf-8") as fh:  # the input changes under the run
+                fh.write("\n")
+        return [dict(g, slow=True) for g in batch]
+
+
+class DropOdd:
+    """A map step that keeps rows whose ``n`` is even: a filter whose counts can be checked."""
+
+    def __init__(self, field: str = "n"):
+        self.field = field
+        self.stats = {"dropped": 0}
+
+    def __call__(self, batch):
+        out = [g for g in batch if int(g.get(self.field, 0)) % 2 == 0]
+        self.stats["dropped"] += len(batch) - len(out)
+        return out
+
+
+class FirstSeen:
+    """A whole-stream step: keeps the first group per prompt across all chunks."""
+
+    def __init__(self, key: str = "prompt"):
+        self.key = key
+        self.stats = {"duplicates": 0}
+
+    def process(self, batches):
+        seen = set()
+        for batch in batches:
+            out = []
+            for g in batch:
+                k = str(g.get(self.key))
+                if k in seen:
+                    self.stats["duplicates"] += 1
+                    continue
+                seen.add(k)
+                out.append(g)
+            yield out
+
+
+class Crash:
+    """Fails at a given call, to test that an error leaves a resumable state."""
+
+    def __init__(self, at: int = 3, env: str = "RUNSTEPS_CRASH"):
+        self.at = at
+        self.env = env
+        self.calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        if os.environ.get(self.env) and self.calls == self.at:
+            raise RuntimeError("boom")
+        return batch
