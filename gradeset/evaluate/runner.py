@@ -60,24 +60,25 @@ def save(groups: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any], *,
          csv_path: str | os.PathLike | None = None, json_path: str | os.PathLike | None = None,
          txt_path: str | os.PathLike | None = None, header: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write the per-example CSV and metrics files; returns what was written, by kind."""
-    written: dict[str, Path] = {}
-    targets: dict[str, Path] = {}
+    targets: dict[str, list[Path]] = {"csv": [], "txt": [], "json": []}
     if out_dir is not None:
         run_id = run_id or new_run_id()
-        targets.update(debug_paths(out_dir, stage, run_id))
+        for kind, path in debug_paths(out_dir, stage, run_id).items():
+            targets[kind].append(path)
         header = {"stage": stage, "run_id": run_id, **(header or {})}
-    if csv_path is not None:
-        targets["csv"] = Path(csv_path)
-    if json_path is not None:
-        targets["json"] = Path(json_path)
-    if txt_path is not None:
-        targets["txt"] = Path(txt_path)
-    if "csv" in targets:
-        write_csv(targets["csv"], example_rows(groups))
-        written["csv"] = targets["csv"]
-    if "txt" in targets or "json" in targets:
-        write_metrics(metrics, txt=targets.get("txt"), json_path=targets.get("json"), header=header)
-        written.update({k: targets[k] for k in ("txt", "json") if k in targets})
+    for kind, path in (("csv", csv_path), ("json", json_path), ("txt", txt_path)):
+        if path is not None and Path(path) not in targets[kind]:
+            targets[kind].append(Path(path))
+    written: dict[str, Path] = {}
+    for path in targets["csv"]:
+        write_csv(path, example_rows(groups))
+        written.setdefault("csv", path)
+    for path in targets["txt"]:
+        write_metrics(metrics, txt=path, header=header)
+        written.setdefault("txt", path)
+    for path in targets["json"]:
+        write_metrics(metrics, json_path=path, header=header)
+        written.setdefault("json", path)
     return written
 
 
