@@ -1,0 +1,379 @@
+"""The sampling engine: plan what is missing, run it under the limits, cache every sample.
+
+HTTP backends run on one event loop with a fixed pool of ``concurrency`` workers pulling
+work from a queue (no task per request: a million-prompt run stays flat in memory);
+every HTTP attempt also takes a slot, so stage-2 continuations count against the cap
+too. Local backends (transformers, vLLM) run batch by batch.
+
+Every sample is written to the request cache the moment it exists; the output is built
+from the cache at the end, so an interrupted run loses only what was in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gradeset.generate.backends.base import RequestError, Sample
+from gradeset.generate.cache import RequestCache, sample_key
+from gradeset.generate.config import GenerateConfig
+from gradeset.generate.limits import RateLimiter, backoff_delay
+from gradeset.generate.progress import Progress, Stats
+from gradeset.generate.prompts import Prompt, build_prompt, needs_stage2, with_think_end
+from gradeset.records import ensure_id
+
+
+@dataclass
+class Work:
+    """Samples still to produce for one group (one request when the server honours n)."""
+
+    gi: int
+    gid: str
+    prompt: Prompt
+    indices: list[int]
+    keys: list[str]
+
+
+def _seed_for(cfg: GenerateConfig, gid: str, index: int) -> int | None:
+    """A per-request seed derived from the run seed, stable across resumes."""
+    if cfg.seed is None:
+        return None
+    raw = f"{cfg.seed}:{gid}:{index}".encode()
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=4).digest(), "big") & 0x7FFFFFFF
+
+
+def _est_tokens(prompt: Prompt, max_tokens: int, n: int) -> int:
+    chars = sum(len(str(m.get("content") or "")) for m in prompt.messages)
+    return chars // 4 + max_tokens * n
+
+
+class Engine:
+    def __init__(self, cfg: GenerateConfig, cache: RequestCache, *, progress: bool = False,
+                 stats: Stats | None = None, backend=None):
+        self.cfg = cfg
+        self.cache = cache
+        self.stats = stats or Stats()
+        self.show_progress = progress
+        self.fingerprint = cfg.sampling_fingerprint()
+        self._backend = backend
+        self.progress: Progress | None = None
+
+    # -- planning ----------------------------------------------------------------------------
+    def plan(self, groups: list[dict], n: int | None = None) -> list[Work]:
+        n = self.cfg.n if n is None else n
+        works: list[Work] = []
+        for gi, g in enumerate(groups):
+            ensure_id(g)
+            gid = g["id"]
+            prompt = None
+            missing, keys = [], []
+            for i in range(n):
+                k = sample_key(gid, i, self.fingerprint)
+                if self.cache.done(k):
+                    self.stats.cached += 1
+                else:
+                    missing.append(i)
+                    keys.append(k)
+            if not missing:
+                continue
+            prompt = build_prompt(g, self.cfg.system_prompt, self.cfg.mcq_options)
+            works.append(Work(gi, gid, prompt, missing, keys))
+        self.stats.groups += len(groups)
+        self.stats.planned += sum(len(w.indices) for w in works)
+        return works
+
+    def assemble(self, groups: list[dict], n: int | None = None) -> list[dict]:
+        """Groups with their cached samples appended (in sample order) to any existing responses."""
+        n = self.cfg.n if n is None else n
+        out = []
+        for g in groups:
+            new = []
+            for i in range(n):
+                r = self.cache.get(sample_key(g["id"], i, self.fingerprint))
+                if r is not None:
+                    new.append({**r, "meta": dict(r.get("meta") or {})})
+            g2 = dict(g)
+            g2["responses"] = list(g.get("responses") or []) + new
+            out.append(g2)
+        return out
+
+    # -- recording ---------------------------------------------------------------------------
+    def _response(self, index: int, sample: Sample | None, *, elapsed: float, error: str | None = None,
+                  two_step: bool = False, stage1: Sample | None = None) -> dict[str, Any]:
+        cfg = self.cfg
+        meta = cfg.response_meta()
+        meta.update({"sample_index": index, "generation_time_ms": int(elapsed * 1000),
+                     "two_step_applied": two_step, "error": error})
+        if sample is not None:
+            ctoks = sample.completion_tokens
+            if two_step and stage1 is not None:
+                meta["stage1_tokens"] = stage1.completion_tokens
+                meta["stage2_tokens"] = sample.completion_tokens
+                if stage1.completion_tokens is not None and ctoks is not None:
+                    ctoks = stage1.completion_tokens + ctoks
+            meta.update({"finish_reason": sample.finish_reason, "prompt_tokens": sample.prompt_tokens,
+                         "completion_tokens": ctoks, "tokens": ctoks})
+            meta.update(sample.extra)
+        else:
+            meta.update({"finish_reason": None, "prompt_tokens": None, "completion_tokens": None,
+                         "tokens": None})
+        text = sample.text if sample is not None else (stage1.text if stage1 is not None else "")
+        resp: dict[str, Any] = {"text": text, "score": None, "correct": None, "parsed": None, "meta": meta}
+        reasoning = (stage1.reasoning if stage1 is not None else None) or (sample.reasoning if sample else None)
+        if reasoning:
+            resp["reasoning"] = reasoning
+        if error is not None:
+            resp["failed"] = True
+        return resp
+
+    def _record(self, work: Work, pos: int, resp: dict) -> None:
+        self.cache.put(work.keys[pos], work.gid, work.indices[pos], resp)
+        st = self.stats
+        if resp.get("failed"):
+            st.failed += 1
+        else:
+            st.generated += 1
+        meta = resp["meta"]
+        st.completion_tokens += meta.get("completion_tokens") or 0
+        st.prompt_tokens += meta.get("prompt_tokens") or 0
+        if meta.get("two_step_applied"):
+            st.two_step += 1
+        if self.progress is not None:
+            self.progress.advance()
+
+    # -- HTTP backends -----------------------------------------------------------------------
+    async def run_async(self, works: list[Work]) -> None:
+        cfg = self.cfg
+        if self._backend is None:
+            from gradeset.generate.backends import get_backend
+
+            self._backend = get_backend(cfg)
+        backend = self._backend
+        self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
+        self.slots = asyncio.Semaphore(cfg.concurrency)
+        if not works:
+            return
+        await backend.start()
+        queue: asyncio.Queue[Work] = asyncio.Queue()
+        for w in self._split(works):
+            queue.put_nowait(w)
+
+        async def worker() -> None:
+            while True:
+                w = await queue.get()
+                try:
+                    await self._do_work(w, queue)
+                finally:
+                    queue.task_done()
+
+        tasks = [asyncio.create_task(worker()) for _ in range(min(cfg.concurrency, queue.qsize()))]
+        try:
+            await queue.join()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await backend.close()
+
+    def _split(self, works: list[Work]) -> list[Work]:
+        """One request per sample when the backend cannot do n per request."""
+        if getattr(self._backend, "supports_n", False):
+            return works
+        return [self._single(w, p) for w in works for p in range(len(w.indices))]
+
+    @staticmethod
+    def _single(w: Work, pos: int) -> Work:
+        return Work(w.gi, w.gid, w.prompt, [w.indices[pos]], [w.keys[pos]])
+
+    async def _call(self, prompt: Prompt, n: int, max_tokens: int, *, prefill: str | None = None,
+                    seed: int | None = None, request_id: str | None = None) -> list[Sample]:
+        """One request with retries, pacing and the concurrency slot."""
+        cfg = self.cfg
+        est = _est_tokens(prompt, max_tokens, n)
+        attempt = 0
+        while True:
+            await self.limiter.acquire(est)
+            async with self.slots:
+                try:
+                    samples = await self._backend.generate(prompt, n, max_tokens, prefill=prefill, seed=seed,
+                                                           request_id=request_id)
+                except RequestError as exc:
+                    self.stats.errors += 1
+                    self.limiter.settle(est, 0)
+                    if exc.n_unsupported or not exc.retryable or attempt >= cfg.retries:
+                        raise
+                    error = exc
+                else:
+                    self.stats.requests += 1
+                    used = sum((s.completion_tokens or 0) for s in samples) + (samples[0].prompt_tokens or 0
+                                                                                if samples else 0)
+                    self.limiter.settle(est, used)
+                    return samples
+            if error.retry_after is not None:
+                delay = error.retry_after
+                self.limiter.pause(delay)
+            else:
+                delay = backoff_delay(attempt, cfg.backoff_base, cfg.backoff_max)
+            self.stats.retries += 1
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _do_work(self, w: Work, queue: asyncio.Queue) -> None:
+        cfg = self.cfg
+        t0 = time.monotonic()
+        n = len(w.indices)
+        try:
+            samples = await self._call(w.prompt, n, cfg.stage1_tokens, seed=_seed_for(cfg, w.gid, w.indices[0]),
+                                       request_id=w.keys[0])
+        except RequestError as exc:
+            if exc.n_unsupported and n > 1:
+                for p in range(n):
+                    queue.put_nowait(self._single(w, p))
+                return
+            for p in range(n):
+                self._record(w, p, self._response(w.indices[p], None, elapsed=time.monotonic() - t0,
+                                                  error=str(exc)))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an unexpected answer must not lose the other samples
+            for p in range(n):
+                self._record(w, p, self._response(w.indices[p], None, elapsed=time.monotonic() - t0,
+                                                  error=f"{type(exc).__name__}: {exc}"))
+            return
+        samples = samples[:n]
+        for p in range(len(samples), n):  # the server answered fewer choices than asked
+            queue.put_nowait(self._single(w, p))
+        if cfg.two_step:
+            await asyncio.gather(*(self._finish_two_step(w, p, s, t0) for p, s in enumerate(samples)))
+        else:
+            elapsed = time.monotonic() - t0
+            for p, s in enumerate(samples):
+                self._record(w, p, self._response(w.indices[p], s, elapsed=elapsed))
+
+    async def _finish_two_step(self, w: Work, p: int, s1: Sample, t0: float) -> None:
+        cfg = self.cfg
+        if not needs_stage2(s1.text, cfg.think_end):
+            self._record(w, p, self._response(w.indices[p], s1, elapsed=time.monotonic() - t0))
+            return
+        partial = with_think_end(s1.text, cfg.think_end)
+        try:
+            s2 = (await self._call(w.prompt, 1, cfg.stage2_tokens, prefill=partial,
+                                   seed=_seed_for(cfg, w.gid, w.indices[p]),
+                                   request_id=w.keys[p] + "-2"))[0]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._record(w, p, self._response(w.indices[p], None, elapsed=time.monotonic() - t0,
+                                              error=f"stage 2: {exc}", two_step=True, stage1=s1))
+            return
+        joined = Sample(text=partial + s2.text, finish_reason=s2.finish_reason, prompt_tokens=s1.prompt_tokens,
+                        completion_tokens=s2.completion_tokens, reasoning=s1.reasoning, extra=dict(s1.extra))
+        self._record(w, p, self._response(w.indices[p], joined, elapsed=time.monotonic() - t0,
+                                          two_step=True, stage1=s1))
+
+    # -- local backends ----------------------------------------------------------------------
+    def run_local(self, works: list[Work]) -> None:
+        cfg = self.cfg
+        if not works:
+            return
+        if self._backend is None:
+            from gradeset.generate.backends import get_backend
+
+            self._backend = get_backend(cfg)
+        backend = self._backend
+        units = [(w, p) for w in works for p in range(len(w.indices))]
+        try:
+            for start in range(0, len(units), cfg.batch_size):
+                chunk = units[start:start + cfg.batch_size]
+                self._local_batch(backend, chunk)
+        finally:
+            backend.close()
+
+    def _local_batch(self, backend, chunk: list[tuple[Work, int]]) -> None:
+        cfg = self.cfg
+        t0 = time.monotonic()
+        seed = _seed_for(cfg, chunk[0][0].gid, chunk[0][0].indices[chunk[0][1]])
+        try:
+            outs = backend.generate_batch([(w.prompt, None) for w, _ in chunk], 1, cfg.stage1_tokens, seed=seed)
+        except Exception as exc:
+            for w, p in chunk:
+                self._record(w, p, self._response(w.indices[p], None, elapsed=time.monotonic() - t0,
+                                                  error=f"{type(exc).__name__}: {exc}"))
+            return
+        self.stats.requests += 1
+        firsts = [o[0] for o in outs]
+        stage2 = []
+        if cfg.two_step:
+            stage2 = [k for k, s in enumerate(firsts) if needs_stage2(s.text, cfg.think_end)]
+        finals: dict[int, Sample] = {}
+        errors: dict[int, str] = {}
+        if stage2:
+            partials = {k: with_think_end(firsts[k].text, cfg.think_end) for k in stage2}
+            try:
+                outs2 = backend.generate_batch([(chunk[k][0].prompt, partials[k]) for k in stage2], 1,
+                                               cfg.stage2_tokens, seed=seed)
+                self.stats.requests += 1
+                for k, o in zip(stage2, outs2):
+                    s2 = o[0]
+                    finals[k] = Sample(text=partials[k] + s2.text, finish_reason=s2.finish_reason,
+                                       prompt_tokens=firsts[k].prompt_tokens,
+                                       completion_tokens=s2.completion_tokens, extra=dict(firsts[k].extra))
+            except Exception as exc:
+                for k in stage2:
+                    errors[k] = f"stage 2: {type(exc).__name__}: {exc}"
+        elapsed = time.monotonic() - t0
+        per = elapsed / max(1, len(chunk))
+        for k, (w, p) in enumerate(chunk):
+            if k in errors:
+                resp = self._response(w.indices[p], None, elapsed=per, error=errors[k], two_step=True,
+                                      stage1=firsts[k])
+            elif k in finals:
+                resp = self._response(w.indices[p], finals[k], elapsed=per, two_step=True, stage1=firsts[k])
+            else:
+                resp = self._response(w.indices[p], firsts[k], elapsed=per)
+            resp["meta"]["batch_time_ms"] = int(elapsed * 1000)
+            self._record(w, p, resp)
+        self.cache.sync()
+
+    # -- entry -------------------------------------------------------------------------------
+    def run(self, groups: list[dict], n: int | None = None) -> list[dict]:
+        works = self.plan(groups, n)
+        total = sum(len(w.indices) for w in works)
+        self.progress = Progress(self.stats, total, enabled=self.show_progress)
+        try:
+            if self.cfg.backend in ("transformers", "vllm") or getattr(self._backend, "local", False):
+                self.run_local(works)
+            else:
+                _run_coroutine(self.run_async(works))
+        finally:
+            self.progress.close()
+            self.cache.sync()
+        return self.assemble(groups, n)
+
+
+def _run_coroutine(coro) -> Any:
+    """asyncio.run, also from inside a running loop (notebooks): then in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name="gradeset-generate")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
