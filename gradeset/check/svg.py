@@ -58,11 +58,12 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, x_label: str = "", y
         out.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="{PALETTE["grid"]}"/>'
                    f'<text x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="{PALETTE["axis"]}">'
                    f'{_fmt(t)}</text>')
-    bw = pw / len(bars)
+    bw = min(pw / len(bars), 90.0)
+    x0 = ml + (pw - bw * len(bars)) / 2
     every = max(1, math.ceil(len(bars) / 12))
     for i, (label, v) in enumerate(bars):
         h = ph * v / top
-        x = ml + i * bw
+        x = x0 + i * bw
         fill = colors[i] if colors else color
         out.append(f'<rect class="bar" x="{x + 1:.1f}" y="{mt + ph - h:.1f}" width="{max(bw - 2, 1):.1f}" '
                    f'height="{h:.1f}" fill="{fill}"><title>{_e(label)}: {_e(_fmt(v))}</title></rect>')
