@@ -133,6 +133,7 @@ def _sample(report: CheckReport) -> str:
     if not report.sample:
         return '<p class="muted">No groups sampled.</p>'
     out = []
+    first = True
     for b in ("mixed", "all-wrong", "all-correct", "ungraded"):
         groups = [g for g in report.sample if g["bucket"] == b]
         if not groups:
@@ -153,10 +154,11 @@ def _sample(report: CheckReport) -> str:
                             + f'</div><pre>{_e(r["text"])}</pre></div>')
             more = (f"<p class=muted>{g['n_responses'] - len(g['responses'])} more responses not shown</p>"
                     if g["n_responses"] > len(g["responses"]) else "")
-            out.append(f"<details><summary>line {_e(g['line'])} · <code>{_e(g['id'])}</code> · pass rate "
+            out.append(f"<details{' open' if first else ''}><summary>line {_e(g['line'])} · <code>{_e(g['id'])}</code> · pass rate "
                        f"{_e(_pct(g['pass_rate']))} · {_e(head)}</summary>"
                        f"<p class=muted>{meta}</p><b>Prompt</b><pre>{_e(g['prompt'])}</pre>"
                        f"<b>Gold answer</b> <code>{_e(g['answer'])}</code>{''.join(resp)}{more}</details>")
+            first = False
     return "".join(out)
 
 
