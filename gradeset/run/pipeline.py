@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gradeset.errors import GradesetError
 
 # Step parameter keys that hold paths (resolved against the YAML file's folder).
-PATH_KEYS = frozenset({"path", "paths", "file", "files", "tokenizer", "against", "cache", "cache_path",
+PATH_KEYS = frozenset({"path", "paths", "file", "files", "tokenizer", "against", "benchmarks", "benchmark", "cache", "cache_path",
                        "test", "tests", "model_path", "plugin_path"})
 PATH_SUFFIXES = ("_path", "_file", "_paths", "_files", "_dir")
 

@@ -1,0 +1,241 @@
+"""The YAML pipeline loader and the in-process runner: parse errors, a run end to end, resume."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+
+from gradeset.cli import main
+from gradeset.errors import GradesetError
+from gradeset.io import read_manifest
+from gradeset.io.readers import read_jsonl
+from gradeset.run.local import prepare, run_pipeline
+from gradeset.run.pipeline import PipelineError, load_pipeline
+
+RUN_DATA = Path(__file__).parent / "data" / "run"
+sys.path.insert(0, str(RUN_DATA))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUN_DATA), os.environ.get("PYTHONPATH")]))
+
+
+def source_rows() -> list[dict]:
+    return [r for _, r in read_jsonl(RUN_DATA / "groups.jsonl")]
+
+
+def write_pipeline(folder: Path, doc: dict, name: str = "p.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "groups.jsonl").exists():
+        shutil.copy(RUN_DATA / "groups.jsonl", folder / "groups.jsonl")
+    p = folder / name
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return p
+
+
+def base_doc(**over) -> dict:
+    doc = {
+        "source": {"path": "groups.jsonl"},
+        "steps": [{"verify": {"task": "math"}}, "runsteps:FirstSeen", "runsteps:DropOdd"],
+        "outputs": {"groups": "out/groups",
+                    "exports": [{"path": "out/dpo.jsonl", "build": {"kind": "dpo", "strategy": "correct-vs-incorrect"}},
+                                {"path": "out/grpo.jsonl", "build": {"kind": "grpo"}}]},
+        "run": {"chunk_size": 64},
+    }
+    doc.update(over)
+    return doc
+
+
+def shard_rows(folder: Path) -> list[dict]:
+    rows = []
+    for f in sorted(folder.glob("shard-*.jsonl")):
+        rows += [r for _, r in read_jsonl(f)]
+    return rows
+
+
+def expected_ids() -> list[str]:
+    """What FirstSeen + DropOdd must keep: the first row per prompt, then even ``n`` only."""
+    from gradeset.records import ensure_id
+
+    seen, out = set(), []
+    for r in source_rows():
+        if r["prompt"] in seen:
+            continue
+        seen.add(r["prompt"])
+        if r["n"] % 2 == 0:
+            out.append(ensure_id(dict(r))["id"])
+    return out
+
+
+# ------------------------------------------------------------------------------ parse errors
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"outptus": {}}, "outptus: unknown key"),
+    ({"outputs": None}, "outputs"),
+    ({"steps": ["verify", "no-such-step"]}, "steps[1]: unknown step 'no-such-step'"),
+    ({"steps": [{"verify": {"task": "math"}, "dedup": {}}]}, "exactly one step name"),
+    ({"steps": [{"verify": ["task"]}]}, "parameters must be a mapping"),
+    ({"source": {"path": "groups.jsonl", "synth": "arithmetic"}}, "source: give exactly one of 'path'"),
+    ({"source": {"path": "groups.jsonl", "colour": 1}}, "unknown keys for a file source"),
+    ({"run": {"chunk_size": 0}}, "run.chunk_size"),
+    ({"outputs": {"groups": "o", "exports": [{"path": "x.jsonl", "layout": "nope"}]}},
+     "outputs.exports[0].layout: unknown layout 'nope'"),
+    ({"outputs": {"groups": "o", "exports": [{"path": "x.jsonl", "build": {"kind": "dpo", "stratgy": "x"}}]}},
+     "outputs.exports[0].build: unknown option(s) ['stratgy']"),
+    ({"outputs": {"groups": "o", "exports": [{"path": "x.jsonl", "build": {"kind": "ppo"}}]}},
+     "outputs.exports[0].build.kind"),
+    ({"outputs": {"groups": {"path": "o", "format": "csv"}}}, "outputs.groups.format"),
+])
+def test_parse_errors_name_the_yaml_key(tmp_path, change, key):
+    p = write_pipeline(tmp_path, base_doc(**change))
+    with pytest.raises(PipelineError) as exc:
+        load_pipeline(p)
+    assert key in str(exc.value)
+    assert str(p) in str(exc.value)
+
+
+def test_step_construction_errors_name_the_step(tmp_path):
+    p = write_pipeline(tmp_path, base_doc(steps=[{"dedup": {"methd": "exact"}}]))
+    with pytest.raises(PipelineError, match=r"steps\[0\]\.dedup: .*methd"):
+        prepare(p)
+
+
+def test_missing_source_file_and_bad_yaml(tmp_path):
+    p = write_pipeline(tmp_path, base_doc(source={"path": "nope.jsonl"}))
+    with pytest.raises(PipelineError, match="source.path: .*nope.jsonl: no such file"):
+        prepare(p)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source: [unclosed\n")
+    with pytest.raises(PipelineError, match="not valid YAML"):
+        load_pipeline(bad)
+    assert main(["run", str(bad)]) == 2
+
+
+def test_paths_resolve_against_the_yaml_folder(tmp_path, monkeypatch):
+    p = write_pipeline(tmp_path / "proj", base_doc(
+        steps=[{"decontaminate": {"benchmarks": "bench.jsonl"}}]))
+    (tmp_path / "proj" / "bench.jsonl").write_text('{"question": "What is 1 + 2?", "answer": "3"}\n')
+    monkeypatch.chdir(tmp_path)  # a different working directory
+    plan = prepare(p)
+    assert plan.out == (tmp_path / "proj" / "out" / "groups").resolve()
+    assert plan.specs[0].params["benchmarks"] == str((tmp_path / "proj" / "bench.jsonl").resolve())
+    # the benchmark file is an input of the run: its checksum goes in the manifest
+    assert str((tmp_path / "proj" / "bench.jsonl").resolve()) in plan.inputs
+
+
+# ------------------------------------------------------------------------------ a run end to end
+
+
+def test_run_end_to_end_counts_shards_and_exports(tmp_path):
+    p = write_pipeline(tmp_path, base_doc())
+    summary = run_pipeline(p, progress=False)
+    out = tmp_path / "out" / "groups"
+    rows = shard_rows(out)
+    assert [r["id"] for r in rows] == expected_ids()
+    # every response graded by the verifier: the right sum is correct, the off-by-one is not
+    assert all(r["responses"][0]["correct"] is True and r["responses"][1]["correct"] is False for r in rows)
+    n_src = len(source_rows())
+    assert summary["read"] == n_src and summary["written"] == len(rows)
+    steps = {s["step"]: s for s in summary["steps"]}
+    assert steps["verify"]["in"] == n_src and steps["verify"]["stats"]["graded"] == 2 * n_src
+    assert steps["runsteps:FirstSeen"]["kind"] == "stream"
+    dropped = sum(s["in"] - s["out"] for s in summary["steps"])
+    assert summary["read"] == summary["written"] + summary["rejected"] + dropped
+    # chunk k -> shard k: ceil(400 / 64) shards, named deterministically
+    m = read_manifest(out)
+    assert m["complete"] and [s["name"] for s in m["shards"]] == [f"shard-{i:05d}.jsonl" for i in range(7)]
+    assert m["inputs"][0]["path"] == str((tmp_path / "groups.jsonl").resolve())
+    assert m["parameters"]["pipeline"]["steps"][0] == {"verify": {"task": "math"}}
+    saved = orjson.loads((out / "run.json").read_bytes())
+    assert saved["steps"] == summary["steps"]
+    dpo = [r for _, r in read_jsonl(tmp_path / "out" / "dpo.jsonl")]
+    assert len(dpo) == len(rows) and all(set(r) >= {"prompt", "chosen", "rejected"} for r in dpo)
+    assert all("\\boxed" in r["chosen"] and r["chosen"] != r["rejected"] for r in dpo)
+    grpo = [r for _, r in read_jsonl(tmp_path / "out" / "grpo.jsonl")]
+    assert [g["answer"] for g in grpo] == [r["answer"] for r in rows] and "responses" not in grpo[0]
+    assert not (out / ".work").exists()
+
+
+def test_cli_prints_per_step_counts(tmp_path, capsys):
+    p = write_pipeline(tmp_path, base_doc())
+    assert main(["run", str(p), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "verify" in err and "runsteps:FirstSeen" in err
+    assert f"read 400, written {len(expected_ids())} groups in 7 shards" in err
+    assert main(["run", str(p), "--check-only"]) == 0
+
+
+def test_bad_source_lines_go_to_the_reject_file(tmp_path):
+    p = write_pipeline(tmp_path, base_doc(steps=[]))
+    with open(tmp_path / "groups.jsonl", "ab") as fh:
+        fh.write(b'{"prompt": "truncated\n')
+    summary = run_pipeline(p, progress=False)
+    assert summary["rejected"] == 1 and summary["written"] == 400 and summary["read"] == 401
+    rej = [r for _, r in read_jsonl(tmp_path / "out" / "groups.rejects.jsonl")]
+    assert rej[0]["line"] == 401 and "truncated" in rej[0]["raw"]
+
+
+# ------------------------------------------------------------------------------ resume
+
+
+def test_resume_after_a_crash_redoes_only_unfinished_chunks(tmp_path, monkeypatch):
+    doc = base_doc(steps=[{"verify": {"task": "math"}}, {"runsteps:Crash": {"at": 4}}, "runsteps:FirstSeen",
+                          "runsteps:DropOdd"])
+    p = write_pipeline(tmp_path, doc)
+    out = tmp_path / "out" / "groups"
+    monkeypatch.setenv("RUNSTEPS_CRASH", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        run_pipeline(p, progress=False)
+    m = read_manifest(out)
+    assert not m["complete"]
+    done = {s["index"] for s in m["shards"]}
+    assert done == {0, 1}  # chunk 3's prefix crashed; chunks 0..1 were written (2 waits for 3 to start)
+    stamps = {s["name"]: (out / s["name"]).stat().st_mtime_ns for s in m["shards"]}
+    ckpt = read_manifest(out / ".work" / "prefix")
+    assert {s["index"] for s in ckpt["shards"]} == {0, 1, 2}  # the verified rows are checkpointed
+    monkeypatch.delenv("RUNSTEPS_CRASH")
+    summary = run_pipeline(p, progress=False)
+    assert summary["resumed"] is True
+    assert {n: (out / n).stat().st_mtime_ns for n in stamps} == stamps  # finished shards not rewritten
+    assert [r["id"] for r in shard_rows(out)] == expected_ids()
+    steps = {s["step"]: s for s in summary["steps"]}
+    assert steps["verify"]["in"] == 400 and steps["runsteps:DropOdd"]["in"] == 353  # whole-run counts
+    # a third run has nothing to do but is still consistent
+    again = run_pipeline(p, progress=False)
+    assert again["already_complete"] and again["written"] == summary["written"]
+
+
+def test_resume_map_only_pipeline_skips_finished_chunks(tmp_path):
+    p = write_pipeline(tmp_path, base_doc(steps=[{"verify": {"task": "math"}}, "runsteps:DropOdd"]))
+    out = tmp_path / "out" / "groups"
+    run_pipeline(p, progress=False)
+    before = shard_rows(out)
+    (out / "shard-00003.jsonl").unlink()
+    (out / "shard-00005.jsonl").write_text('{"half": ')  # a corrupted shard is redone too
+    summary = run_pipeline(p, progress=False)
+    assert summary["chunks_skipped_on_resume"] == 5
+    assert shard_rows(out) == before
+    assert summary["steps"][0]["in"] == 400  # counts of skipped chunks come from the saved state
+
+
+def test_changed_input_is_refused_then_fresh_rebuilds(tmp_path):
+    p = write_pipeline(tmp_path, base_doc(steps=["runsteps:DropOdd"]))
+    run_pipeline(p, progress=False)
+    with open(tmp_path / "groups.jsonl", "ab") as fh:
+        fh.write(b'{"prompt": "new", "answer": "1", "n": 1000}\n')
+    with pytest.raises(GradesetError, match=r"changed since .* --fresh"):
+        run_pipeline(p, progress=False)
+    summary = run_pipeline(p, progress=False, resume=False)
+    assert summary["read"] == 401 and summary["written"] == 201
+
+
+def test_changed_pipeline_is_refused(tmp_path):
+    p = write_pipeline(tmp_path, base_doc(steps=["runsteps:DropOdd"]))
+    run_pipeline(p, progress=False)
+    write_pipeline(tmp_path, base_doc(steps=[]))
+    with pytest.raises(GradesetError, match="different pipeline"):
+        run_pipeline(p, progress=False)
