@@ -43,6 +43,7 @@ STEPS: dict[str, str] = {
     "balance": "gradeset.shape.balance:BalanceStep",
     "filter": "gradeset.shape.select:FilterStep",
     "sample": "gradeset.shape.select:SampleStep",
+    "check": "gradeset.check.step:CheckStep",
 }
 
 

@@ -268,3 +268,19 @@ def test_token_lengths_with_local_tokenizer(tmp_path, tiny_model_dir):
     _, words_data = run_cli(tmp_path, str(DATA / "good.jsonl"))
     # a byte-level BPE yields more tokens than whitespace words
     assert data["stats"]["response_length"]["mean"] > words_data["stats"]["response_length"]["mean"]
+
+
+def test_check_step_passes_groups_through_and_reports():
+    import pickle
+
+    from gradeset.steps import build_step
+
+    groups = [json.loads(x) for x in (DATA / "good.jsonl").read_text().splitlines()]
+    step = build_step("check", {"group_size": 4, "max_zero_variance": 0.2})
+    out = [g for batch in step.process(iter([groups[:5], groups[5:]])) for g in batch]
+    assert out == groups
+    rep = step.report()
+    assert step.stats == {"checked": 12, "failed_checks": 1}
+    assert [r.name for r in rep.failed] == ["zero_variance"]
+    clone = pickle.loads(pickle.dumps(step))
+    assert clone.config.group_size == 4 and clone.stats == {"checked": 0}

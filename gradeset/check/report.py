@@ -42,6 +42,7 @@ pre{white-space:pre-wrap;word-break:break-word;background:#f8f8f8;padding:8px;bo
 font-size:12px;max-height:320px;overflow:auto;margin:4px 0}
 .ok{color:#2e7d32;font-weight:600} .bad{color:#c62828;font-weight:600} .muted{color:#777}
 .resp{border-left:4px solid #ccc;padding-left:8px;margin:8px 0}
+details p,details b,.resp div{font-size:13px}
 .resp.c{border-color:#54A24B} .resp.w{border-color:#E45756}
 """
 

@@ -20,6 +20,7 @@ SLICES = ("task", "category", "difficulty", "source")
 MAX_SLICE_VALUES = 200
 SCORE_BINS = 20
 TEXT_LIMIT = 4000
+LEVELS = ("very easy", "easy", "medium", "hard", "very hard", "expert")
 
 LengthFn = Callable[[list[str]], list[int]]
 
@@ -236,7 +237,12 @@ class DatasetStats:
                 continue
             rows = [{"value": k, "groups": v[0], "graded": v[1], "correct": v[2],
                      "pass_rate": (v[2] / v[1]) if v[1] else None} for k, v in table.items()]
-            slices[name] = sorted(rows, key=lambda r: (-r["groups"], r["value"]))
+            known = {v: i for i, v in enumerate(LEVELS)}
+            if all(r["value"].lower() in known for r in rows):
+                rows.sort(key=lambda r: known[r["value"].lower()])
+            else:
+                rows.sort(key=lambda r: (-r["groups"], r["value"]))
+            slices[name] = rows
         edges = [i / SCORE_BINS for i in range(SCORE_BINS + 1)]
         return {
             "groups": self.groups, "responses": self.responses, "scored": self.scored,
