@@ -131,7 +131,12 @@ def paraphrase_groups(groups: Iterable[dict], complete: Complete, *, per_prompt:
     def flush() -> Iterator[tuple[dict, dict | None, str | None, str | None]]:
         prompts = []
         for g in batch:
-            prompts.extend([template.format(prompt=prompt_text(g.get("prompt")))] * per_prompt)
+            base = template.format(prompt=prompt_text(g.get("prompt")))
+            if per_prompt == 1:
+                prompts.append(base)
+            else:  # distinct requests: identical ones would share one cached reply
+                prompts.extend(f"{base}\n\n(Rewrite {k + 1} of {per_prompt}: word it differently from the "
+                               "other rewrites.)" for k in range(per_prompt))
         replies = complete(prompts) if prompts else []
         if len(replies) != len(prompts):
             raise RuntimeError(f"backend returned {len(replies)} replies for {len(prompts)} prompts")
