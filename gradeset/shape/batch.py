@@ -38,18 +38,20 @@ def load_counter(tokenizer: str | os.PathLike | None) -> Callable[[str], int]:
     p = Path(tokenizer)
     if not p.exists():
         raise GradesetError(f"{tokenizer}: tokenizer folder or file not found (only local tokenizers are used)")
-    tj = p if p.is_file() else p / "tokenizer.json"
-    if tj.exists():
-        from gradeset.errors import require
-
-        tokenizers = require("tokenizers", "train", "counting tokens with a real tokenizer")
-        tok = tokenizers.Tokenizer.from_file(str(tj))
-        return lambda text: len(tok.encode(text, add_special_tokens=False).ids)
     from gradeset.errors import require
 
-    transformers = require("transformers", "train", "counting tokens with a real tokenizer")
-    tok = transformers.AutoTokenizer.from_pretrained(str(p), local_files_only=True)
-    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+    if p.is_dir() and (p / "tokenizer_config.json").exists():
+        # The trainer's own tokenizer class: it can differ from the raw tokenizer.json
+        # (pre-tokenizer settings), and the budget must match what training sees.
+        transformers = require("transformers", "train", "counting tokens with a real tokenizer")
+        tok = transformers.AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+        return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+    tj = p if p.is_file() else p / "tokenizer.json"
+    if not tj.exists():
+        raise GradesetError(f"{tokenizer}: no tokenizer_config.json or tokenizer.json there")
+    tokenizers = require("tokenizers", "train", "counting tokens with a real tokenizer")
+    raw = tokenizers.Tokenizer.from_file(str(tj))
+    return lambda text: len(raw.encode(text, add_special_tokens=False).ids)
 
 
 def group_tokens(group: dict, count: Callable[[str], int], include: str = "prompt") -> int:
