@@ -284,3 +284,35 @@ def test_check_step_passes_groups_through_and_reports():
     assert [r.name for r in rep.failed] == ["zero_variance"]
     clone = pickle.loads(pickle.dumps(step))
     assert clone.config.group_size == 4 and clone.stats == {"checked": 0}
+
+
+def test_pipeline_runner_contract():
+    """What gradeset.run.local.run_check uses: CheckConfig(**opts), run_checks, .passed, render_html."""
+    from gradeset.check.report import render_html
+
+    rows = [json.loads(x) for x in (DATA / "bad.jsonl").read_text().splitlines() if x.endswith("}")]
+    rep = run_checks(iter(rows), CheckConfig(**{"group_size": 4}))
+    assert rep.passed is False and rep.to_dict()["passed"] is False
+    assert "group_size" in rep.to_dict()["failed"]
+    assert "<svg" in render_html(rep)
+
+
+def _has_layout(name: str) -> bool:
+    from gradeset.formats import readable_layouts
+
+    return name in readable_layouts()
+
+
+def test_trl_layouts_are_detected_and_checked_by_their_mode(tmp_path):
+    if not (_has_layout("trl-dpo") and _has_layout("trl-kto")):
+        pytest.skip("trl-dpo / trl-kto layouts not registered")
+    code, data = run_cli(tmp_path, str(DATA / "trl_dpo.jsonl"))
+    assert data["layout"] == "trl-dpo" and data["mode"] == "pairs"
+    assert code == 1 and data["failed"] == ["tied_pairs"] and lines(data, "tied_pairs") == [2]
+    # two pairs share a prompt by design: not duplicates, since the rows differ
+    assert check(data, "duplicates")["status"] == "pass"
+    code, data = run_cli(tmp_path, str(DATA / "trl_kto.jsonl"))
+    assert data["layout"] == "trl-kto" and data["mode"] == "kto"
+    assert code == 0 and check(data, "label_balance")["value"] == pytest.approx(0.75)
+    code, data = run_cli(tmp_path, str(DATA / "trl_kto.jsonl"), "--label-band", "0.4", "0.6")
+    assert code == 1 and data["failed"] == ["label_balance"]

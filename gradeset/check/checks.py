@@ -84,6 +84,10 @@ class CheckReport:
         return [r for r in self.results if r.status == FAIL]
 
     @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
 

@@ -220,3 +220,6 @@ def write_report(report: CheckReport, path: str | os.PathLike, title: str = "gra
 
     with atomic_open(path, "wb") as fh:
         fh.write(render_report(report, title).encode("utf-8"))
+
+
+render_html = render_report  # the name the pipeline runner looks up
