@@ -169,6 +169,13 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
     rows, how = load_rows(data, m.kind, system_prompt=system_prompt, conversational=conversational,
                           limit=limit, on_reject=on_reject)
     log(f"train {m.name}: {len(rows)} rows from {data}: {how}")
+    if m.kind == "online":
+        per_batch = cfg.generation_batch_size // cfg.num_generations
+        if len(rows) < per_batch:
+            raise GradesetError(
+                f"{m.name} samples {per_batch} prompts per generation batch (generation_batch_size "
+                f"{cfg.generation_batch_size} / num_generations {cfg.num_generations}) but {data} has only "
+                f"{len(rows)}; add prompts or lower per_device_train_batch_size / steps_per_generation")
     dataset = to_dataset(rows, data)
     net, tok, peft_config, notes = load_model(str(model), lora=lora, lora_opts=lora_opts, dtype=dtype)
     for n in notes:
@@ -179,6 +186,8 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
     result = trainer.train()
     seconds = time.time() - started
     after = _trainable_norms(trainer.model)
+    if trainer.state.global_step == 0:
+        raise GradesetError(f"no training step ran: {len(rows)} rows are fewer than one batch; nothing saved")
     changed = sum(1 for k, v in after.items() if k in before and v != before[k])
 
     model_dir.mkdir(parents=True, exist_ok=True)

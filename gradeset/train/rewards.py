@@ -176,8 +176,7 @@ def build_rewards(spec: str | list[tuple[str, float]] | None, *, task: str | Non
     for name, weight in pairs:
         verifier = (task or "auto") if name == "correctness" else name
         opts = dict(verifier_opts.get(name, {}))
-        label = "correctness" if name == "correctness" else None
-        funcs.append(VerifierReward(verifier, name=label, workers=workers, timeout=timeout,
+        funcs.append(VerifierReward(verifier, name=name, workers=workers, timeout=timeout,
                                     answer_field=answer_field, **opts))
         weights.append(weight)
     return funcs, weights
