@@ -62,12 +62,28 @@ class Engine:
         self.progress: Progress | None = None
 
     # -- planning ----------------------------------------------------------------------------
+    @staticmethod
+    def _key_bases(groups: list[dict]) -> list[str]:
+        """Cache key base per group: its id, plus ``#k`` for the k-th repeat of the same id.
+
+        A prompt listed twice on purpose gets fresh samples for each copy instead of two
+        copies of the same samples; the numbering follows input order, so it is stable
+        across resumes.
+        """
+        seen: dict[str, int] = {}
+        bases = []
+        for g in groups:
+            gid = ensure_id(g)["id"]
+            k = seen.get(gid, 0)
+            seen[gid] = k + 1
+            bases.append(gid if k == 0 else f"{gid}#{k}")
+        return bases
+
     def plan(self, groups: list[dict], n: int | None = None) -> list[Work]:
         n = self.cfg.n if n is None else n
         works: list[Work] = []
-        for gi, g in enumerate(groups):
-            ensure_id(g)
-            gid = g["id"]
+        for gi, gid in enumerate(self._key_bases(groups)):
+            g = groups[gi]
             prompt = None
             missing, keys = [], []
             for i in range(n):
@@ -89,10 +105,10 @@ class Engine:
         """Groups with their cached samples appended (in sample order) to any existing responses."""
         n = self.cfg.n if n is None else n
         out = []
-        for g in groups:
+        for g, base in zip(groups, self._key_bases(groups)):
             new = []
             for i in range(n):
-                r = self.cache.get(sample_key(g["id"], i, self.fingerprint))
+                r = self.cache.get(sample_key(base, i, self.fingerprint))
                 if r is not None:
                     new.append({**r, "meta": dict(r.get("meta") or {})})
             g2 = dict(g)
@@ -287,8 +303,9 @@ class Engine:
         backend = self._backend
         units = [(w, p) for w in works for p in range(len(w.indices))]
         try:
-            for start in range(0, len(units), cfg.batch_size):
-                chunk = units[start:start + cfg.batch_size]
+            size = getattr(backend, "batch_size", None) or cfg.batch_size
+            for start in range(0, len(units), size):
+                chunk = units[start:start + size]
                 self._local_batch(backend, chunk)
         finally:
             backend.close()
@@ -315,7 +332,7 @@ class Engine:
             partials = {k: with_think_end(firsts[k].text, cfg.think_end) for k in stage2}
             try:
                 outs2 = backend.generate_batch([(chunk[k][0].prompt, partials[k]) for k in stage2], 1,
-                                               cfg.stage2_tokens, seed=seed)
+                                               cfg.stage2_tokens, seed=None if seed is None else seed + 1)
                 self.stats.requests += 1
                 for k, o in zip(stage2, outs2):
                     s2 = o[0]

@@ -1,0 +1,127 @@
+"""``gradeset generate IN --out OUT --backend B --model M``: sample N completions per prompt.
+
+Re-running the same command resumes: finished samples live in the request cache beside
+OUT (``OUT.gencache.jsonl``) and are not asked for again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from gradeset.commands._common import Job, add_input, add_output, add_quiet, write_rows
+from gradeset.errors import GradesetError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("generate", help="sample N completions per prompt from a model (resumable)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_input(p)
+    add_output(p)
+    p.add_argument("--backend", "-b", default="openai", choices=["openai", "anthropic", "vllm", "transformers"])
+    p.add_argument("--model", "-m", required=True, help="model name (HTTP) or local folder / hub id")
+    p.add_argument("-n", type=int, default=16, help="samples per prompt (default 16)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
+    p.add_argument("--api-key-env", help="environment variable holding the API key "
+                   "(default OPENAI_API_KEY / ANTHROPIC_API_KEY)")
+    p.add_argument("--endpoint", choices=["chat", "completions"], default="chat",
+                   help="chat: /chat/completions with messages; completions: raw text prompts")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--max-tokens", type=int, default=2048)
+    p.add_argument("--stop", action="append", help="stop sequence (repeatable)")
+    p.add_argument("--seed", type=int)
+    sp = p.add_mutually_exclusive_group()
+    sp.add_argument("--system-prompt", help="system prompt for every request")
+    sp.add_argument("--system-prompt-file", help="read the system prompt from a file")
+    p.add_argument("--two-step", action="store_true",
+                   help="budget forcing: stage 1 gets max-tokens - stage2-tokens; without the think-end "
+                        "marker, append it and continue for stage2-tokens")
+    p.add_argument("--stage2-tokens", type=int, default=512)
+    p.add_argument("--think-end", default="</think>", help="end-of-thinking marker (default </think>)")
+    p.add_argument("--mcq-options", choices=["auto", "inline", "newlines", "none"], default="auto",
+                   help="append a group's options/choices to the question (default auto)")
+    p.add_argument("--chat-template-kwargs", help='JSON for the chat template, e.g. \'{"enable_thinking": true}\'')
+    p.add_argument("--concurrency", "-c", type=int, default=64, help="requests in flight at most (default 64)")
+    p.add_argument("--rpm", type=float, help="requests per minute at most")
+    p.add_argument("--tpm", type=float, help="tokens per minute at most (prompt + max tokens reserved)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per request (default 600)")
+    p.add_argument("--retries", type=int, default=6, help="retries on 429/5xx/timeouts/dropped connections")
+    p.add_argument("--no-n", dest="use_n", action="store_const", const=False,
+                   help="never ask for n samples in one request")
+    p.add_argument("--batch-size", type=int, default=64, help="local backends: sequences per generate call")
+    p.add_argument("--device", help="transformers: cpu, cuda, cuda:1, ...")
+    p.add_argument("--dtype", help="local backends: bfloat16, float16, float32")
+    p.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
+    p.add_argument("--extra-body", help="JSON object merged into every request body")
+    p.add_argument("--cache", help="request cache file (default OUT.gencache.jsonl)")
+    add_quiet(p)
+    p.set_defaults(func=run)
+
+
+def _json_arg(value: str | None, flag: str) -> dict | None:
+    if value is None:
+        return None
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise GradesetError(f"{flag}: not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise GradesetError(f"{flag}: expected a JSON object")
+    return data
+
+
+def config_from_args(args):
+    from pydantic import ValidationError
+
+    from gradeset.generate import GenerateConfig
+
+    system = args.system_prompt
+    if args.system_prompt_file:
+        try:
+            with open(args.system_prompt_file, encoding="utf-8") as fh:
+                system = fh.read().strip()
+        except OSError as exc:
+            raise GradesetError(f"{args.system_prompt_file}: {exc.strerror}") from exc
+    params = dict(
+        backend=args.backend, model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+        endpoint=args.endpoint, n=args.n, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+        max_tokens=args.max_tokens, stop=args.stop, seed=args.seed, system_prompt=system,
+        two_step=args.two_step, stage2_tokens=args.stage2_tokens, think_end=args.think_end,
+        mcq_options=args.mcq_options, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
+        timeout=args.timeout, retries=args.retries, use_n=args.use_n, batch_size=args.batch_size,
+        device=args.device, dtype=args.dtype, tensor_parallel_size=args.tensor_parallel_size,
+        extra_body=_json_arg(args.extra_body, "--extra-body"),
+        chat_template_kwargs=_json_arg(args.chat_template_kwargs, "--chat-template-kwargs"),
+    )
+    try:
+        return GenerateConfig(**params)
+    except ValidationError as exc:
+        msgs = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise GradesetError(f"bad generation options: {msgs}") from exc
+
+
+def run(args) -> int:
+    from gradeset.generate import Stats, default_cache_path, generate_groups
+
+    cfg = config_from_args(args)
+    cache = args.cache or default_cache_path(args.out)
+    stats = Stats()
+    with Job(args.out, strict=args.strict, name="generate") as job:
+        groups = list(job.groups(args.input, args.layout, args.split))
+        if not groups:
+            raise GradesetError(f"{args.input}: no prompts to generate for")
+        try:
+            out = generate_groups(groups, cfg, cache_path=cache, progress=not args.quiet, stats=stats)
+        except KeyboardInterrupt:
+            print(f"generate: stopped; {stats.generated + stats.cached} samples are kept in {cache}",
+                  file=sys.stderr)
+            raise
+        write_rows(job, args.out, out, fmt=args.out_format)
+        job.note(stats.summary())
+        if stats.failed:
+            job.note(f"{stats.failed} samples failed after {cfg.retries} retries (kept with failed: true and "
+                     f"meta.error); re-run the same command to retry just those")
+    return 0
