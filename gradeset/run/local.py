@@ -228,6 +228,7 @@ class Engine:
         self.writer = ShardWriter(out, shard_format=fmt, parameters=plan.parameters, inputs=plan.inputs,
                                   resume=resume)
         self.start_inputs = {i["path"]: i["sha256"] for i in self.writer.inputs}
+        self.start_stats = {p: _stat(p) for p in self.start_inputs}
         self.final_done = self.writer.finished() if resume else set()
         self.state = self._load_state() if resume else {"chunks": {}}
         self.ckpt: ShardWriter | None = None
@@ -342,6 +343,10 @@ class Engine:
                 yield b
 
     def _finish_chunk(self, k: int) -> None:
+        changed = [p for p, st in self.start_stats.items() if _stat(p) != st]
+        if changed:  # cheap size/mtime test per chunk; the checksums are compared at the end
+            raise PipelineError(f"input changed during the run: {', '.join(changed)}; stopped before writing "
+                                f"shard {k}. Finished shards hold the old content: re-run with --fresh")
         rows = self._buffers.pop(k, [])
         if k in self.final_done:
             return
@@ -413,6 +418,17 @@ class Engine:
         if self.ckpt is not None:
             self.ckpt.abort()
         self.writer.abort()
+
+
+def _stat(path: str) -> tuple:
+    p = Path(path)
+    try:
+        if p.is_dir():
+            return tuple(sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in p.rglob("*") if f.is_file()))
+        st = p.stat()
+        return (st.st_size, st.st_mtime_ns)
+    except OSError:
+        return ("missing",)
 
 
 def already_complete(plan: Plan) -> bool:
@@ -568,33 +584,52 @@ def run_pipeline(pipeline_path: str | os.PathLike, *, runner: str = "local", res
     stream = stream if stream is not None else sys.stderr
     plan = prepare(pipeline_path)
     try:
-        if resume and already_complete(plan):
-            prev = orjson.loads((plan.out / SUMMARY).read_bytes())
-            prev["exports"] = build_exports(plan, stream)
-            prev["check"] = run_check(plan)
-            prev["already_complete"] = True
-            write_bytes_atomic(plan.out / SUMMARY, orjson.dumps(prev, option=orjson.OPT_INDENT_2))
-            return prev
-        engine = Engine(plan, resume=resume, progress=progress, stream=stream, runner=runner)
-        reader = SourceReader(plan, strict=strict, stream=stream)
-        try:
-            if runner == "ray":
-                from gradeset.run.ray_runner import ray_prefix
-
-                results = ray_prefix(engine, plan, reader.chunks(), address=address, num_cpus=num_cpus)
-            elif runner == "local":
-                results = local_prefix(engine, plan, reader.chunks())
-            else:
-                raise PipelineError(f"unknown runner {runner!r}; choose local or ray")
-            engine.consume(results)
-        except BaseException:
-            reader.rejects.close()
-            engine.abort()
-            raise
-        reader.rejects.close()
-        return engine.finish(reader.read, reader.rejects.count)
+        return _run(plan, runner=runner, resume=resume, progress=progress, strict=strict, address=address,
+                    num_cpus=num_cpus, stream=stream)
+    except OSError as exc:
+        raise PipelineError(_os_error_message(exc, plan)) from None
     finally:
         plan.close()
+
+
+def _run(plan: Plan, *, runner: str, resume: bool, progress: bool, strict: bool, address: str | None,
+         num_cpus: int | None, stream) -> dict:
+    if runner not in ("local", "ray"):
+        raise PipelineError(f"unknown runner {runner!r}; choose local or ray")
+    if resume and already_complete(plan):
+        prev = orjson.loads((plan.out / SUMMARY).read_bytes())
+        prev["exports"] = build_exports(plan, stream)
+        prev["check"] = run_check(plan)
+        prev["already_complete"] = True
+        write_bytes_atomic(plan.out / SUMMARY, orjson.dumps(prev, option=orjson.OPT_INDENT_2))
+        return prev
+    engine = Engine(plan, resume=resume, progress=progress, stream=stream, runner=runner)
+    reader = SourceReader(plan, strict=strict, stream=stream)
+    try:
+        if runner == "ray":
+            from gradeset.run.ray_runner import ray_prefix
+
+            results = ray_prefix(engine, plan, reader.chunks(), address=address, num_cpus=num_cpus)
+        else:
+            results = local_prefix(engine, plan, reader.chunks())
+        engine.consume(results)
+    except BaseException:
+        reader.rejects.close()
+        engine.abort()
+        raise
+    reader.rejects.close()
+    return engine.finish(reader.read, reader.rejects.count)
+
+
+def _os_error_message(exc: OSError, plan: Plan) -> str:
+    import errno
+
+    where = exc.filename or f"the output under {plan.out}"
+    msg = f"I/O error on {where}: {exc.strerror or exc}"
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        msg += " (disk full or file-size limit)"
+    return (f"{msg}. Finished shards in {plan.out} are kept and verified by checksum: free space and re-run the "
+            "same command to resume")
 
 
 def format_summary(summary: dict) -> str:
