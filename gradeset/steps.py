@@ -44,6 +44,8 @@ STEPS: dict[str, str] = {
     "filter": "gradeset.shape.select:FilterStep",
     "sample": "gradeset.shape.select:SampleStep",
     "check": "gradeset.check.step:CheckStep",
+    "arithmetic_variants": "gradeset.sources.augment:ArithmeticVariantsStep",
+    "paraphrase": "gradeset.sources.augment:ParaphraseStep",
 }
 
 

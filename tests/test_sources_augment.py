@@ -243,3 +243,30 @@ def test_paraphrase_cli_through_loopback_server(tmp_path, capsys, monkeypatch):
     assert len(rej) == 1 and "lost or changed number(s) 3, 1" in rej[0]["reason"]
     assert rej[0]["raw"] == "I think the answer is 2."
     assert "asked 3 paraphrase(s) = 2 written + 1 rejected" in capsys.readouterr().err
+
+
+def test_steps_are_registered_and_add_variants():
+    from gradeset.steps import build_step
+
+    step = build_step("arithmetic_variants", {"harder": "more-steps", "seed": 1})
+    batch = [new_group("x+55=95,x=?", 40), new_group("Write a poem", None)]
+    out = step(batch)
+    assert out[0] is batch[0] and out[2] is batch[1] and len(out) == 3
+    assert out[1]["augmentation"] == "more-steps" and _holds(out[1]["prompt"], out[1]["answer"])
+    assert step.stats == {"variants": 1, "not_arithmetic": 1, "variant_failed": 0}
+    with pytest.raises(Exception, match="unknown variant kind"):
+        build_step("arithmetic_variants", {"harder": "weird"})
+
+
+@needs_generate
+def test_paraphrase_step_through_loopback_server(monkeypatch):
+    from loopback_server import LoopbackServer
+
+    from gradeset.steps import build_step
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with LoopbackServer(reply="Which number is 7 plus 5?") as srv:
+        step = build_step("paraphrase", {"backend": "openai", "model": "m", "base_url": srv.base_url})
+        out = step([new_group("What is 7+5?", "12"), new_group("What is 2+2?", "4")])
+    assert [g["prompt"] for g in out] == ["What is 7+5?", "Which number is 7 plus 5?", "What is 2+2?"]
+    assert out[1]["answer"] == "12" and step.stats == {"paraphrases": 1, "rejected": 1}

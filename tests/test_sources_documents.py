@@ -150,3 +150,22 @@ def test_extract_cli_expands_folders(docs, tmp_path):
     assert rows and all(r["tokens"] <= 30 for r in rows)
     assert main(["extract", str(docs / "notes.md"), "--out", str(out), "--max-tokens", "30",
                  "--overlap", "30"]) == 2  # overlap must be below the budget
+
+
+def test_pdf_with_some_pages_scanned_is_read_with_a_note(tmp_path):
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "mixed.pdf"
+    c = canvas.Canvas(str(path), pagesize=letter)
+    c.drawString(72, 720, "First page has text about value traps.")
+    c.showPage()
+    c.rect(72, 72, 300, 300, fill=1)  # an image-like page with no text
+    c.showPage()
+    c.drawString(72, 720, "Third page has text too.")
+    c.showPage()
+    c.save()
+    blocks, notes = read_blocks(path)
+    assert [(b.page, b.text) for b in blocks] == [(1, "First page has text about value traps."),
+                                                 (3, "Third page has text too.")]
+    assert notes == [f"{path}: page(s) 2 have no text layer (scanned?) and were skipped"]

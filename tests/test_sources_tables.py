@@ -191,3 +191,13 @@ def test_load_hub_id_without_network_is_a_clear_error(tmp_path):
     assert proc.returncode == 2
     assert "someorg/no-such-dataset: cannot load from the Hugging Face hub" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_tables_groups_for_pipelines_and_python(table_files):
+    from gradeset.sources.tables import tables_groups
+
+    folder, rows = table_files
+    got = list(tables_groups(str(folder / "t.parquet"), sample=5, seed=1, task="math"))
+    assert len(got) == 5 and all(g["task"] == "math" and g["source"] == "toy" for g in got)
+    assert [g["prompt"] for g in got] == [g["prompt"] for g in tables_groups(str(folder / "t.parquet"),
+                                                                             sample=5, seed=1)]

@@ -341,3 +341,74 @@ def arithmetic_variants(group: dict, kinds: list[str], seed: int = 0
         difficulty = "easy" if kind.split("+")[-1] in EASIER_KINDS else "hard"
         out.append(derived_group(group, rendered, ans, augmentation=kind, difficulty=difficulty))
     return out, failed, None
+
+
+# ---------------------------------------------------------------- pipeline steps
+
+
+class ArithmeticVariantsStep:
+    """Pipeline step: each batch plus the variants of its arithmetic questions.
+
+    Groups that are not arithmetic questions (or whose gold disagrees) pass through
+    unchanged and are counted in ``stats``; ``keep_original=False`` drops the originals.
+    """
+
+    def __init__(self, harder: list[str] | str = HARDER_KINDS, easier: list[str] | str = (), seed: int = 0,
+                 keep_original: bool = True):
+        def kinds(v) -> list[str]:
+            return [k.strip() for k in (v.split(",") if isinstance(v, str) else v) if k.strip()]
+
+        self.kinds = kinds(harder) + kinds(easier)
+        for k in self.kinds:
+            if any(part not in KINDS for part in k.split("+")):
+                raise ValueError(f"unknown variant kind {k!r}; known: {', '.join(KINDS)}")
+        self.seed = seed
+        self.keep_original = keep_original
+        self.stats: dict[str, int] = {"variants": 0, "not_arithmetic": 0, "variant_failed": 0}
+
+    def __call__(self, batch: list[dict]) -> list[dict]:
+        out = []
+        for g in batch:
+            variants, failed, bad = arithmetic_variants(g, self.kinds, seed=self.seed)
+            if bad is not None:
+                self.stats["not_arithmetic"] += 1
+            self.stats["variant_failed"] += len(failed)
+            self.stats["variants"] += len(variants)
+            if self.keep_original or bad is not None:
+                out.append(g)
+            out.extend(variants)
+        return out
+
+
+class ParaphraseStep:
+    """Pipeline step: each batch plus model paraphrases (``gradeset.generate`` config params)."""
+
+    def __init__(self, backend: str, model: str, per_prompt: int = 1, check_numbers: bool = True,
+                 keep_original: bool = True, template: str = PARAPHRASE_TEMPLATE, **generate: Any):
+        self.cfg = {"backend": backend, "model": model, "n": 1, **generate}
+        self.per_prompt = per_prompt
+        self.check_numbers = check_numbers
+        self.keep_original = keep_original
+        self.template = template
+        self.stats: dict[str, int] = {"paraphrases": 0, "rejected": 0}
+
+    def _complete(self, prompts: list[Any]) -> list[str]:
+        from gradeset.generate import complete
+
+        return complete(prompts, self.cfg)
+
+    def __call__(self, batch: list[dict]) -> list[dict]:
+        out: list[dict] = []
+        last = None
+        for original, new, _reason, _raw in paraphrase_groups(batch, self._complete, per_prompt=self.per_prompt,
+                                                              check_numbers=self.check_numbers,
+                                                              template=self.template, batch_size=len(batch) or 1):
+            if self.keep_original and original is not last:
+                out.append(original)
+                last = original
+            if new is None:
+                self.stats["rejected"] += 1
+            else:
+                self.stats["paraphrases"] += 1
+                out.append(new)
+        return out

@@ -307,3 +307,27 @@ def reservoir_sample(rows: Iterable[Any], k: int, seed: int = 0) -> list[Any]:
                 reservoir[j] = (i, item)
     reservoir.sort(key=lambda t: t[0])
     return [item for _, item in reservoir]
+
+
+def tables_groups(src: str, *, split: str | None = None, config: str | None = None, max_rows: int | None = None,
+                  sample: int | None = None, seed: int = 0, prompt_col: str | None = None,
+                  answer_col: str | None = None, solution_col: str | None = None, source_col: str | None = None,
+                  source_name: str | None = None, task: str | None = None) -> Iterator[dict]:
+    """Groups of a table / dataset (what ``gradeset load`` writes), for pipelines and Python use.
+
+    Rows without a usable prompt are skipped here; the command reports them.
+    """
+    rows: Iterator[Row] = take(iter_source(src, split=split, config=config), max_rows)
+    if sample is not None:
+        rows = iter(reservoir_sample(rows, sample, seed))
+    cols: Columns | None = None
+    name = source_name or (Path(src).stem if Path(src).exists() else src)
+    for _, row in rows:
+        if cols is None:
+            cols = detect_columns(row.keys(), prompt=prompt_col, answer=answer_col, solution=solution_col,
+                                  source=source_col, sample=row)
+            if cols.prompt is None:
+                raise GradesetError(f"{src}: no prompt column found among {', '.join(row.keys())}")
+        group, _ = row_to_group(row, cols, task=task, source_name=name)
+        if group is not None:
+            yield group
