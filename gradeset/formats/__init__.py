@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from gradeset.formats.registry import (
     LAYOUTS,
@@ -18,7 +19,7 @@ from gradeset.formats.registry import (
     register,
     writable_layouts,
 )
-from gradeset.io.readers import RejectFn, iter_rows, peek_rows
+from gradeset.io.readers import RejectFn, input_files, iter_rows, peek_rows
 
 __all__ = [
     "LAYOUTS", "ImportContext", "Layout", "detect_layout", "export_groups", "get_layout", "import_rows",
@@ -48,17 +49,59 @@ def export_groups(groups: Iterable[dict], layout: str, **opts) -> Iterator[dict]
 
 def read_groups(path: str | os.PathLike, *, layout: str | None = None, on_reject: RejectFn | None = None,
                 split: str | None = None, ctx: ImportContext | None = None, **options) -> Iterator[dict]:
-    """Groups from any file: file format from the path, layout detected from the fields.
+    """Groups from any file or folder: file format from the path, layout detected from the fields.
+
+    A folder of several files is read file by file, and a bad row is reported with
+    the file it is in (row numbers restart in each file). Files of different layouts
+    in one folder are an error unless ``layout`` is given: mixing them silently would
+    turn every row of the minority layout into a reject.
 
     Pass ``ctx`` to read the notes the importer leaves (e.g. how prompts were derived).
     """
     src = str(path)
+    files = input_files(path) if Path(path).is_dir() else [Path(path)]
     if layout is None:
-        sample = peek_rows(path, 64, split=split)
-        layout = detect_layout(sample, src)
+        layout = _detect_files(path, files, split)
     if ctx is None:
         ctx = ImportContext(source=src, on_reject=on_reject, options=options)
     else:
         ctx.source, ctx.on_reject = src, on_reject if on_reject is not None else ctx.on_reject
         ctx.options.update(options)
-    return import_rows(iter_rows(path, ctx.on_reject, split=split), layout, ctx)
+    ctx.options.setdefault("_path", src)
+    ctx.options.setdefault("_split", split)
+    ctx.options.setdefault("layout", layout)
+    if len(files) == 1 and files[0] == Path(path):
+        return import_rows(iter_rows(path, ctx.on_reject, split=split), layout, ctx)
+    return import_rows(_rows_of_files(files, ctx), layout, ctx)
+
+
+def _rows_of_files(files: list[Path], ctx: ImportContext) -> Iterator[tuple[int, dict]]:
+    """Rows of each file in turn; ctx.source names the file being read, for reject messages."""
+    for f in files:
+        ctx.source = str(f)
+        yield from iter_rows(f, ctx.on_reject)
+
+
+def _detect_files(path, files: list[Path], split: str | None) -> str:
+    if len(files) <= 1:
+        sample = peek_rows(path, 64, split=split)
+        return detect_layout(sample, str(path))
+    found: dict[str, str] = {}
+    for f in files:
+        sample = peek_rows(f, 64)
+        if sample:
+            found[str(f)] = detect_layout(sample, str(f))
+    if not found:
+        from gradeset.errors import GradesetError
+
+        raise GradesetError(f"{path}: no records in any of its {len(files)} files (empty input?)")
+    kinds = sorted(set(found.values()))
+    if len(kinds) > 1:
+        from gradeset.errors import GradesetError
+
+        first = {k: next(f for f, lay in found.items() if lay == k) for k in kinds}
+        detail = "; ".join(f"{f}:1 is {k}" for k, f in first.items())
+        raise GradesetError(f"{path}: the folder mixes layouts ({detail}). Convert each file on its own, or "
+                            "pass --layout to read every file as one layout (rows that do not fit are rejected "
+                            "with their file and line)")
+    return kinds[0]

@@ -34,8 +34,12 @@ def detect_format(path: str | os.PathLike) -> str:
             return "hf"
         if (p / "manifest.json").exists() or any(p.glob("shard-*")):
             return "shards"
-        raise InputError(str(p), "folder is neither a shard folder (shard-*.jsonl|parquet) nor a "
-                         "Hugging Face save_to_disk folder (state.json)")
+        from gradeset.io.shards import list_shards
+
+        if list_shards(p):
+            return "shards"
+        raise InputError(str(p), "folder holds no data files (shard-*.jsonl|parquet, *.jsonl, *.parquet, "
+                         "*.csv) and is not a Hugging Face save_to_disk folder (state.json)")
     if not p.exists():
         raise InputError(str(p), "no such file")
     name = p.name.lower()
@@ -45,10 +49,14 @@ def detect_format(path: str | os.PathLike) -> str:
         return "csv"
     if name.endswith(".arrow"):
         return "arrow"
-    if name.endswith(".json"):
+    if name.endswith((".json", ".jsonl", ".ndjson")):
         with open(p, "rb") as fh:
             head = fh.read(4096).lstrip()
-        return "json-array" if head.startswith(b"[") else "jsonl"
+        if head.startswith(b"["):
+            return "json-array"
+        if head.split(b"\n", 1)[0].strip() == b"{":
+            return "json-stream"  # pretty-printed objects one after another, as documentation shows them
+        return "jsonl"
     return "jsonl"
 
 
@@ -106,6 +114,43 @@ def read_json_array(path: str | os.PathLike, on_reject: RejectFn | None = None) 
                     orjson.dumps(obj))
             continue
         yield i, obj
+
+
+def read_json_stream(path: str | os.PathLike, on_reject: RejectFn | None = None) -> Iterator[Row]:
+    """Pretty-printed JSON objects one after another (what docs and notebooks show).
+
+    Such files are small (hand-written examples), so they are read whole; an object
+    that does not parse is rejected from its first line to the end of the file.
+    """
+    import json
+
+    p = Path(path)
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        _reject(on_reject, str(p), line, f"invalid UTF-8 at byte {exc.start}", raw)
+        return
+    dec = json.JSONDecoder()
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return
+        line = text.count("\n", 0, pos) + 1
+        try:
+            obj, end = dec.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            _reject(on_reject, str(p), line, f"invalid JSON: {exc.msg} (line {exc.lineno})", text[pos:])
+            return
+        if isinstance(obj, dict):
+            yield line, obj
+        else:
+            _reject(on_reject, str(p), line, f"expected a JSON object, got {type(obj).__name__}",
+                    text[pos:end])
+        pos = end
 
 
 def _arrow_rows(batches, src: str) -> Iterator[Row]:
@@ -241,12 +286,22 @@ def read_shards(path: str | os.PathLike, on_reject: RejectFn | None = None) -> I
     """A shard folder: the shards in order (as the manifest lists them when there is one)."""
     from gradeset.io.shards import list_shards
 
-    n = 0
     for shard in list_shards(path):
-        reader = read_parquet if shard.suffix == ".parquet" else read_jsonl
-        for loc, row in reader(shard, on_reject):
-            n += 1
-            yield (loc if reader is read_jsonl else n), row
+        yield from iter_rows(shard, on_reject)
+
+
+def input_files(path: str | os.PathLike) -> list[Path]:
+    """The data files behind an input: the file itself, or a folder's shards / data files in order.
+
+    Lets callers name the file (not just the folder) when they report a bad row, since
+    row locations restart in each file.
+    """
+    p = Path(path)
+    if p.is_dir() and detect_format(p) == "shards":
+        from gradeset.io.shards import list_shards
+
+        return list_shards(p)
+    return [p]
 
 
 def iter_rows(path: str | os.PathLike, on_reject: RejectFn | None = None, *,
@@ -255,6 +310,8 @@ def iter_rows(path: str | os.PathLike, on_reject: RejectFn | None = None, *,
     fmt = fmt or detect_format(path)
     if fmt == "jsonl":
         return read_jsonl(path, on_reject)
+    if fmt == "json-stream":
+        return read_json_stream(path, on_reject)
     if fmt == "json-array":
         return read_json_array(path, on_reject)
     if fmt == "parquet":

@@ -21,6 +21,7 @@ from gradeset.io.atomic import clean_stale_temps, sha256_file, write_bytes_atomi
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "gradeset-shards/1"
+DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".json", ".parquet", ".csv", ".tsv")
 
 
 def shard_name(index: int, shard_format: str) -> str:
@@ -45,6 +46,10 @@ def list_shards(folder: str | os.PathLike) -> list[Path]:
         return [folder / s["name"] for s in sorted(manifest["shards"], key=lambda s: s["index"])]
     shards = sorted(p for p in folder.glob("shard-*") if p.suffix in (".jsonl", ".parquet")
                     and not p.name.startswith("."))
+    if not shards:
+        # a plain folder of data files (e.g. part-0.jsonl, part-1.parquet): read them all, by name
+        shards = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                        and p.name.lower().endswith(DATA_SUFFIXES) and ".rejects." not in p.name)
     return shards
 
 
