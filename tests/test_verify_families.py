@@ -3,6 +3,7 @@ correct, wrong, unparseable, truncated and hostile inputs for each."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def test_regex_verifier():
     v = get_verifier("regex", pattern=r"ANSWER:\s*(\w+)")
     assert v("... ANSWER: Paris", "paris").correct
     assert v("no marker", "paris").parsed is None
-    with pytest.raises(Exception):
+    with pytest.raises(re.error):
         get_verifier("regex", pattern="(")
 
 

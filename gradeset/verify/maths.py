@@ -156,7 +156,7 @@ class MathVerifier:
             gtext = _decimal_comma(gtext)
             gcanon = normalize.canonical(gtext)
         pcanon = normalize.canonical(ans)
-        if gcanon is not None and pcanon is not None:
+        if gcanon is not None and pcanon is not None and self.strict:  # non-strict renames variables: sympy
             decided = normalize.equal(gcanon, pcanon, self.precision)
             if decided is not None:
                 return graded(decided, ans)

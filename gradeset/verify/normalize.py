@@ -124,13 +124,15 @@ def _canonical(s: str):
     return None
 
 
+_SHORT_WORDS = {"no", "ok", "am", "pm", "up", "on", "odd"}
 _SYMBOLIC_WORDS = {"sin", "cos", "tan", "log", "ln", "exp", "sqrt", "pi", "inf", "infinity", "e", "i"}
 
 
 def _looks_symbolic(words: str) -> bool:
     toks = words.lower().split()
     # one or two letters (variables like "x", "ab") are algebra, not text
-    return any(t in _SYMBOLIC_WORDS for t in toks) or (len(toks) == 1 and len(toks[0]) <= 2)
+    return any(t in _SYMBOLIC_WORDS for t in toks) or (len(toks) == 1 and len(toks[0]) <= 2
+                                                       and toks[0] not in _SHORT_WORDS)
 
 
 def _top_level_comma(s: str) -> bool:
@@ -197,7 +199,9 @@ def _number(s: str):
     return ("num", value, pct)
 
 
-_TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+(?![a-zA-Z]))?|\.\d+)|(\\frac|\\sqrt|PI|[-+*/^(){}\[\]]))")
+_TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+(?![a-zA-Z]))?|\.\d+)|(\\frac|\\sqrt|PI|[-+*/^(){}\[\]])"
+                    r"|(?<![a-zA-Z\\])([a-df-hj-zA-Z])(?![a-zA-Z]))")
+# single-letter variables; e and i are constants (Euler, imaginary unit): left to sympy
 
 
 class _Parser:
@@ -213,7 +217,7 @@ class _Parser:
                 self.toks = []
                 self.bad = True
                 return
-            self.toks.append(m.group(1) or m.group(2))
+            self.toks.append(m.group(1) or m.group(2) or "$" + m.group(3))
             pos = m.end()
         self.bad = not self.toks
         self.i = 0
@@ -262,7 +266,7 @@ class _Parser:
                 if r is None:
                     return None
                 v = v * r if t == "*" else v / r
-            elif t is not None and (t[0].isdigit() or t in ("\\frac", "\\sqrt", "PI", "(", "{")):
+            elif t is not None and (t[0].isdigit() or t[0] in "$#" or t in ("\\frac", "\\sqrt", "PI", "(", "{")):
                 if t[0].isdigit() and self._is_number(self.toks[self.i - 1]):
                     return None  # "2 3" is not a product
                 r = self.power()
@@ -307,11 +311,11 @@ class _Parser:
         t = self.peek()
         if t == "{":
             return self.atom()
-        if t is not None and t.isdigit():
+        if t is not None and t.lstrip("#").isdigit():
             self.take()
-            if len(t) > 1:  # \frac12 -> 1 then 2: split the digits
-                self.toks[self.i - 1:self.i] = [t[0], t[1:]]
-                self.i = self.i - 1 + 1
+            t = t.lstrip("#")
+            if len(t) > 1:  # \frac12 -> 1 then 2; \sqrt 10 -> sqrt(1) * 0, as LaTeX renders it
+                self.toks[self.i - 1:self.i] = [t[0], "#" + t[1:]]
                 return Surd.rational(int(t[0]))
             return Surd.rational(int(t))
         return self.atom()
@@ -320,12 +324,15 @@ class _Parser:
         t = self.peek()
         if t is None:
             return None
-        if self._is_number(t):
+        if self._is_number(t) or t[0] == "#":
             self.take()
-            return parse_decimal(t)
+            return parse_decimal(t.lstrip("#"))
         if t == "PI":
             self.take()
-            return Surd({(1, 1): Fraction(1)})
+            return Surd({(1, 1, ()): Fraction(1)})
+        if t[0] == "$":
+            self.take()
+            return Surd.variable(t[1:])
         if t in ("(", "{"):
             close = ")" if t == "(" else "}"
             self.take()
@@ -356,7 +363,8 @@ def equal(a, b, precision: int = 6) -> bool | None:
     if ka == "num" and kb == "num":
         va, pa = a[1], a[2]
         vb, pb = b[1], b[2]
-        if numbers_equal(va, vb, precision):
+        same = numbers_equal(va, vb, precision)
+        if same:
             return True
         if pa != pb:  # 50% vs 0.5
             hundred = Surd.rational(100)
@@ -364,7 +372,7 @@ def equal(a, b, precision: int = 6) -> bool | None:
                 return True
             if pb and numbers_equal(va, vb / hundred, precision):
                 return True
-        return False
+        return same
     if ka == "inf" and kb == "inf":
         return a[1] == b[1]
     if ka == "text" and kb == "text":

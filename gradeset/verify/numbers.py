@@ -21,7 +21,19 @@ MAX_EXPONENT = 64
 MAX_BITS = 4096
 MAX_RADICAND = 10**12
 
-Key = tuple[int, int]  # (square-free radicand, power of pi)
+Key = tuple[int, int, tuple]  # (square-free radicand, power of pi, monomial ((var, exp), ...))
+ONE: Key = (1, 0, ())
+
+
+def _mono_mul(a: tuple, b: tuple) -> tuple:
+    if not a:
+        return b
+    if not b:
+        return a
+    exps = dict(a)
+    for v, e in b:
+        exps[v] = exps.get(v, 0) + e
+    return tuple(sorted((v, e) for v, e in exps.items() if e))
 
 
 class Refused(Exception):
@@ -57,7 +69,14 @@ class Surd:
 
     @classmethod
     def rational(cls, q: Fraction | int, approx: bool = False) -> Surd:
-        return cls({(1, 0): Fraction(q)}, approx)
+        return cls({ONE: Fraction(q)}, approx)
+
+    @classmethod
+    def variable(cls, name: str) -> Surd:
+        return cls({(1, 0, ((name, 1),)): Fraction(1)})
+
+    def has_variables(self) -> bool:
+        return any(k[2] for k in self.terms)
 
     def _check(self) -> Surd:
         for c in self.terms.values():
@@ -79,26 +98,28 @@ class Surd:
 
     def __mul__(self, other: Surd) -> Surd:
         t: dict[Key, Fraction] = {}
-        for (r1, p1), c1 in self.terms.items():
-            for (r2, p2), c2 in other.terms.items():
+        if len(self.terms) * len(other.terms) > 400:
+            raise Refused("expansion too large")
+        for (r1, p1, m1), c1 in self.terms.items():
+            for (r2, p2, m2), c2 in other.terms.items():
                 k, s = squarefree_split(r1 * r2)
-                key = (s, p1 + p2)
+                key = (s, p1 + p2, _mono_mul(m1, m2))
                 t[key] = t.get(key, Fraction(0)) + c1 * c2 * k
         return Surd(t, self.approx or other.approx)._check()
 
     def as_rational(self) -> Fraction | None:
         if not self.terms:
             return Fraction(0)
-        if len(self.terms) == 1 and (1, 0) in self.terms:
-            return self.terms[(1, 0)]
+        if len(self.terms) == 1 and ONE in self.terms:
+            return self.terms[ONE]
         return None
 
     def inverse(self) -> Surd:
         if len(self.terms) != 1:
             raise Refused("division by a sum")
-        ((r, p), c), = self.terms.items()
-        # 1/(c sqrt(r) pi^p) = sqrt(r) / (c r) * pi^-p
-        return Surd({(r, -p): 1 / (c * r)}, self.approx)
+        ((r, p, m), c), = self.terms.items()
+        # 1/(c sqrt(r) pi^p x^k) = sqrt(r) / (c r) * pi^-p x^-k
+        return Surd({(r, -p, tuple((v, -e) for v, e in m)): 1 / (c * r)}, self.approx)
 
     def __truediv__(self, other: Surd) -> Surd:
         if not other.terms:
@@ -132,11 +153,13 @@ class Surd:
             return Surd()
         num = q.numerator * q.denominator  # sqrt(a/b) = sqrt(ab)/b
         k, s = squarefree_split(num)
-        return Surd({(s, 0): Fraction(k, q.denominator)}, self.approx)
+        return Surd({(s, 0, ()): Fraction(k, q.denominator)}, self.approx)
 
     def value(self) -> float:
         total = 0.0
-        for (r, p), c in self.terms.items():
+        for (r, p, m), c in self.terms.items():
+            if m:
+                return math.nan
             try:
                 total += float(c) * math.sqrt(r) * math.pi ** p
             except OverflowError:
@@ -176,11 +199,16 @@ def parse_decimal(s: str) -> Surd | None:
     return Surd.rational(sign * value, approx)
 
 
-def numbers_equal(a: Surd, b: Surd, precision: int = 6) -> bool:
-    """Exact unless a decimal is involved, then equal when rounded to ``precision`` places."""
+def numbers_equal(a: Surd, b: Surd, precision: int = 6) -> bool | None:
+    """Exact unless a decimal is involved, then equal when rounded to ``precision`` places.
+
+    None when a decimal meets a variable (``0.5x`` vs ``x/2`` is left to sympy).
+    """
     if a.approx or b.approx:
+        if a.has_variables() or b.has_variables():
+            return None
         va, vb = a.value(), b.value()
-        if math.isinf(va) or math.isinf(vb):
+        if math.isinf(va) or math.isinf(vb) or math.isnan(va) or math.isnan(vb):
             return False
         return round(va, precision) == round(vb, precision) or math.isclose(va, vb, rel_tol=10 ** -(precision + 2))
     return a.key() == b.key()
