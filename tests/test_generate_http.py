@@ -1,0 +1,357 @@
+"""HTTP backends against a real OpenAI/Anthropic-compatible server on 127.0.0.1 (no mocks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from loopback_server import Fault, LoopbackServer
+
+from gradeset.generate import GenerateConfig, Stats, complete, complete_full, generate_groups
+from gradeset.records import validate_group
+
+META_KEYS = {"model", "temperature", "top_p", "finish_reason", "prompt_tokens", "completion_tokens",
+             "generation_time_ms", "sample_index", "two_step_applied", "error"}
+
+
+def echo(req, choice):
+    return f"[{choice}] {req.prompt_text}"
+
+
+def cfg_for(srv, **kw) -> GenerateConfig:
+    base = {"backend": "openai", "model": "loop", "base_url": srv.base_url, "n": 4, "max_tokens": 64,
+            "retries": 3, "backoff_base": 0.05, "timeout": 10}
+    base.update(kw)
+    return GenerateConfig(**base)
+
+
+def prompts(k: int) -> list[dict]:
+    return [{"prompt": f"question {i}", "answer": str(i)} for i in range(k)]
+
+
+def test_n_samples_per_group_with_meta_in_one_request_each():
+    with LoopbackServer(reply=echo) as srv:
+        stats = Stats()
+        out = generate_groups(prompts(3), cfg_for(srv, system_prompt="Be brief.", temperature=0.7, top_p=0.9),
+                              stats=stats)
+        reqs = srv.generation_requests()
+    assert len(reqs) == 3 and all(r.body["n"] == 4 for r in reqs)
+    assert reqs[0].body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert reqs[0].body["temperature"] == 0.7 and reqs[0].body["top_p"] == 0.9
+    for i, g in enumerate(out):
+        assert validate_group(g) == []
+        assert [r["meta"]["sample_index"] for r in g["responses"]] == [0, 1, 2, 3]
+        assert [r["text"] for r in g["responses"]] == [f"[{c}] question {i}" for c in range(4)]
+        for r in g["responses"]:
+            assert set(r["meta"]) >= META_KEYS
+            assert r["meta"]["model"] == "loop" and r["meta"]["finish_reason"] == "stop"
+            assert r["meta"]["temperature"] == 0.7 and r["meta"]["error"] is None
+            assert r["meta"]["completion_tokens"] >= 1 and r["meta"]["prompt_tokens"] >= 2
+            assert "failed" not in r
+    assert stats.generated == 12 and stats.failed == 0 and stats.requests == 3
+
+
+@pytest.mark.parametrize("mode", [False, "reject"])
+def test_falls_back_to_one_request_per_sample(mode):
+    with LoopbackServer(reply=echo, support_n=mode) as srv:
+        out = generate_groups(prompts(3), cfg_for(srv, concurrency=1))
+        reqs = srv.generation_requests()
+    assert all(len(g["responses"]) == 4 for g in out)
+    texts = [r["text"] for g in out for r in g["responses"]]
+    assert len(texts) == 12
+    # The first request tries n; after the server ignores or refuses it, single requests only.
+    assert reqs[0].body.get("n") == 4
+    assert all("n" not in r.body for r in reqs[1:])
+    wasted = 1 if mode == "reject" else 0  # an ignored n still yields one sample
+    assert len(reqs) == 12 + wasted
+
+
+def test_429_waits_for_retry_after_then_succeeds():
+    with LoopbackServer(reply="ok", faults=[Fault("429", retry_after=0.6)]) as srv:
+        stats = Stats()
+        out = generate_groups(prompts(1), cfg_for(srv, n=1), stats=stats)
+        reqs = srv.generation_requests()
+    assert [r.fault for r in reqs] == ["429", None]
+    assert reqs[1].time - reqs[0].time >= 0.55  # honoured Retry-After, not the 50 ms back-off
+    assert out[0]["responses"][0]["text"] == "ok" and stats.retries == 1 and stats.failed == 0
+
+
+def test_429_pauses_other_requests_too():
+    with LoopbackServer(reply="ok", faults=[Fault("429", retry_after=0.5)], latency=0.05) as srv:
+        generate_groups(prompts(6), cfg_for(srv, n=1, concurrency=1))
+        reqs = srv.generation_requests()
+    assert reqs[0].fault == "429"
+    assert all(r.time - reqs[0].time >= 0.45 for r in reqs[1:])
+
+
+def test_500_and_dropped_connection_are_retried():
+    faults = [Fault("500"), Fault("drop"), Fault("500")]
+    with LoopbackServer(reply="fine", faults=faults) as srv:
+        stats = Stats()
+        out = generate_groups(prompts(1), cfg_for(srv, n=1), stats=stats)
+        reqs = srv.generation_requests()
+    assert [r.fault for r in reqs] == ["500", "drop", "500", None]
+    assert out[0]["responses"][0]["text"] == "fine"
+    assert stats.retries == 3 and stats.errors == 3 and stats.failed == 0
+
+
+def test_slow_response_times_out_and_is_retried():
+    with LoopbackServer(reply="late but fine", faults=[Fault("slow", delay=3.0)]) as srv:
+        t0 = time.monotonic()
+        out = generate_groups(prompts(1), cfg_for(srv, n=1, timeout=0.4))
+        elapsed = time.monotonic() - t0
+        reqs = srv.generation_requests()
+    assert [r.fault for r in reqs] == ["slow", None]
+    assert out[0]["responses"][0]["text"] == "late but fine"
+    assert elapsed < 2.5  # did not wait for the slow answer
+
+
+def test_malformed_json_is_recorded_as_failure_not_dropped():
+    with LoopbackServer(reply="x", faults=[Fault("malformed", times=100)]) as srv:
+        stats = Stats()
+        out = generate_groups(prompts(2), cfg_for(srv, n=2, retries=2), stats=stats)
+        n_requests = len(srv.generation_requests())
+    assert n_requests == 2 * 3  # each request tried 1 + 2 times
+    for g in out:
+        assert len(g["responses"]) == 2
+        for r in g["responses"]:
+            assert r["failed"] is True and r["text"] == ""
+            assert "malformed" in r["meta"]["error"]
+        assert validate_group(g) == []
+    assert stats.failed == 4 and stats.generated == 0
+
+
+def test_client_errors_fail_at_once_and_rerun_retries_only_failures(tmp_path):
+    cache = tmp_path / "c.jsonl"
+    faults = [Fault("400", times=1, match=lambda r: r.prompt_text == "question 1")]
+    with LoopbackServer(reply=echo, faults=faults) as srv:
+        stats = Stats()
+        out = generate_groups(prompts(3), cfg_for(srv, n=2), cache_path=cache, stats=stats)
+        first = len(srv.generation_requests())
+        assert first == 3  # 400 is not retried
+        assert [r.get("failed", False) for r in out[1]["responses"]] == [True, True]
+        assert stats.failed == 2 and stats.generated == 4
+        stats2 = Stats()
+        out2 = generate_groups(prompts(3), cfg_for(srv, n=2), cache_path=cache, stats=stats2)
+        again = srv.generation_requests()[first:]
+    assert [r.prompt_text for r in again] == ["question 1"]
+    assert stats2.cached == 4 and stats2.generated == 2 and stats2.failed == 0
+    assert [r["text"] for r in out2[1]["responses"]] == ["[0] question 1", "[1] question 1"]
+    assert out2[0]["responses"] == out[0]["responses"]
+
+
+def test_changed_sampling_parameters_do_not_reuse_cache(tmp_path):
+    cache = tmp_path / "c.jsonl"
+    with LoopbackServer(reply=echo) as srv:
+        generate_groups(prompts(2), cfg_for(srv, n=2), cache_path=cache)
+        generate_groups(prompts(2), cfg_for(srv, n=2, concurrency=3), cache_path=cache)  # same samples
+        assert len(srv.generation_requests()) == 2
+        generate_groups(prompts(2), cfg_for(srv, n=2, temperature=0.3), cache_path=cache)
+        assert len(srv.generation_requests()) == 4
+        # n grows from 2 to 3: only sample 2 of each group is new
+        stats = Stats()
+        out = generate_groups(prompts(2), cfg_for(srv, n=3), cache_path=cache, stats=stats)
+        new = srv.generation_requests()[4:]
+    assert stats.cached == 4 and stats.generated == 2
+    assert all(r.body.get("n", 1) == 1 for r in new)
+    assert [r["meta"]["sample_index"] for r in out[0]["responses"]] == [0, 1, 2]
+
+
+def test_duplicate_prompts_get_their_own_samples():
+    with LoopbackServer(reply=lambda r, c: f"s{r.index}-{c}") as srv:
+        out = generate_groups([{"prompt": "same"}, {"prompt": "same"}], cfg_for(srv, n=2))
+    a, b = ([r["text"] for r in g["responses"]] for g in out)
+    assert len(a) == len(b) == 2 and set(a).isdisjoint(b)
+
+
+def test_two_step_continues_without_marker_over_chat_and_completions():
+    def reply(req):
+        body = req.body
+        prefill = body["messages"][-1]["content"] if body.get("continue_final_message") else None
+        if body.get("prompt", "").endswith("</think>\n\n"):
+            prefill = "completion-prefill"
+        if prefill is not None:
+            return {"text": "Final: \\boxed{5}", "completion_tokens": 4}
+        if "thinks" in req.prompt_text:
+            return {"text": "hmm</think>answer 5", "completion_tokens": 5}
+        return {"text": "still thinking", "completion_tokens": 30, "finish_reason": "length"}
+
+    groups = [{"prompt": "never stops"}, {"prompt": "thinks"}]
+    for endpoint in ("chat", "completions"):
+        with LoopbackServer(reply=reply) as srv:
+            stats = Stats()
+            out = generate_groups(groups, cfg_for(srv, n=1, two_step=True, max_tokens=40, stage2_tokens=10,
+                                                  endpoint=endpoint), stats=stats)
+            reqs = srv.generation_requests()
+        assert len(reqs) == 3
+        stage1 = [r for r in reqs if r.body["max_tokens"] == 30]
+        stage2 = [r for r in reqs if r.body["max_tokens"] == 10]
+        assert len(stage1) == 2 and len(stage2) == 1
+        if endpoint == "chat":
+            assert stage2[0].body["messages"][-1] == {"role": "assistant", "content": "still thinking\n</think>\n\n"}
+            assert stage2[0].body["add_generation_prompt"] is False
+        else:
+            assert stage2[0].body["prompt"] == "never stops" + "still thinking\n</think>\n\n"
+        forced, natural = out[0]["responses"][0], out[1]["responses"][0]
+        assert forced["text"] == "still thinking\n</think>\n\nFinal: \\boxed{5}"
+        assert forced["meta"]["two_step_applied"] is True
+        assert forced["meta"]["stage1_tokens"] == 30 and forced["meta"]["stage2_tokens"] == 4
+        assert forced["meta"]["completion_tokens"] == 34 and forced["meta"]["finish_reason"] == "stop"
+        assert natural["text"] == "hmm</think>answer 5" and natural["meta"]["two_step_applied"] is False
+        assert stats.two_step == 1
+
+
+def test_complete_returns_one_text_per_prompt_in_order():
+    with LoopbackServer(reply=lambda r: r.prompt_text.upper(), faults=[Fault("500", times=10,
+                        match=lambda r: r.prompt_text == "broken")]) as srv:
+        cfg = cfg_for(srv, n=8, retries=1)
+        texts = complete(["alpha", [{"role": "user", "content": "beta"}], "broken", "gamma"], cfg)
+        full = complete_full(["broken"], cfg)
+        reqs = srv.generation_requests()
+    assert texts == ["ALPHA", "BETA", "", "GAMMA"]
+    assert full[0]["failed"] is True and "500" in full[0]["meta"]["error"]
+    assert all("n" not in r.body for r in reqs)  # one completion each, whatever cfg.n says
+
+
+def test_concurrency_cap_is_respected():
+    with LoopbackServer(reply="ok", latency=0.05) as srv:
+        t0 = time.monotonic()
+        generate_groups(prompts(40), cfg_for(srv, n=1, concurrency=8))
+        elapsed = time.monotonic() - t0
+        assert srv.max_connections <= 8
+    assert elapsed >= 40 / 8 * 0.05 * 0.9
+
+
+def test_rpm_limit_paces_real_requests():
+    with LoopbackServer(reply="ok") as srv:
+        t0 = time.monotonic()
+        generate_groups(prompts(11), cfg_for(srv, n=1, concurrency=16, rpm=1200))
+        elapsed = time.monotonic() - t0
+        reqs = srv.generation_requests()
+    span = reqs[-1].time - reqs[0].time
+    assert span >= 0.45 and elapsed < 3  # 10 gaps of 50 ms
+
+
+def test_httpx_transport_works_too():
+    with LoopbackServer(reply=echo, faults=[Fault("drop"), Fault("500")]) as srv:
+        out = generate_groups(prompts(2), cfg_for(srv, n=2, transport="httpx"))
+    assert [r["text"] for r in out[1]["responses"]] == ["[0] question 1", "[1] question 1"]
+
+
+def test_anthropic_backend_over_messages_api():
+    pytest.importorskip("anthropic")
+    faults = [Fault("429", retry_after=0.3), Fault("malformed")]
+    with LoopbackServer(reply=lambda r: f"A: {r.prompt_text}", faults=faults) as srv:
+        cfg = GenerateConfig(backend="anthropic", model="claude-x", base_url=srv.root_url, n=2, max_tokens=32,
+                             system_prompt="sys", retries=3, backoff_base=0.05, concurrency=1)
+        stats = Stats()
+        out = generate_groups(prompts(1), cfg, stats=stats)
+        reqs = srv.generation_requests()
+    assert all(r.path == "/v1/messages" for r in reqs)
+    assert reqs[-1].body["system"] == "sys" and reqs[-1].body["messages"] == [{"role": "user", "content": "question 0"}]
+    assert reqs[1].time - reqs[0].time >= 0.25
+    assert [r["text"] for r in out[0]["responses"]] == ["A: question 0"] * 2
+    assert out[0]["responses"][0]["meta"]["finish_reason"] == "stop"
+    assert stats.retries == 2 and stats.failed == 0
+
+
+# -- the command, killed and resumed ---------------------------------------------------------
+
+def _gradeset(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gradeset", *args]
+
+
+def _write_prompts(path: Path, k: int) -> None:
+    path.write_text("".join(orjson.dumps({"prompt": f"question {i}", "answer": str(i)}).decode() + "\n"
+                            for i in range(k)))
+
+
+def test_cli_generate_then_rerun_sends_nothing(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_prompts(src, 5)
+    with LoopbackServer(reply=echo) as srv:
+        cmd = _gradeset("generate", str(src), "--out", str(out), "--model", "loop", "--base-url", srv.base_url,
+                        "-n", "3", "--max-tokens", "16", "--system-prompt", "S", "-q")
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert len(srv.generation_requests()) == 5
+        r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert r2.returncode == 0 and len(srv.generation_requests()) == 5
+    rows = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+    assert len(rows) == 5 and all(len(g["responses"]) == 3 for g in rows)
+    assert "read 5, written 5, rejected 0" in r.stderr
+    assert "15 samples = 15 cached + 0 generated + 0 failed" in r2.stderr
+
+
+def test_cli_bad_options_exit_2(tmp_path):
+    src = tmp_path / "in.jsonl"
+    _write_prompts(src, 1)
+    r = subprocess.run(_gradeset("generate", str(src), "--out", str(tmp_path / "o.jsonl"), "--model", "m",
+                                 "--two-step", "--max-tokens", "10", "--stage2-tokens", "20"),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "stage2_tokens" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_kill_9_and_resume_sends_no_request_twice(tmp_path):
+    groups, n, conc = 60, 2, 4
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_prompts(src, groups)
+    with LoopbackServer(reply=echo, latency=0.03) as srv:
+        cmd = _gradeset("generate", str(src), "--out", str(out), "--model", "loop", "--base-url", srv.base_url,
+                        "-n", str(n), "--max-tokens", "16", "--concurrency", str(conc), "-q")
+        env = {**os.environ, "GRADESET_NO_PROGRESS": "1"}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while len(srv.generation_requests()) < groups // 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        time.sleep(0.2)  # let the server finish answering the dead client's requests
+        run1 = [r.headers.get("x-client-request-id") for r in srv.generation_requests()]
+        assert 0 < len(run1) < groups, "the kill must land mid-run"
+        assert not out.exists()  # nothing half-written
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        run2 = [r.headers.get("x-client-request-id") for r in srv.generation_requests()][len(run1):]
+    assert all(run1) and all(run2)
+    assert len(set(run1)) == len(run1) and len(set(run2)) == len(run2)
+    resent = set(run1) & set(run2)
+    # Only requests in flight at the kill may be sent again: at most `conc`, all among the last sent.
+    assert len(resent) <= conc
+    assert resent <= set(run1[-conc:])
+    assert len(run1) + len(run2) - len(resent) == groups
+    rows = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+    assert len(rows) == groups and len({g["id"] for g in rows}) == groups
+    for i, g in enumerate(rows):
+        assert [r["meta"]["sample_index"] for r in g["responses"]] == list(range(n))
+        assert [r["text"] for r in g["responses"]] == [f"[{c}] question {i}" for c in range(n)]
+
+
+def test_ctrl_c_stops_gracefully_and_keeps_finished_work(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_prompts(src, 40)
+    with LoopbackServer(reply=echo, latency=0.05) as srv:
+        cmd = _gradeset("generate", str(src), "--out", str(out), "--model", "loop", "--base-url", srv.base_url,
+                        "-n", "1", "--max-tokens", "16", "--concurrency", "2", "-q")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while len(srv.generation_requests()) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err and "re-run resumes" in err
+        cache = Path(str(out) + ".gencache.jsonl")
+        kept = len(cache.read_bytes().splitlines())
+        assert kept >= 8
+        before = len(srv.generation_requests())
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert len(srv.generation_requests()) - before == 40 - kept
+    assert len(out.read_bytes().splitlines()) == 40
