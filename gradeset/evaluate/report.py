@@ -76,7 +76,7 @@ def example_rows(groups: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]
                 "score": r.get("score"),
                 "has_reasoning": has_reasoning(r),
                 "has_answer": has_answer(r),
-                "detail": r.get("detail"),
+                "detail": r.get("detail") or meta.get("verify_detail") or meta.get("error"),
                 "finish_reason": meta.get("finish_reason"),
                 "model": meta.get("model"),
             }
