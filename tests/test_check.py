@@ -316,3 +316,17 @@ def test_trl_layouts_are_detected_and_checked_by_their_mode(tmp_path):
     assert code == 0 and check(data, "label_balance")["value"] == pytest.approx(0.75)
     code, data = run_cli(tmp_path, str(DATA / "trl_kto.jsonl"), "--label-band", "0.4", "0.6")
     assert code == 1 and data["failed"] == ["label_balance"]
+
+
+def test_prompt_only_data_checks_prompts(tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    rows = [{"prompt": f"Question {i}: " + " ".join(["word"] * (5 + i % 3))} for i in range(20)]
+    rows.append({"prompt": "Question long: " + " ".join(["word"] * 300)})
+    rows.append(dict(rows[3]))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, data = run_cli(tmp_path, str(path), "--disable", "near_duplicates")
+    assert code == 1 and data["failed"] == ["duplicates"] and lines(data, "duplicates") == [22]
+    for name in ("scores", "coverage", "zero_variance", "truncated"):
+        assert check(data, name)["status"] == "skip", name
+    assert check(data, "length_outliers")["status"] == "warn" and lines(data, "length_outliers") == [21]
+    assert "prompt" in check(data, "length_outliers")["examples"][0]["detail"]

@@ -81,24 +81,24 @@ def test_prompts(path: str | os.PathLike) -> list[str]:
 test_prompts.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
+def _is_one_dataset(folder: Path) -> bool:
+    """A shard or Hugging Face folder is one split; any other folder holds one split per file."""
+    return any((folder / n).exists() for n in ("manifest.json", "state.json", "dataset_dict.json")) or any(
+        folder.glob("shard-*"))
+
+
 def split_files(paths: list[str], exclude: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
     """(split name, path) for each split file; a plain folder contributes each data file in it."""
-    from gradeset.io.readers import detect_format
-
     skip = Path(exclude).resolve() if exclude is not None else None
     out: list[tuple[str, Path]] = []
     for raw in paths:
         p = _require_readable(raw)
         items: list[Path]
-        if p.is_dir():
-            try:
-                detect_format(p)
-                items = [p]
-            except GradesetError:
-                items = sorted(f for f in p.iterdir() if f.is_file() and f.name.endswith(DATA_SUFFIXES)
-                               and not f.name.endswith(".rejects.jsonl"))
-                if not items:
-                    raise GradesetError(f"{p}: no data files for --splits") from None
+        if p.is_dir() and not _is_one_dataset(p):
+            items = sorted(f for f in p.iterdir() if f.is_file() and f.name.endswith(DATA_SUFFIXES)
+                           and not f.name.endswith(".rejects.jsonl"))
+            if not items:
+                raise GradesetError(f"{p}: no data files for --splits")
         else:
             items = [p]
         for f in items:

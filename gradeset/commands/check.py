@@ -137,7 +137,7 @@ def run(args) -> int:
     stages = _stage_rows(args.stages) if args.stages else []
 
     runner = CheckRunner(cfg, layout=layout, length_fn=length_fn, unit=unit, test_prompts=tests,
-                         splits=bool(args.splits), source=str(args.input))
+                         splits=bool(args.splits), source=str(args.input), validated=layout == "group")
     notes: list[str] = []
 
     def on_reject(rej) -> None:
