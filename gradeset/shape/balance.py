@@ -22,7 +22,7 @@ from typing import Any
 
 from gradeset.errors import GradesetError
 from gradeset.records import ensure_id
-from gradeset.shape.scoring import ShapeError, bump, is_correct, stable_unit
+from gradeset.shape.scoring import ShapeError, bump, is_correct, mix_keys, stable_rng_seed, stable_unit
 
 BUCKETS = ("all-correct", "all-wrong", "mixed", "ungraded")
 KEEP = ("all", "correct", "incorrect")
@@ -98,7 +98,10 @@ def rows_of(group: dict) -> int:
 
 def bucket_of(group: dict, threshold: float = 1.0) -> str:
     """all-correct / all-wrong / mixed / ungraded, reading scores where ``correct`` is missing."""
-    flags = [is_correct(r, threshold) for r in group.get("responses") or [] if isinstance(r, dict)]
+    return _bucket([is_correct(r, threshold) for r in group.get("responses") or [] if isinstance(r, dict)])
+
+
+def _bucket(flags: list[bool | None]) -> str:
     flags = [f for f in flags if f is not None]
     if not flags:
         return "ungraded"
@@ -128,17 +131,18 @@ class Balancer:
         self._held: dict[tuple[str, str], list] = {}
 
     # -- per group ----------------------------------------------------------------
-    def _sample(self, g: dict) -> dict:
+    def _sample(self, g: dict, flags: list[bool | None]) -> dict:
         cfg = self.cfg
         responses = list(g.get("responses") or [])
         if cfg.keep != "all":
             want = cfg.keep == "correct"
-            kept = [r for r in responses if is_correct(r, cfg.correct_threshold) is want]
-            bump(self.stats, "responses_filtered", len(responses) - len(kept))
-            responses = kept
+            pick = [i for i, f in enumerate(flags) if f is want]
+            bump(self.stats, "responses_filtered", len(responses) - len(pick))
+            responses = [responses[i] for i in pick]
+            flags = [flags[i] for i in pick]
         k = cfg.per_prompt
         if k and len(responses) > k:
-            responses = self._downsample(g["id"], responses, k)
+            responses = self._downsample(g["id"], responses, flags, k)
         elif k and cfg.upsample and 0 < len(responses) < k:
             responses = self._upsample(g["id"], responses, k)
         if responses is not g.get("responses"):
@@ -146,14 +150,15 @@ class Balancer:
             g["responses"] = responses
         return g
 
-    def _order(self, gid: str, responses: list[dict]) -> list[int]:
-        return sorted(range(len(responses)), key=lambda i: stable_unit(self.cfg.seed, f"{gid}:{i}"))
+    def _order(self, gid: str, n: int) -> list[int]:
+        keys = mix_keys(stable_rng_seed(self.cfg.seed, gid), n)
+        return sorted(range(n), key=keys.__getitem__)
 
-    def _downsample(self, gid: str, responses: list[dict], k: int) -> list[dict]:
+    def _downsample(self, gid: str, responses: list[dict], flags: list[bool | None], k: int) -> list[dict]:
         """k responses keeping the correct share (at least one of each kind when both exist and k >= 2)."""
-        order = self._order(gid, responses)
-        good = [i for i in order if is_correct(responses[i], self.cfg.correct_threshold)]
-        bad = [i for i in order if not is_correct(responses[i], self.cfg.correct_threshold)]
+        order = self._order(gid, len(responses))
+        good = [i for i in order if flags[i]]
+        bad = [i for i in order if not flags[i]]
         n_good = round(k * len(good) / len(responses))
         if k >= 2 and good and bad:
             n_good = min(max(n_good, 1), k - 1)
@@ -165,7 +170,7 @@ class Balancer:
         return [responses[i] for i in chosen]
 
     def _upsample(self, gid: str, responses: list[dict], k: int) -> list[dict]:
-        order = self._order(gid, responses)
+        order = self._order(gid, len(responses))
         out = list(responses)
         j = 0
         while len(out) < k:
@@ -188,13 +193,14 @@ class Balancer:
         ensure_id(g)
         cfg = self.cfg
         task = g.get("task") or cfg.default_task
-        b = bucket_of(g, cfg.correct_threshold)
+        flags = [is_correct(r, cfg.correct_threshold) for r in g.get("responses") or []]
+        b = _bucket(flags)
         bump(self.stats, "groups_in")
         self._tally(self.before, task, b, g)
         if b in cfg.drop_buckets:
             bump(self.stats, "dropped_bucket")
             return []
-        g = self._sample(g)
+        g = self._sample(g, flags)
         if cfg.keep != "all" and not g.get("responses"):
             bump(self.stats, "dropped_no_kept_responses")
             return []

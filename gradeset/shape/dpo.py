@@ -139,7 +139,6 @@ def pairs_for_group(group: dict, strategy: str = "best-worst", *, min_margin: fl
     if len({s for _, _, s in graded}) == 1 and strategy != "correct-vs-incorrect":
         return [], "tied"
     k = pairs_per_prompt if pairs_per_prompt and pairs_per_prompt > 0 else 1 << 30
-    rng = random.Random(stable_rng_seed(seed, group["id"]))
     if strategy == "best-worst":
         chosen, reason = _best_worst(graded, k, min_margin)
     elif strategy == "correct-vs-incorrect":
@@ -155,12 +154,12 @@ def pairs_for_group(group: dict, strategy: str = "best-worst", *, min_margin: fl
         # A correct answer can still score lower than an incorrect one (partial credit):
         # keep the pair only when the scores agree with the labels.
         cands = [(c, r) for c in good for r in bad]
-        rng.shuffle(cands)
+        random.Random(stable_rng_seed(seed, group["id"])).shuffle(cands)
         cands, reason = _filter_pairs(cands, min_margin)
         chosen = _spread(cands, k)
     elif strategy == "all-pairs":
         cands = [(c, r) for c in graded for r in graded if c[2] > r[2]]
-        rng.shuffle(cands)
+        random.Random(stable_rng_seed(seed, group["id"])).shuffle(cands)
         cands.sort(key=lambda p: -(p[0][2] - p[1][2]))  # widest margins first, random among equals
         cands, reason = _filter_pairs(cands, min_margin)
         chosen = cands[:k]
