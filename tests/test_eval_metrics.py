@@ -147,3 +147,28 @@ def test_eval_bad_line_is_rejected_and_counted(data_dir, tmp_path, capsys):
 def test_eval_rejects_bad_k(data_dir, capsys):
     assert main(["eval", str(data_dir / "eval" / "graded.jsonl"), "--k", "0,x"]) == 2
     assert "--k" in capsys.readouterr().err
+
+
+def test_eval_generates_for_prompt_only_input(tmp_path, monkeypatch):
+    from loopback_server import LoopbackServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    src = tmp_path / "prompts.jsonl"
+    src.write_text(json.dumps({"prompt": "What is 2+3?", "answer": "5", "task": "math"}) + "\n")
+    calls = {"n": 0}
+
+    def reply(request, choice=0):
+        calls["n"] += 1
+        return "<think>2+3</think> \\boxed{5}" if calls["n"] % 4 in (1, 2) else "\\boxed{4}"
+
+    with LoopbackServer(reply=reply) as srv:
+        rc = main(["eval", str(src), "--backend", "openai", "--model", "m", "--base-url", srv.base_url,
+                   "--k", "1,4", "--out-dir", str(tmp_path), "--stage", "base", "--run-id", "r", "--quiet"])
+    assert rc == 0
+    m = json.loads((tmp_path / "debug" / "base_r_metrics.json").read_text())
+    assert m["n_responses"] == 4 and m["run"]["n"] == 4  # n defaults to the largest k
+    assert m["accuracy"] == 0.5 and m["pass@1"] == 0.5 and m["pass@4"] == 1.0
+    assert m["maj@4"] == 0.5  # 2 votes for 5, 2 for 4: a tie
+    assert m["thinking_proportion"] == 0.5
+    rows = list(csv.DictReader((tmp_path / "debug" / "base_r.csv").open()))
+    assert {row["model"] for row in rows} == {"m"}
