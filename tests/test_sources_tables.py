@@ -201,3 +201,28 @@ def test_tables_groups_for_pipelines_and_python(table_files):
     assert len(got) == 5 and all(g["task"] == "math" and g["source"] == "toy" for g in got)
     assert [g["prompt"] for g in got] == [g["prompt"] for g in tables_groups(str(folder / "t.parquet"),
                                                                              sample=5, seed=1)]
+
+
+def test_parquet_batch_sampling_matches_row_sampling(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gradeset.sources.tables import sample_arrow_batches
+
+    rows = [{"question": f"q{i}", "answer": str(i)} for i in range(5000)]
+    table = pa.Table.from_pylist(rows)
+    for k, seed, max_rows in [(7, 1, None), (100, 2, 3000), (1, 3, None), (6000, 4, None)]:
+        by_rows = reservoir_sample(iter(rows[:max_rows] if max_rows else rows), k, seed)
+        by_batches = sample_arrow_batches(table.to_batches(max_chunksize=333), k, seed, max_rows)
+        assert [r for _, r in by_batches] == by_rows
+        assert all(loc == int(r["answer"]) + 1 for loc, r in by_batches)
+    pq.write_table(table, tmp_path / "t.parquet")
+    with open(tmp_path / "t.jsonl", "wb") as fh:
+        fh.writelines(orjson.dumps(r) + b"\n" for r in rows)
+    outs = []
+    for name in ("t.parquet", "t.jsonl"):
+        out = tmp_path / f"{name}.out.jsonl"
+        assert main(["load", str(tmp_path / name), "--out", str(out), "--sample", "25", "--seed", "9",
+                     "--max-rows", "4000"]) == 0
+        outs.append([g["prompt"] for g in _rows(out)])
+    assert outs[0] == outs[1] and len(outs[0]) == 25  # same sample from either format

@@ -42,7 +42,15 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from gradeset.sources.tables import detect_columns, iter_source, reservoir_sample, row_to_group, take
+    from gradeset.sources.tables import (
+        arrow_batches,
+        detect_columns,
+        iter_source,
+        reservoir_sample,
+        row_to_group,
+        sample_arrow_batches,
+        take,
+    )
 
     if args.sample is not None and args.sample <= 0:
         raise GradesetError("--sample must be positive")
@@ -54,20 +62,30 @@ def run(args) -> int:
             job.read += 1
             job.rejects.add(rej)
 
-        rows = iter_source(args.src, split=args.split, config=args.config, on_reject=on_reject)
         def counted(items):
             for item in items:
                 job.read += 1
                 yield item
 
-        rows = counted(take(rows, args.max_rows))
-        if args.sample is not None:
-            before = job.read
-            sample = reservoir_sample(rows, args.sample, args.seed)
-            n_read = job.read - before
-            if n_read > len(sample):
-                job.skip("not sampled", n_read - len(sample))
+        batches = arrow_batches(args.src) if args.sample is not None else None
+        if batches is not None:  # Parquet: only the sampled rows are ever converted to Python
+            def seen(n: int) -> None:
+                job.read += n
+
+            sample = sample_arrow_batches(batches, args.sample, args.seed, args.max_rows, on_row=seen)
+            if job.read > len(sample):
+                job.skip("not sampled", job.read - len(sample))
             rows = iter(sample)
+        else:
+            rows = counted(take(iter_source(args.src, split=args.split, config=args.config, on_reject=on_reject),
+                                args.max_rows))
+            if args.sample is not None:
+                before = job.read
+                sample = reservoir_sample(rows, args.sample, args.seed)
+                n_read = job.read - before
+                if n_read > len(sample):
+                    job.skip("not sampled", n_read - len(sample))
+                rows = iter(sample)
         first = next(rows, None)
         if first is None:
             raise GradesetError(f"{args.src}: no rows")

@@ -13,6 +13,7 @@ memory however large the source is.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -289,24 +290,100 @@ def take(rows: Iterable[Row], max_rows: int | None) -> Iterator[Row]:
             return
 
 
+class _SkipSampler:
+    """Algorithm L (Li, 1994): which stream positions replace a reservoir slot, and which slot.
+
+    The decisions depend only on the seed and the positions, so a row-by-row stream and
+    a batch-by-batch one (which converts only the chosen rows) pick the same sample.
+    """
+
+    def __init__(self, k: int, seed: int):
+        self.k = k
+        self.rng = random.Random(seed)
+        self.w = math.exp(math.log(self._u()) / k)
+        self.next = k + self._skip()
+
+    def _u(self) -> float:
+        u = self.rng.random()
+        while u <= 0.0:
+            u = self.rng.random()
+        return u
+
+    def _skip(self) -> int:
+        if self.w >= 1.0:
+            return 0
+        return int(math.floor(math.log(self._u()) / math.log1p(-self.w)))
+
+    def advance(self) -> int:
+        """The slot the item at ``self.next`` goes to; moves ``next`` on."""
+        slot = self.rng.randrange(self.k)
+        self.w *= math.exp(math.log(self._u()) / self.k)
+        self.next += self._skip() + 1
+        return slot
+
+
 def reservoir_sample(rows: Iterable[Any], k: int, seed: int = 0) -> list[Any]:
-    """k items chosen uniformly from a stream of unknown length (Algorithm R), in stream order.
+    """k items chosen uniformly from a stream of unknown length, in stream order.
 
     Holds k items at a time; the same seed and stream give the same sample.
     """
     if k <= 0:
         return []
-    rng = random.Random(seed)
+    sampler = _SkipSampler(k, seed)
     reservoir: list[tuple[int, Any]] = []
     for i, item in enumerate(rows):
         if i < k:
             reservoir.append((i, item))
-        else:
-            j = rng.randint(0, i)
-            if j < k:
-                reservoir[j] = (i, item)
+        elif i == sampler.next:
+            reservoir[sampler.advance()] = (i, item)
     reservoir.sort(key=lambda t: t[0])
     return [item for _, item in reservoir]
+
+
+def sample_arrow_batches(batches: Iterable[Any], k: int, seed: int = 0, max_rows: int | None = None,
+                         on_row: Callable[[int], None] | None = None) -> list[Row]:
+    """The same sample as :func:`reservoir_sample` over Arrow record batches, converting only
+    the chosen rows to Python (the rest are never materialised)."""
+    if k <= 0:
+        return []
+    sampler = _SkipSampler(k, seed)
+    reservoir: list[tuple[int, dict]] = []
+    pos = 0
+    for batch in batches:
+        n = batch.num_rows
+        if max_rows is not None:
+            n = min(n, max_rows - pos)
+            if n <= 0:
+                break
+        picks: list[tuple[int, int | None]] = [(i, None) for i in range(max(0, min(n, k - pos)))]
+        while sampler.next < pos + n:
+            picks.append((sampler.next - pos, sampler.advance()))
+        if picks:
+            rows = batch.take([i for i, _ in picks]).to_pylist()
+            for (i, slot), row in zip(picks, rows):
+                if slot is None:
+                    reservoir.append((pos + i, row))
+                else:
+                    reservoir[slot] = (pos + i, row)
+        pos += n
+        if on_row is not None:
+            on_row(n)
+    reservoir.sort(key=lambda t: t[0])
+    return [(i + 1, row) for i, row in reservoir]
+
+
+def arrow_batches(src: str) -> Iterator[Any] | None:
+    """Record batches of a Parquet file (None for other sources: they are sampled row by row)."""
+    p = Path(src)
+    if not (p.is_file() and p.suffix.lower() in (".parquet", ".pq")):
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(p)
+    except Exception as exc:
+        raise InputError(src, f"not a readable Parquet file: {exc}") from exc
+    return pf.iter_batches(batch_size=65536)
 
 
 def tables_groups(src: str, *, split: str | None = None, config: str | None = None, max_rows: int | None = None,
@@ -317,9 +394,13 @@ def tables_groups(src: str, *, split: str | None = None, config: str | None = No
 
     Rows without a usable prompt are skipped here; the command reports them.
     """
-    rows: Iterator[Row] = take(iter_source(src, split=split, config=config), max_rows)
-    if sample is not None:
-        rows = iter(reservoir_sample(rows, sample, seed))
+    batches = arrow_batches(src) if sample is not None else None
+    if batches is not None:
+        rows: Iterator[Row] = iter(sample_arrow_batches(batches, sample or 0, seed, max_rows))
+    else:
+        rows = take(iter_source(src, split=split, config=config), max_rows)
+        if sample is not None:
+            rows = iter(reservoir_sample(rows, sample, seed))
     cols: Columns | None = None
     name = source_name or (Path(src).stem if Path(src).exists() else src)
     for _, row in rows:
