@@ -239,3 +239,34 @@ def test_changed_pipeline_is_refused(tmp_path):
     write_pipeline(tmp_path, base_doc(steps=[]))
     with pytest.raises(GradesetError, match="different pipeline"):
         run_pipeline(p, progress=False)
+
+
+def test_check_report_and_exit_code(tmp_path, capsys):
+    outputs = {"groups": "out/groups",
+               "check": {"report": "out/report.html", "json": "out/check.json", "group_size": 2,
+                         "disable": ["near_duplicates"]}}
+    p = write_pipeline(tmp_path, base_doc(steps=[{"verify": {"task": "math"}}, "dedup"], outputs=outputs))
+    assert main(["run", str(p), "-q"]) == 0
+    rep = orjson.loads((tmp_path / "out" / "check.json").read_bytes())
+    assert rep["passed"] is True and (tmp_path / "out" / "report.html").read_text().startswith("<!")
+    # without dedup the exact-duplicate check fails: exit 1, reports still written
+    outputs["check"]["json"] = "out/check2.json"
+    p = write_pipeline(tmp_path / "b", base_doc(steps=[{"verify": {"task": "math"}}], outputs=outputs))
+    assert main(["run", str(p), "-q"]) == 1
+    assert "duplicates" in orjson.loads((tmp_path / "b" / "out" / "check2.json").read_bytes())["failed"]
+    assert "check: FAILED" in capsys.readouterr().err
+
+
+def test_unknown_check_option_is_a_parse_error(tmp_path):
+    p = write_pipeline(tmp_path, base_doc(outputs={"groups": "o", "check": {"max_dupes": 1}}))
+    with pytest.raises(PipelineError, match=r"outputs.check: unknown check options \['max_dupes'\]"):
+        load_pipeline(p)
+
+
+def test_ray_runner_without_ray_names_the_extra(tmp_path, monkeypatch):
+    from gradeset.errors import MissingExtra
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    p = write_pipeline(tmp_path, base_doc(steps=[{"verify": {"task": "math"}}]))
+    with pytest.raises(MissingExtra, match=r"gradeset\[ray\]"):
+        run_pipeline(p, runner="ray", progress=False)

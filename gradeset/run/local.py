@@ -407,7 +407,7 @@ class Engine:
         if self.missing_stats:
             summary["note"] = f"step counts of {self.missing_stats} resumed chunk(s) were not recorded"
         summary["exports"] = build_exports(self.plan, self.stream)
-        summary["check"] = run_check(self.plan)
+        summary["check"] = run_check(self.plan, summary)
         write_bytes_atomic(self.plan.out / SUMMARY, orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         shutil.rmtree(self.work, ignore_errors=True)
         return summary
@@ -490,49 +490,38 @@ def _export_rows(groups: Iterable[dict], layout: str, **opts) -> Iterator[dict]:
     return export(groups, layout, **opts)
 
 
-def run_check(plan: Plan) -> dict | None:
-    """The optional dataset check over the output groups (``gradeset.check``)."""
+def run_check(plan: Plan, summary: dict) -> dict | None:
+    """The optional dataset check over the output groups (``gradeset.check``), with the
+    run's per-step counts as the report's stage table."""
     spec = plan.pipeline.outputs.check
     if spec is None:
         return None
     try:
-        from gradeset.check.checks import run_checks
-        from gradeset.check.config import CheckConfig
-    except ImportError as exc:
+        from gradeset.check.api import check_groups, stage_counts
+    except ImportError as exc:  # pragma: no cover - the check package ships with gradeset
         raise PipelineError(f"outputs.check: the check package is not available: {exc}") from None
+    test_prompts = None
+    if spec.test:
+        from gradeset.formats import read_groups
+        from gradeset.records import prompt_text
+
+        test_prompts = [prompt_text(g.get("prompt")) for g in read_groups(resolve_path(spec.test, plan.base))]
+    tokenizer = spec.tokenizer
+    if tokenizer and (plan.base / tokenizer).exists():
+        tokenizer = resolve_path(tokenizer, plan.base)
+    stages = [stage_counts("source", counts={"groups": summary["read"] - summary["rejected"]},
+                           rejected=summary["rejected"])]
+    stages += [stage_counts(s["step"], counts={"groups": s["out"], "dropped": max(0, s["in"] - s["out"])})
+               for s in summary["steps"]]
+    report = resolve_path(spec.report, plan.base) if spec.report else None
+    json_path = resolve_path(spec.json_path, plan.base) if spec.json_path else None
     try:
-        config = CheckConfig(**spec.options) if spec.options else CheckConfig()
-    except TypeError as exc:
-        raise PipelineError(f"outputs.check: {exc}") from None
-    report = run_checks((r for _, r in read_shards(plan.out)), config)
-    result: dict[str, Any] = {"passed": bool(getattr(report, "passed", True))}
-    if spec.json_path:
-        p = resolve_path(spec.json_path, plan.base)
-        data = report.to_dict() if hasattr(report, "to_dict") else {}
-        write_bytes_atomic(p, orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str))
-        result["json"] = p
-    if spec.report:
-        p = resolve_path(spec.report, plan.base)
-        html = _render_html(report)
-        if html is not None:
-            write_bytes_atomic(p, html.encode("utf-8"))
-            result["report"] = p
-    if spec.fail and not result["passed"]:
-        from gradeset.errors import CheckFailed
-
-        raise CheckFailed(f"dataset check failed on {plan.out}")
-    return result
-
-
-def _render_html(report) -> str | None:
-    for mod, fn in (("gradeset.check.report", "render_html"), ("gradeset.check.html", "render_html")):
-        try:
-            import importlib
-
-            return getattr(importlib.import_module(mod), fn)(report)
-        except (ImportError, AttributeError):
-            continue
-    return None
+        rep = check_groups((r for _, r in read_shards(plan.out)), spec.options, tokenizer=tokenizer,
+                           test_prompts=test_prompts, stages=stages, report=report, json_path=json_path,
+                           source=str(plan.out))
+    except GradesetError as exc:
+        raise PipelineError(f"{plan.path}: outputs.check: {exc}") from None
+    return {"passed": rep.passed, "failed": [r.name for r in rep.failed], "report": report, "json": json_path}
 
 
 # --------------------------------------------------------------------------- the runner
@@ -599,7 +588,7 @@ def _run(plan: Plan, *, runner: str, resume: bool, progress: bool, strict: bool,
     if resume and already_complete(plan):
         prev = orjson.loads((plan.out / SUMMARY).read_bytes())
         prev["exports"] = build_exports(plan, stream)
-        prev["check"] = run_check(plan)
+        prev["check"] = run_check(plan, prev)
         prev["already_complete"] = True
         write_bytes_atomic(plan.out / SUMMARY, orjson.dumps(prev, option=orjson.OPT_INDENT_2))
         return prev
@@ -654,7 +643,7 @@ def format_summary(summary: dict) -> str:
         lines.append(f"export {e['layout']:<10} {e['rows']:>8} rows -> {e['path']}")
     if summary.get("check"):
         c = summary["check"]
-        lines.append(f"check: {'passed' if c.get('passed') else 'FAILED'}"
+        lines.append(f"check: {'passed' if c.get('passed') else 'FAILED: ' + ', '.join(c.get('failed', []))}"
                      + (f"; report {c['report']}" if c.get("report") else "")
                      + (f"; json {c['json']}" if c.get("json") else ""))
     if summary.get("note"):

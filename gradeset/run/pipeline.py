@@ -119,12 +119,14 @@ class ExportSpec(_Strict):
 
 
 class CheckSpec(BaseModel):
-    """Options for ``gradeset.check`` (report/json paths, thresholds); passed through."""
+    """``report``/``json`` paths, a ``test`` file for the overlap check, a ``tokenizer`` for
+    lengths; every other key is a ``gradeset.check`` threshold (checked by name)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
     report: str | None = None
     json_path: str | None = Field(default=None, alias="json")
-    fail: bool = False
+    test: str | None = None
+    tokenizer: str | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -264,6 +266,15 @@ def _check_names(pipe: Pipeline, where: str) -> None:
             if bad:
                 raise PipelineError(f"{where}: outputs.exports[{i}].build: unknown option(s) {bad} for kind "
                                     f"{e.build.kind!r}; known: {sorted(builder_options(e.build.kind))}")
+    if pipe.outputs.check is not None:
+        try:
+            from gradeset.check.config import CheckConfig
+
+            CheckConfig.from_dict(pipe.outputs.check.options)
+        except ImportError:  # pragma: no cover
+            pass
+        except (GradesetError, TypeError, ValueError) as exc:
+            raise PipelineError(f"{where}: outputs.check: {exc}") from None
     if pipe.source.layout is not None:
         from gradeset.formats import readable_layouts
 
