@@ -182,3 +182,25 @@ def test_kto_labels_each_graded_response_once():
     rows, stats = build_kto([g, G("empty")])
     assert [(r["responses"][0]["text"], r["label"]) for r in rows] == [("r", True), ("w", False)]
     assert stats["desirable"] == 1 and stats["undesirable"] == 1 and stats["skipped_empty"] == 1
+
+
+def test_grpo_band_rejects_ungraded_and_empty_groups_with_reasons():
+    seen = []
+    from gradeset.shape import iter_grpo
+
+    stats: dict = {}
+    rows = list(iter_grpo([G("u", ("a",), ("b",)), G("e"), G("ok", ("r", 1.0, True), ("w", 0.0, False))],
+                          min_pass_rate=0.1, stats=stats, on_skip=lambda g, why: seen.append((g["prompt"], why))))
+    assert [r["prompt"] for r in rows] == ["ok"]
+    assert seen == [("u", "ungraded"), ("e", "empty")]
+    # without a band, prompt-only output needs no grades at all
+    assert len(build_grpo([G("u", ("a",)), G("e")])) == 2
+
+
+def test_kto_and_sft_on_groups_without_scores():
+    rows, stats = build_kto([G("u", ("a",), ("b",))])
+    assert rows == [] and stats["skipped_ungraded"] == 1
+    stats = {}
+    assert list(iter_sft([G("u", ("a",))], "best", stats=stats)) == [] and stats["skipped_ungraded"] == 1
+    stats = {}
+    assert list(iter_sft([G("u", ("a",))], "all-correct", stats=stats)) == [] and stats["skipped_ungraded"] == 1

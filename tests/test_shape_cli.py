@@ -194,3 +194,23 @@ def test_batch_command_single_file_and_folder(graded, tmp_path):
     summary = json.loads((tmp_path / "batches.batches.json").read_text())
     assert summary["batches"] == len(files)
     assert all(sum(r["tokens"] for r in rows(f)) <= 10 or len(rows(f)) == 1 for f in files)
+
+
+def test_seed_layouts_in_build_and_balance(tmp_path):
+    """Seed 000's ranked completions become pairs; seed 003's per-completion rows are balanced."""
+    ranked = tmp_path / "ranked.jsonl"
+    ranked.write_text(json.dumps({"prompt": "What's the key to value investing?", "completions": [
+        {"text": "Combine value with quality and momentum.", "score": 1.0},
+        {"text": "Use indicators.", "score": 0.6}, {"text": "Buy cheap stocks.", "score": 0.2}]}) + "\n")
+    out = tmp_path / "gspo_writing_train.jsonl"
+    assert main(["build", "dpo", str(ranked), "--out", str(out), "--strategy", "all-pairs", "-q"]) == 0
+    got = rows(out)
+    assert len(got) == 3 and got[0]["chosen"] == "Combine value with quality and momentum."
+    assert got[0]["rejected"] == "Buy cheap stocks." and got[0]["margin"] == pytest.approx(0.8)
+    seed003 = tmp_path / "verified.jsonl"
+    seed003.write_text("\n".join(json.dumps({"question": q, "completion": c, "correctness_label": lab})
+                                 for q, c, lab in [("q1", "a", 1), ("q1", "b", 1), ("q2", "c", 0), ("q2", "d", 1)])
+                       + "\n")
+    bal = tmp_path / "merged_balanced.jsonl"
+    assert main(["balance", str(seed003), "--out", str(bal), "--drop-buckets", "all-correct", "-q"]) == 0
+    assert [g["prompt"] for g in rows(bal)] == ["q2"]
