@@ -140,10 +140,17 @@ def test_prompts_from_docs_cli_without_versions_and_all_bad(tmp_path, capsys, mo
     with LoopbackServer(reply="1. Why invest in cheap markets?\n2. What is the paradox of growth?") as srv:
         assert main(["prompts-from-docs", str(passages), "--out", str(out), "--backend", "openai", "--model", "m",
                      "--base-url", srv.base_url]) == 0
+        port = srv.port
     rows = _rows(out)
     assert [r["prompt"] for r in rows] == ["Why invest in cheap markets?", "What is the paradox of growth?"]
     assert all(r["responses"] == [] and r["answer"] == PARADOX for r in rows)
+    # a re-run resumes from the request cache beside OUT: no new requests, same output
+    with LoopbackServer(reply="1. A different question?", port=port) as srv:  # same URL: same cache keys
+        assert main(["prompts-from-docs", str(passages), "--out", str(out), "--backend", "openai", "--model", "m",
+                     "--base-url", srv.base_url]) == 0
+        assert srv.generation_requests() == []
+    assert [r["prompt"] for r in _rows(out)] == ["Why invest in cheap markets?", "What is the paradox of growth?"]
     with LoopbackServer(reply="no idea") as srv:
         assert main(["prompts-from-docs", str(passages), "--out", str(out), "--backend", "openai", "--model", "m",
-                     "--base-url", srv.base_url]) == 2
+                     "--base-url", srv.base_url, "--no-cache"]) == 2
     assert "no passage gave a usable reply" in capsys.readouterr().err

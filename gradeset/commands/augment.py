@@ -69,7 +69,7 @@ def run_paraphrase(args) -> int:
     template = args.template or PARAPHRASE_TEMPLATE
     if "{prompt}" not in template:
         raise GradesetError("--template must contain {prompt}")
-    complete = complete_from_args(args)
+    complete = complete_from_args(args, args.out)
     made = failed = 0
     with Job(args.out, strict=args.strict, name="augment paraphrase") as job:
         def out():
@@ -78,7 +78,7 @@ def run_paraphrase(args) -> int:
             results = paraphrase_groups(progress(groups, desc="paraphrase", unit="prompt", disable=args.quiet),
                                         complete, per_prompt=args.per_prompt,
                                         check_numbers=not args.no_check_numbers, template=template,
-                                        batch_size=64)
+                                        batch_size=2048)
             last_id = None
             for original, new, reason, raw in results:
                 if args.keep_original and original.get("id") != last_id:

@@ -34,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--scores", default="1.0,0.6,0.2", help="scores of best,good,poor (default 1.0,0.6,0.2)")
     p.add_argument("--task", help="task recorded on every group (e.g. judge)")
     p.add_argument("--text-col", default="text", help="passage text field (default text)")
-    p.add_argument("--batch-size", type=int, default=32, help="passages per backend call (default 32)")
+    p.add_argument("--batch-size", type=int, default=256, help="passages per backend call (default 256)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad passage row (exit 2)")
     add_backend_args(p, temperature=0.7, max_tokens=1024)
     add_quiet(p)
@@ -73,7 +73,7 @@ def run(args) -> int:
         raise GradesetError(f"{src}: no such file or folder")
     if src.is_file() and src.stat().st_size == 0:
         raise GradesetError(f"{src}: the file is empty")
-    complete = complete_from_args(args)
+    complete = complete_from_args(args, args.out)
     counts = {"read": 0, "bad_rows": 0, "used": 0, "bad_replies": 0, "questions": 0, "graded_bad": 0,
               "written": 0}
     rejects = RejectLog(rejects_path_for(args.out), strict=args.strict)

@@ -27,6 +27,8 @@ def add_backend_args(p: argparse.ArgumentParser, *, temperature: float = 0.7, ma
     g.add_argument("--timeout", type=float, help="seconds per request")
     g.add_argument("--retries", type=int, help="retries per request")
     g.add_argument("--seed", type=int, default=0, help="sampling seed where the backend takes one")
+    g.add_argument("--cache", help="request cache (default OUT.gencache.jsonl): a re-run reuses finished replies")
+    g.add_argument("--no-cache", action="store_true", help="do not keep or reuse a request cache")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -46,15 +48,24 @@ def config_from_args(args: argparse.Namespace) -> Any:
         raise GradesetError(f"bad model options: {exc}") from exc
 
 
-def complete_from_args(args: argparse.Namespace) -> Complete:
-    """``complete(prompts) -> texts`` for the backend the flags name."""
+def complete_from_args(args: argparse.Namespace, out: str | None = None) -> Complete:
+    """``complete(prompts) -> texts`` for the backend the flags name.
+
+    Replies are cached beside OUT (as ``gradeset generate`` does), so an interrupted or
+    repeated run asks the model only for what it has not answered yet.
+    """
     cfg = config_from_args(args)
+    cache_path = None
+    if not getattr(args, "no_cache", False):
+        cache_path = getattr(args, "cache", None)
+        if cache_path is None and out is not None:
+            cache_path = str(out) + ".gencache.jsonl"
     try:
         from gradeset.generate import complete
     except ImportError as exc:
         raise GradesetError(f"the generation backends (gradeset.generate) are not available: {exc}") from exc
 
     def run(prompts: list[Any]) -> list[str]:
-        return list(complete(prompts, cfg))
+        return list(complete(prompts, cfg, cache_path=cache_path))
 
     return run
