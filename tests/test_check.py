@@ -330,3 +330,18 @@ def test_prompt_only_data_checks_prompts(tmp_path):
         assert check(data, name)["status"] == "skip", name
     assert check(data, "length_outliers")["status"] == "warn" and lines(data, "length_outliers") == [21]
     assert "prompt" in check(data, "length_outliers")["examples"][0]["detail"]
+
+
+def test_shard_folder_names_the_shard_and_its_line(tmp_path):
+    folder = tmp_path / "groups"
+    folder.mkdir()
+    good = (DATA / "good.jsonl").read_text().splitlines()
+    (folder / "shard-00000.jsonl").write_text("\n".join(good[:3]) + "\n")
+    (folder / "shard-00001.jsonl").write_text("\n".join([good[3], "{not json", good[1]]) + "\n")
+    code, data = run_cli(tmp_path, str(folder))
+    assert code == 1 and set(data["failed"]) == {"layout", "duplicates"}
+    [bad] = check(data, "layout")["examples"]
+    assert bad["line"] == 2 and bad["source"].endswith("shard-00001.jsonl")
+    [dup] = check(data, "duplicates")["examples"]
+    assert dup["line"] == 3 and dup["source"].endswith("shard-00001.jsonl")
+    assert "shard-00000.jsonl:2" in dup["detail"]

@@ -151,7 +151,7 @@ class CheckRunner:
         self.labelled = 0
         self.desirable = 0
         self.sizes_seen: dict[int, int] = {}
-        self.prompts_seen: dict[bytes, tuple[str | None, int | None]] = {}
+        self.prompts_seen: dict[bytes, tuple[Any, Any]] = {}
         self.distinct_prompts: set[bytes] = set()
         self.near = (NearDuplicateIndex(cfg.num_perm, cfg.near_duplicate_threshold, cfg.seed)
                      if cfg.enabled("near_duplicates") else None)
@@ -160,8 +160,9 @@ class CheckRunner:
             self.test_index = build_test_index(test_prompts, cfg.ngram)
         self.splits = splits
         self.split_of: dict[bytes, tuple[str, str | None, int | None]] = {}
-        self._long: list[tuple[int, int, str | None, int | None, str]] = []  # min-heap of longest
+        self._long: list[tuple] = []  # min-heap of the longest texts: (length, -order, id, line, where, source)
         self._tick = 0
+        self._src: str | None = None
 
     # -- input -----------------------------------------------------------------------
     def add_reject(self, line: int | None, reason: str, source: str | None = None) -> None:
@@ -172,15 +173,21 @@ class CheckRunner:
         if ".score" in reason:
             self.t["scores"].hit(None, line, reason, source)
 
-    def add(self, group: Mapping[str, Any], line: int | None = None) -> None:
+    def _hit(self, name: str, gid: Any, line: int | None, detail: str) -> None:
+        tally = self.score_missing if name == "_missing" else self.t[name]
+        tally.hit(gid, line, detail, self._src)
+
+    def add(self, group: Mapping[str, Any], line: int | None = None, source: str | None = None) -> None:
+        """One group; ``source`` names the file when the input is a folder of shards."""
+        self._src = source
         errors = [] if self.validated else validate_group(group)
         if errors:
             gid = group.get("id") if isinstance(group, Mapping) else None
             reason = "; ".join(errors[:3])
             self.invalid += 1
-            self.t["layout"].hit(gid, line, reason)
+            self._hit("layout", gid, line, reason)
             if ".score" in reason:
-                self.t["scores"].hit(gid, line, reason)
+                self._hit("scores", gid, line, reason)
             return
         cfg = self.config
         self.groups += 1
@@ -195,7 +202,7 @@ class CheckRunner:
         n = len(responses)
         self.sizes_seen[n] = self.sizes_seen.get(n, 0) + 1
         if cfg.group_size is not None and n != cfg.group_size:
-            self.t["group_size"].hit(gid, line, f"{n} responses, expected {cfg.group_size}")
+            self._hit("group_size", gid, line, f"{n} responses, expected {cfg.group_size}")
 
         # scores and coverage
         scores = []
@@ -203,12 +210,12 @@ class CheckRunner:
             self.responses += 1
             s = r.get("score")
             if s is None:
-                self.score_missing.hit(gid, line, f"responses[{i}]: missing score")
+                self._hit("_missing", gid, line, f"responses[{i}]: missing score")
             elif valid_score(s):
                 self.scored += 1
                 scores.append(float(s))
             else:
-                self.t["scores"].hit(gid, line, f"responses[{i}].score: invalid {s!r}")
+                self._hit("scores", gid, line, f"responses[{i}].score: invalid {s!r}")
 
         # zero variance (GRPO signal): every scored response equal
         if self.mode == "groups":
@@ -219,22 +226,22 @@ class CheckRunner:
                 if max(signal) == min(signal):
                     kind = "all correct" if min(signal) >= 1.0 else "all wrong" if max(signal) <= 0.0 \
                         else f"all scores {signal[0]:g}"
-                    self.t["zero_variance"].hit(gid, line, f"{kind} ({len(signal)} responses)")
+                    self._hit("zero_variance", gid, line, f"{kind} ({len(signal)} responses)")
 
         # preference pairs
         if self.mode == "pairs":
             self.pairs += 1
             if n != 2:
-                self.t["tied_pairs"].hit(gid, line, f"a pair needs 2 responses [chosen, rejected], got {n}")
+                self._hit("tied_pairs", gid, line, f"a pair needs 2 responses [chosen, rejected], got {n}")
             else:
                 c, rj = responses
                 if normalize(rtexts[0]) == normalize(rtexts[1]):
-                    self.t["tied_pairs"].hit(gid, line, "chosen == rejected (same text)")
+                    self._hit("tied_pairs", gid, line, "chosen == rejected (same text)")
                 elif valid_score(c.get("score")) and valid_score(rj.get("score")):
                     if c["score"] == rj["score"]:
-                        self.t["tied_pairs"].hit(gid, line, f"tied scores {c['score']:g} == {rj['score']:g}")
+                        self._hit("tied_pairs", gid, line, f"tied scores {c['score']:g} == {rj['score']:g}")
                     elif c["score"] < rj["score"]:
-                        self.t["tied_pairs"].hit(gid, line,
+                        self._hit("tied_pairs", gid, line,
                                                  f"chosen scored below rejected ({c['score']:g} < {rj['score']:g})")
 
         # KTO labels
@@ -249,10 +256,10 @@ class CheckRunner:
 
         # empty texts
         if not ptext.strip():
-            self.t["empty_text"].hit(gid, line, "prompt is empty or whitespace")
+            self._hit("empty_text", gid, line, "prompt is empty or whitespace")
         for i, t in enumerate(rtexts):
             if not t.strip():
-                self.t["empty_text"].hit(gid, line, f"responses[{i}] is empty or whitespace")
+                self._hit("empty_text", gid, line, f"responses[{i}] is empty or whitespace")
 
         # duplicates: in pair / KTO layouts several rows per prompt are by design, so the
         # exact key includes the responses and near duplicates compare distinct prompts only
@@ -263,15 +270,15 @@ class CheckRunner:
         if cfg.enabled("duplicates") and ptext.strip():
             first = self.prompts_seen.get(key)
             if first is not None:
-                self.t["duplicates"].hit(gid, line, f"same prompt as line {first[1]} (id {first[0]})")
+                self._hit("duplicates", gid, line, f"same prompt as line {first[1]} (id {first[0]})")
             else:
-                self.prompts_seen[key] = (gid, line)
+                self.prompts_seen[key] = (gid, line if source is None else f"{source}:{line}")
         if self.near is not None and ptext.strip() and phash not in self.distinct_prompts:
             self.distinct_prompts.add(phash)
-            twin = self.near.add(ptext, (gid, line))
+            twin = self.near.add(ptext, (gid, line if source is None else f"{source}:{line}"))
             if twin is not None:
                 (tid, tline), sim = twin
-                self.t["near_duplicates"].hit(gid, line, f"~{sim:.2f} similar to line {tline} (id {tid})")
+                self._hit("near_duplicates", gid, line, f"~{sim:.2f} similar to line {tline} (id {tid})")
         elif ptext.strip():
             self.distinct_prompts.add(phash)
 
@@ -279,27 +286,27 @@ class CheckRunner:
         if self.test_index is not None and ptext.strip():
             grams, exact = self.test_index
             if phash in exact:
-                self.t["test_overlap"].hit(gid, line, "prompt is in the test set")
+                self._hit("test_overlap", gid, line, "prompt is in the test set")
             else:
                 shared = next((g for g in ngrams(words(ptext), cfg.ngram) if g in grams), None)
                 if shared is not None:
-                    self.t["test_overlap"].hit(gid, line, f"shares the {cfg.ngram}-gram {shared!r} with the test set")
+                    self._hit("test_overlap", gid, line, f"shares the {cfg.ngram}-gram {shared!r} with the test set")
 
         # truncation
         for i, r in enumerate(responses):
             meta = r.get("meta")
             fr = meta.get("finish_reason") if isinstance(meta, Mapping) else r.get("finish_reason")
             if isinstance(fr, str) and fr.lower() in TRUNCATED_REASONS:
-                self.t["truncated"].hit(gid, line, f"responses[{i}] stopped at max tokens")
+                self._hit("truncated", gid, line, f"responses[{i}] stopped at max tokens")
 
         # lengths: hard cap now, IQR outliers at the end from the length table
         measured = lengths[1] if responses else [lengths[0]]
         what = "responses" if responses else "prompt"
         for i, m in enumerate(measured):
             if cfg.max_length is not None and m > cfg.max_length:
-                self.t["length_outliers"].hit(gid, line, f"{what}[{i}] has {m} {self.stats.unit} > {cfg.max_length}")
+                self._hit("length_outliers", gid, line, f"{what}[{i}] has {m} {self.stats.unit} > {cfg.max_length}")
             self._tick += 1
-            item = (m, -self._tick, gid, line, f"{what}[{i}]" if responses else "prompt")
+            item = (m, -self._tick, gid, line, f"{what}[{i}]" if responses else "prompt", source)
             if len(self._long) < cfg.examples:
                 heapq.heappush(self._long, item)
             elif item > self._long[0]:
@@ -307,7 +314,7 @@ class CheckRunner:
 
         # split leakage: the main input is one split
         if self.splits and ptext.strip():
-            self._note_split(phash, self.source or "input", gid, line)
+            self._note_split(phash, self.source or "input", gid, line if source is None else f"{source}:{line}")
 
     def add_split_group(self, group: Mapping[str, Any], split: str, line: int | None = None) -> None:
         """A group of another split: only compared for leakage."""
@@ -473,9 +480,9 @@ class CheckRunner:
             return
         if n_out:
             tally = _Tally(cfg.examples)
-            for m, _, gid, line, where in sorted(self._long, reverse=True):
+            for m, _, gid, line, where, src in sorted(self._long, reverse=True):
                 if m > limit:
-                    tally.hit(gid, line, f"{where} has {m} {unit} > {limit:.0f}")
+                    tally.hit(gid, line, f"{where} has {m} {unit} > {limit:.0f}", src)
             add("length_outliers", WARN, f"{n_out} of {total} texts above Q3 + {cfg.iqr_factor:g}*IQR = "
                 f"{math.floor(limit)} {unit} (longest {max(table)})", n_out, total, n_out / total,
                 f"<= {math.floor(limit)} {unit}", tally=tally)

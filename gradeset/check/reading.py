@@ -39,21 +39,30 @@ def detect(path: str | os.PathLike, layout: str | None = None, split: str | None
 
 
 def groups_with_lines(path: str | os.PathLike, layout: str, on_reject: Callable[[Reject], None],
-                      split: str | None = None, notes: list[str] | None = None) -> Iterator[tuple[int | None, dict]]:
-    """``(line, group)`` for every group of path in the given layout; bad rows go to on_reject."""
+                      split: str | None = None, notes: list[str] | None = None
+                      ) -> Iterator[tuple[str | None, int | None, dict]]:
+    """``(file, line, group)`` for every group of path; bad rows go to on_reject.
+
+    ``file`` is None for a single file and names the shard for a folder (line numbers
+    restart in each shard).
+    """
     from gradeset.formats import ImportContext, import_rows
+    from gradeset.io.readers import input_files
 
     ctx = ImportContext(source=str(path), on_reject=on_reject)
-    last: list[int | None] = [None]
+    files = input_files(path) if split is None and Path(path).is_dir() else [Path(path)]
+    many = len(files) > 1 or Path(path).is_dir()
+    last: list = [None, None]
 
     def rows():
-        for loc, row in iter_rows(path, on_reject, split=split):
-            last[0] = loc
-            yield loc, row
+        for f in files:
+            for loc, row in iter_rows(f if many else path, on_reject, split=split):
+                last[0], last[1] = (str(f) if many else None), loc
+                yield loc, row
 
     try:
         for g in import_rows(rows(), layout, ctx):
-            yield last[0], g
+            yield last[0], last[1], g
     finally:
         if notes is not None:
             notes.extend(n for n in ctx.notes if n not in notes)

@@ -116,7 +116,7 @@ def _stage_rows(paths: list[str]) -> list[dict]:
             layout = detect(p)
         except GradesetError as exc:
             raise GradesetError(f"--stages: {exc}") from exc
-        rows.append(stage_counts(p.name, (g for _, g in groups_with_lines(p, layout, on_reject))))
+        rows.append(stage_counts(p.name, (g for _, _, g in groups_with_lines(p, layout, on_reject))))
         rows[-1]["rejected"] = rejected[0]
     return rows
 
@@ -144,11 +144,11 @@ def run(args) -> int:
         runner.add_reject(rej.line, rej.reason, rej.source)
 
     items = groups_with_lines(args.input, layout, on_reject, split=args.split, notes=notes)
-    for line, group in progress(items, desc="check", unit="group", disable=args.quiet):
-        runner.add(group, line)
+    for src, line, group in progress(items, desc="check", unit="group", disable=args.quiet):
+        runner.add(group, line, src)
     for name, path in splits:
-        for line, group in groups_with_lines(path, detect(path), on_reject):
-            runner.add_split_group(group, name, line)
+        for src, line, group in groups_with_lines(path, detect(path), on_reject):
+            runner.add_split_group(group, src or name, line)
     report = runner.finish()
     report.inputs = [str(args.input), *(n for n, _ in splits)]
     stats = report.stats
