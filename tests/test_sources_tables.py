@@ -226,3 +226,21 @@ def test_parquet_batch_sampling_matches_row_sampling(tmp_path):
                      "--max-rows", "4000"]) == 0
         outs.append([g["prompt"] for g in _rows(out)])
     assert outs[0] == outs[1] and len(outs[0]) == 25  # same sample from either format
+
+
+def test_sft_conversations_and_kept_columns():
+    row = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Paradox?"},
+                        {"role": "assistant", "content": "Cheap beats fast."}], "big": "x" * 100, "small": 1}
+    cols = detect_columns(row.keys())
+    g, _ = row_to_group(row, cols, keep={"small"})
+    assert [m["role"] for m in g["prompt"]] == ["system", "user"] and g["reference"] == "Cheap beats fast."
+    assert g["small"] == 1 and "big" not in g
+    assert row_to_group({"messages": [{"role": "assistant", "content": "hi"}]}, cols)[1].endswith("no user turn")
+
+
+def test_load_cli_keep_cols_none(table_files, tmp_path):
+    folder, _ = table_files
+    out = tmp_path / "k.jsonl"
+    assert main(["load", str(folder / "t.jsonl"), "--out", str(out), "--keep-cols", "none",
+                 "--solution-col", "rationale"]) == 0
+    assert set(_rows(out)[0]) == {"id", "prompt", "answer", "reference", "source", "responses"}

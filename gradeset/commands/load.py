@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--source-name", help="source to record when there is no source column "
                                          "(default: the file stem or hub id)")
     p.add_argument("--task", help="task recorded on every group (math, gsm8k, mcq, trivia, ...)")
+    p.add_argument("--keep-cols", default="all",
+                   help="other columns kept on each group: all (default), none, or a comma-separated list "
+                        "(TriviaQA's rc config carries whole web pages: use none)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad row (exit 2)")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -56,6 +59,10 @@ def run(args) -> int:
         raise GradesetError("--sample must be positive")
     if args.max_rows is not None and args.max_rows <= 0:
         raise GradesetError("--max-rows must be positive")
+    keep = None if args.keep_cols == "all" else (set() if args.keep_cols == "none" else
+                                                 {c.strip() for c in args.keep_cols.split(",") if c.strip()})
+    if args.config and Path(args.src).exists():
+        print("note: --config applies to hub datasets only; ignored for a local path", file=sys.stderr)
     source_name = args.source_name or (Path(args.src).stem if Path(args.src).exists() else args.src)
     with Job(args.out, strict=args.strict, name="load") as job:
         def on_reject(rej) -> None:
@@ -106,7 +113,7 @@ def run(args) -> int:
             from gradeset.io.writers import dumps
 
             for loc, row in progress(chain([first], rows), desc="load", unit="row", disable=args.quiet):
-                group, reason = row_to_group(row, cols, task=args.task, source_name=source_name)
+                group, reason = row_to_group(row, cols, task=args.task, source_name=source_name, keep=keep)
                 if group is None:
                     try:
                         raw = dumps(row)

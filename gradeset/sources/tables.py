@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gradeset.errors import GradesetError, InputError
-from gradeset.records import GROUP_FIELDS, ensure_id, is_messages
+from gradeset.records import GROUP_FIELDS, content_text, ensure_id, is_messages
 
 PROMPT_CANDIDATES = ("prompt", "question", "query", "problem", "input", "instruction", "messages")
 ANSWER_CANDIDATES = ("answer", "final_answer", "target", "label", "answers", "ground_truth", "gold",
@@ -173,9 +173,14 @@ def answer_from_solution(solution: str) -> str | None:
 # ---------------------------------------------------------------- rows -> groups
 
 
-def row_to_group(row: dict, cols: Columns, *, task: str | None = None,
-                 source_name: str | None = None) -> tuple[dict | None, str | None]:
-    """(group, None) or (None, reason). Other columns are kept (reserved names get ``orig_``)."""
+def row_to_group(row: dict, cols: Columns, *, task: str | None = None, source_name: str | None = None,
+                 keep: set[str] | None = None) -> tuple[dict | None, str | None]:
+    """(group, None) or (None, reason).
+
+    Other columns are kept (all when ``keep`` is None, else those named; reserved names
+    get ``orig_``). A chat prompt ending in assistant turns (an SFT row) is cut before
+    them and their text becomes the reference.
+    """
     if cols.prompt is None:
         return None, "no prompt column"
     prompt = row.get(cols.prompt)
@@ -192,6 +197,16 @@ def row_to_group(row: dict, cols: Columns, *, task: str | None = None,
         if prompt is None:
             return None, f"{cols.prompt}: empty prompt"
         prompt = str(prompt)
+    trailing = None
+    if is_messages(prompt) and prompt[-1].get("role") == "assistant":
+        # an SFT conversation: the prompt is everything before the final assistant turn(s)
+        cut = len(prompt)
+        while cut > 0 and prompt[cut - 1].get("role") == "assistant":
+            cut -= 1
+        if cut == 0:
+            return None, f"{cols.prompt}: a conversation with no user turn"
+        trailing = "\n\n".join(content_text(m.get("content")) for m in prompt[cut:])
+        prompt = prompt[:cut]
     answer, reference = (None, None)
     if cols.answer is not None:
         answer, reference = normalize_answer(row.get(cols.answer))
@@ -202,6 +217,8 @@ def row_to_group(row: dict, cols: Columns, *, task: str | None = None,
         reference = solution
         if answer is None:
             answer = answer_from_solution(solution)
+    if trailing and not reference:
+        reference = trailing
     src = row.get(cols.source) if cols.source else None
     if src is None:
         src = source_name
@@ -216,7 +233,7 @@ def row_to_group(row: dict, cols: Columns, *, task: str | None = None,
     if reference:
         group["reference"] = reference
     for k, v in row.items():
-        if k in used:
+        if k in used or (keep is not None and k not in keep):
             continue
         key = f"orig_{k}" if k in GROUP_FIELDS or k in group else k
         group[key] = v
@@ -389,7 +406,8 @@ def arrow_batches(src: str) -> Iterator[Any] | None:
 def tables_groups(src: str, *, split: str | None = None, config: str | None = None, max_rows: int | None = None,
                   sample: int | None = None, seed: int = 0, prompt_col: str | None = None,
                   answer_col: str | None = None, solution_col: str | None = None, source_col: str | None = None,
-                  source_name: str | None = None, task: str | None = None) -> Iterator[dict]:
+                  source_name: str | None = None, task: str | None = None,
+                  keep_cols: list[str] | None = None) -> Iterator[dict]:
     """Groups of a table / dataset (what ``gradeset load`` writes), for pipelines and Python use.
 
     Rows without a usable prompt are skipped here; the command reports them.
@@ -409,6 +427,7 @@ def tables_groups(src: str, *, split: str | None = None, config: str | None = No
                                   source=source_col, sample=row)
             if cols.prompt is None:
                 raise GradesetError(f"{src}: no prompt column found among {', '.join(row.keys())}")
-        group, _ = row_to_group(row, cols, task=task, source_name=name)
+        group, _ = row_to_group(row, cols, task=task, source_name=name,
+                                keep=set(keep_cols) if keep_cols is not None else None)
         if group is not None:
             yield group
