@@ -105,24 +105,23 @@ def test_kto_trainer_trains_on_export(exports, tiny_model_dir, tmp_path):
 
 def _verifier_reward(calls: list):
     """TRL reward from gradeset's math verifier, reading the exported ``answer`` column."""
-    try:
-        from gradeset.verify import get_verifier
+    from gradeset.verify import get_verifier
 
-        verify = get_verifier("math")
-
-        def score(text, gold):
-            return float(verify(text, gold).score)
-    except ImportError:  # the verifier is not in this checkout yet: exact match on the last token
-        def score(text, gold):
-            return float(text.strip().split()[-1:] == [str(gold)]) if text.strip() else 0.0
+    verify = get_verifier("math")
 
     def reward(completions, answer, **kwargs):
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-        out = [score(t, a) for t, a in zip(texts, answer, strict=True)]
+        out = [float(verify(t, a).score) for t, a in zip(texts, answer, strict=True)]
         calls.append((texts, list(answer), out))
         return out
 
     return reward
+
+
+def test_verifier_reward_scores_right_and_wrong_answers():
+    reward = _verifier_reward([])
+    assert reward(["The answer is \\boxed{5}.", "It is 4."], ["5", "5"]) == [1.0, 0.0]
+    assert reward([[{"role": "assistant", "content": "\\boxed{56}"}]], ["56"]) == [1.0]
 
 
 def _length_reward(completions, **kwargs):
