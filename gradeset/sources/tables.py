@@ -407,11 +407,13 @@ def tables_groups(src: str, *, split: str | None = None, config: str | None = No
                   sample: int | None = None, seed: int = 0, prompt_col: str | None = None,
                   answer_col: str | None = None, solution_col: str | None = None, source_col: str | None = None,
                   source_name: str | None = None, task: str | None = None,
-                  keep_cols: list[str] | None = None) -> Iterator[dict]:
+                  keep_cols: list[str] | None = None, dataset_split: str | None = None) -> Iterator[dict]:
     """Groups of a table / dataset (what ``gradeset load`` writes), for pipelines and Python use.
 
     Rows without a usable prompt are skipped here; the command reports them.
+    ``dataset_split`` is ``split`` under the name a pipeline's synth source accepts.
     """
+    split = split or dataset_split
     batches = arrow_batches(src) if sample is not None else None
     if batches is not None:
         rows: Iterator[Row] = iter(sample_arrow_batches(batches, sample or 0, seed, max_rows))
