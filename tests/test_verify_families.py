@@ -175,7 +175,7 @@ def test_judge_scores_with_rubric_through_loopback():
     loop = _judge_server()
 
     def reply(req):
-        text = req.prompt_text() if hasattr(req, "prompt_text") else str(req.body)
+        text = req.prompt_text
         return "Looks right.\nSCORE: 9" if "Paris" in text.split("<<<RESPONSE")[-1] else "Wrong.\nSCORE: 2"
 
     with loop.LoopbackServer(reply=reply) as srv:
@@ -193,3 +193,25 @@ def test_judge_reply_without_score_is_unparsed():
     assert parse_score("I cannot decide", 10) is None
     assert parse_score("SCORE: 11", 10) is None
     assert parse_score("SCORE: 3/5\nSCORE: 4/5", 10) == pytest.approx(0.8)
+
+
+def test_judge_through_verify_groups_uses_group_context_and_survives_a_dead_backend():
+    loop = _judge_server()
+    from gradeset.verify import verify_groups
+
+    def reply(req):
+        section = req.prompt_text.split("<<<RESPONSE")[-1]
+        assert "Capital of France?" in req.prompt_text and "Rubric:\nname the city" in req.prompt_text
+        return "SCORE: 10" if "Paris" in section else "SCORE: 0"
+
+    group = {"prompt": [{"role": "user", "content": "Capital of France?"}], "answer": "Paris",
+             "rubric": "name the city", "task": "judge",
+             "responses": [{"text": "Paris."}, {"text": "Lyon."}]}
+    with loop.LoopbackServer(reply=reply) as srv:
+        out = verify_groups([group], task="auto", workers=1, model="j", base_url=srv.base_url, retries=0)
+        assert len(srv.generation_requests()) == 2
+    assert [r["correct"] for r in out[0]["responses"]] == [True, False]
+    dead = {"prompt": "q", "answer": "a", "responses": [{"text": "a"}]}
+    out = verify_groups([dead], task="judge", model="j", base_url="http://127.0.0.1:9/v1", retries=0, timeout=2)
+    r = out[0]["responses"][0]
+    assert r["correct"] is False and r["parsed"] is None
