@@ -345,3 +345,13 @@ def test_shard_folder_names_the_shard_and_its_line(tmp_path):
     [dup] = check(data, "duplicates")["examples"]
     assert dup["line"] == 3 and dup["source"].endswith("shard-00001.jsonl")
     assert "shard-00000.jsonl:2" in dup["detail"]
+
+
+def test_seed003_rows_grouped_by_question_report_the_groups_last_row(tmp_path):
+    if not _has_layout("seed003"):
+        pytest.skip("seed003 layout not registered")
+    code, data = run_cli(tmp_path, str(DATA / "seed003_rows.jsonl"))
+    assert data["layout"] == "seed003" and data["stats"]["groups"] == 3
+    assert code == 1 and data["failed"] == ["empty_text"] and lines(data, "empty_text") == [5]
+    assert lines(data, "zero_variance") == [4]  # Q2: rows 3-4, both correct
+    assert check(data, "group_size")["status"] == "warn"

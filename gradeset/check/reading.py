@@ -44,18 +44,22 @@ def groups_with_lines(path: str | os.PathLike, layout: str, on_reject: Callable[
     """``(file, line, group)`` for every group of path; bad rows go to on_reject.
 
     ``file`` is None for a single file and names the shard for a folder (line numbers
-    restart in each shard).
+    restart in each shard). The context options mirror ``read_groups`` so that importers
+    which re-read the input (seed003's two-pass grouping) work the same.
     """
     from gradeset.formats import ImportContext, import_rows
     from gradeset.io.readers import input_files
 
-    ctx = ImportContext(source=str(path), on_reject=on_reject)
+    ctx = ImportContext(source=str(path), on_reject=on_reject,
+                        options={"_path": str(path), "_split": split, "layout": layout})
     files = input_files(path) if split is None and Path(path).is_dir() else [Path(path)]
     many = len(files) > 1 or Path(path).is_dir()
     last: list = [None, None]
 
     def rows():
         for f in files:
+            if many:
+                ctx.source = str(f)
             for loc, row in iter_rows(f if many else path, on_reject, split=split):
                 last[0], last[1] = (str(f) if many else None), loc
                 yield loc, row
