@@ -169,3 +169,16 @@ def test_pdf_with_some_pages_scanned_is_read_with_a_note(tmp_path):
     assert [(b.page, b.text) for b in blocks] == [(1, "First page has text about value traps."),
                                                  (3, "Third page has text too.")]
     assert notes == [f"{path}: page(s) 2 have no text layer (scanned?) and were skipped"]
+
+
+def test_damaged_files_are_clear_errors_without_stray_log_lines(tmp_path, capsys):
+    import zipfile
+
+    (tmp_path / "junk.pdf").write_bytes(b"garbage, not a PDF")
+    with zipfile.ZipFile(tmp_path / "zip.docx", "w") as z:
+        z.writestr("a.txt", "a zip, but not a Word document")
+    with pytest.raises(DocumentError, match="not a readable PDF"):
+        read_blocks(tmp_path / "junk.pdf")
+    with pytest.raises(DocumentError, match="not a valid DOCX"):
+        read_blocks(tmp_path / "zip.docx")
+    assert capsys.readouterr().err == ""  # pypdf's own warnings do not leak as bare lines

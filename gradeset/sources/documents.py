@@ -242,7 +242,46 @@ def _docx_heading_level(para) -> int:
 # ---------------------------------------------------------------- PDF
 
 
+class _PdfWarnings:
+    """Collect pypdf's log warnings (e.g. "EOF marker not found") as notes naming the file,
+    instead of letting them print bare lines that do not say which document they concern."""
+
+    def __enter__(self):
+        import logging
+
+        self.messages: list[str] = []
+        self.logger = logging.getLogger("pypdf")
+        outer = self
+
+        class _Handler(logging.Handler):
+            def emit(self, record) -> None:
+                msg = record.getMessage()
+                if msg not in outer.messages and len(outer.messages) < 5:
+                    outer.messages.append(msg)
+
+        self.handler = _Handler(level=logging.WARNING)
+        self.saved = (self.logger.propagate, self.logger.level)
+        self.logger.addHandler(self.handler)
+        self.logger.propagate = False
+        if self.logger.level == logging.NOTSET or self.logger.level > logging.WARNING:
+            self.logger.setLevel(logging.WARNING)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self.handler)
+        self.logger.propagate, level = self.saved
+        self.logger.setLevel(level)
+
+
 def read_pdf(p: Path) -> tuple[list[Block], list[str]]:
+    """See :func:`_read_pdf`; pypdf's warnings become notes naming the file."""
+    with _PdfWarnings() as warnings:
+        blocks, notes = _read_pdf(p)
+    notes += [f"{p}: pypdf: {m} (damaged file? the text may be incomplete)" for m in warnings.messages]
+    return blocks, notes
+
+
+def _read_pdf(p: Path) -> tuple[list[Block], list[str]]:
     """Text of every page (pypdf), paragraphs by blank lines; headings from the outline.
 
     A PDF whose pages yield no text at all has no text layer (a scan): that is an error
