@@ -270,3 +270,18 @@ def test_paraphrase_step_through_loopback_server(monkeypatch):
         out = step([new_group("What is 7+5?", "12"), new_group("What is 2+2?", "4")])
     assert [g["prompt"] for g in out] == ["What is 7+5?", "Which number is 7 plus 5?", "What is 2+2?"]
     assert out[1]["answer"] == "12" and step.stats == {"paraphrases": 1, "rejected": 1}
+
+
+def test_parser_agrees_with_the_synth_source_on_its_question_space():
+    arithmetic = pytest.importorskip("gradeset.sources.arithmetic")
+    sp = arithmetic.space()
+    checked = 0
+    for i in range(0, len(sp.question), 7):
+        assert parse_question(sp.question[i]).answer == sp.answer[i], sp.question[i]
+        checked += 1
+    assert checked > 7000
+    for i in range(0, len(sp.question), 211):
+        g = new_group(sp.question[i], sp.answer[i])
+        variants, _, bad = arithmetic_variants(g, ["bigger-numbers", "more-steps"], seed=i)
+        assert bad is None and variants
+        assert all(_holds(v["prompt"], v["answer"]) for v in variants)
