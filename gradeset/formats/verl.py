@@ -42,6 +42,8 @@ def to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
         info = dict(row.get("extra_info") or {})
         if info.get("id") is not None:
             g["id"] = info.pop("id")
+        if info.get("question") == prompt_text(prompt):
+            del info["question"]  # written by the exporter from the prompt: not extra information
         if info:
             g["extra_info"] = info
         yield finish(g)
