@@ -38,6 +38,15 @@ def _fmt(v: float) -> str:
     return f"{v:g}"
 
 
+def _count(n: float) -> str:
+    """Short counts for labels: 950, 10.7k, 3.2M."""
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e4:
+        return f"{n / 1e3:.1f}k"
+    return f"{n:g}"
+
+
 def bar_chart(bars: list[tuple[str, float]], *, title: str, x_label: str = "", y_label: str = "count",
               width: int = 560, height: int = 280, color: str = PALETTE["bar"],
               colors: list[str] | None = None) -> str:
@@ -81,7 +90,7 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, x_label: str = "", y
 def rate_chart(rows: list[tuple[str, float | None, int]], *, title: str, width: int = 560) -> str:
     """Horizontal bars of a rate in [0, 1] per label, with the number of items behind each."""
     rows = rows[:25]
-    bar_h, ml, mr, mt = 22, 170, 70, 34
+    bar_h, ml, mr, mt = 22, 170, 100, 34
     height = mt + bar_h * max(len(rows), 1) + 30
     pw = width - ml - mr
     out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
@@ -99,14 +108,14 @@ def rate_chart(rows: list[tuple[str, float | None, int]], *, title: str, width: 
                    f'{_e(short)}<title>{_e(label)}</title></text>')
         if rate is None:
             out.append(f'<text x="{ml + 4}" y="{y + bar_h * 0.68:.1f}" font-size="11" fill="#777">ungraded '
-                       f'(n={n})</text>')
+                       f'(n={_e(_count(n))})</text>')
             continue
         w = pw * rate
         fill = PALETTE["good"] if rate >= 0.75 else PALETTE["mid"] if rate >= 0.25 else PALETTE["bad"]
         out.append(f'<rect class="bar" x="{ml}" y="{y + 3}" width="{max(w, 1):.1f}" height="{bar_h - 6}" '
                    f'fill="{fill}"><title>{_e(label)}: {rate:.1%} of {n}</title></rect>'
                    f'<text x="{ml + pw + 4}" y="{y + bar_h * 0.68:.1f}" font-size="11">{rate:.0%} '
-                   f'<tspan fill="#777">n={n}</tspan></text>')
+                   f'<tspan fill="#777">n={_e(_count(n))}</tspan></text>')
     out.append("</svg>")
     return "".join(out)
 
