@@ -78,13 +78,15 @@ def test_quickstart_same_outputs_on_both_runners(tmp_path):
     doc = yaml.safe_load(qs.read_text())
     outputs = {}
     for runner in ("local", "ray"):
-        folder = tmp_path / runner
-        shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("out", "*.out", "sft_vs_grpo"))
+        folder = tmp_path / runner / "examples"  # outputs go to ../out, inside tmp_path/runner
+        folder.mkdir(parents=True)
+        shutil.copy(qs, folder / "quickstart.yaml")
         summary = run_pipeline(folder / "quickstart.yaml", runner=runner, progress=False)
         assert summary["written"] > 0
-        files = {"groups": folder / doc["outputs"]["groups"]}
+        files = {"groups": (folder / doc["outputs"]["groups"]).resolve()}
         for e in doc["outputs"].get("exports", []):
-            files[e["path"]] = folder / e["path"]
+            files[e["path"]] = (folder / e["path"]).resolve()
+        assert all(str(f).startswith(str(tmp_path / runner)) for f in files.values())
         outputs[runner] = {k: by_id(rows_of(v)) for k, v in files.items()}
     assert outputs["ray"] == outputs["local"]
     assert all(outputs["local"][k] for k in outputs["local"])

@@ -270,3 +270,32 @@ def test_ray_runner_without_ray_names_the_extra(tmp_path, monkeypatch):
     p = write_pipeline(tmp_path, base_doc(steps=[{"verify": {"task": "math"}}]))
     with pytest.raises(MissingExtra, match=r"gradeset\[ray\]"):
         run_pipeline(p, runner="ray", progress=False)
+
+
+def test_quickstart_runs_offline_and_builds_pairs_and_prompts(tmp_path):
+    """The README's main job: synthetic arithmetic, graded, deduplicated, decontaminated."""
+    qs = Path(__file__).parent.parent / "examples" / "quickstart.yaml"
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    shutil.copy(qs, folder / "quickstart.yaml")
+    summary = run_pipeline(folder / "quickstart.yaml", progress=False)
+    out = tmp_path / "out" / "quickstart"
+    steps = {s["step"]: s for s in summary["steps"]}
+    n = summary["read"]
+    assert 1000 <= n <= 10000
+    # the verifier agrees with the generator: every positive right, every negative wrong
+    assert steps["verify"]["stats"]["correct"] == n
+    groups = shard_rows(out / "groups")
+    assert all(g["responses"][0]["correct"] is True and g["responses"][1]["correct"] is False for g in groups)
+    kinds = {g["responses"][1]["meta"]["negative"] for g in groups}
+    assert "refusal" in kinds and len(kinds) >= 3  # mixed: refusals and several kinds of wrong answer
+    # no test prompt in training, and no prompt twice
+    test = {r["question"] for _, r in read_jsonl(out / "test.jsonl")}
+    assert test and not test & {g["prompt"] for g in groups}
+    assert len({g["prompt"] for g in groups}) == len(groups)
+    dpo = [r for _, r in read_jsonl(out / "dpo.jsonl")]
+    grpo = [r for _, r in read_jsonl(out / "grpo.jsonl")]
+    assert len(dpo) == len(grpo) == len(groups) == summary["written"]
+    assert all(r["chosen"] != r["rejected"] for r in dpo) and all("answer" in r for r in grpo)
+    assert summary["check"]["passed"] is True and (out / "report.html").exists()
+    assert summary["seconds"] < 60
