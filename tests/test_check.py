@@ -355,3 +355,10 @@ def test_seed003_rows_grouped_by_question_report_the_groups_last_row(tmp_path):
     assert code == 1 and data["failed"] == ["empty_text"] and lines(data, "empty_text") == [5]
     assert lines(data, "zero_variance") == [4]  # Q2: rows 3-4, both correct
     assert check(data, "group_size")["status"] == "warn"
+
+
+def test_warn_as_fail(tmp_path):
+    code, data = run_cli(tmp_path, str(DATA / "good.jsonl"), "--warn-as-fail")
+    assert code == 1 and data["passed"] is True  # only a warning (zero_variance), now gating
+    code, _ = run_cli(tmp_path, str(DATA / "good.jsonl"), "--warn-as-fail", "--disable", "zero_variance")
+    assert code == 0

@@ -46,6 +46,7 @@ def register(sub) -> None:
     t.add_argument("--splits", nargs="+", metavar="PATH",
                    help="other split files (or a folder of them): fail when a prompt is in two splits")
     t.add_argument("--disable", nargs="+", default=[], metavar="NAME", help="checks to skip")
+    t.add_argument("--warn-as-fail", action="store_true", help="exit 1 on warnings too (strict CI gate)")
     o = p.add_argument_group("output")
     o.add_argument("--report", help="write the self-contained HTML report here")
     o.add_argument("--json", dest="json_path", help="write the report as JSON here")
@@ -164,4 +165,7 @@ def run(args) -> int:
     if args.report:
         write_report(report, args.report, title=args.title)
         print(f"wrote {args.report}", file=sys.stderr)
+    if args.warn_as_fail and any(r.status == "warn" for r in report.results):
+        print("warnings count as failures (--warn-as-fail)", file=sys.stderr)
+        return 1
     return report.exit_code
