@@ -154,3 +154,21 @@ def test_prompts_from_docs_cli_without_versions_and_all_bad(tmp_path, capsys, mo
         assert main(["prompts-from-docs", str(passages), "--out", str(out), "--backend", "openai", "--model", "m",
                      "--base-url", srv.base_url, "--no-cache"]) == 2
     assert "no passage gave a usable reply" in capsys.readouterr().err
+
+
+def test_prompts_from_docs_failed_request_is_a_rejected_passage(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("gradeset.generate")
+    from loopback_server import Fault, LoopbackServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    passages = tmp_path / "p.jsonl"
+    passages.write_bytes(orjson.dumps({"file": "a.md", "text": PARADOX}) + b"\n"
+                         + orjson.dumps({"file": "a.md", "text": VALUE}) + b"\n")
+    out = tmp_path / "g.jsonl"
+    fault = Fault("500", times=1, match=lambda req: "value traps" in req.prompt_text)
+    with LoopbackServer(reply='["What is the question here?"]', faults=[fault]) as srv:
+        assert main(["prompts-from-docs", str(passages), "--out", str(out), "--backend", "openai", "--model", "m",
+                     "--base-url", srv.base_url, "--retries", "0", "--no-cache"]) == 0
+    assert [r["answer"] for r in _rows(out)] == [PARADOX]
+    rej = _rows(tmp_path / "g.jsonl.rejects.jsonl")
+    assert rej[0]["line"] == 2 and "questions: request failed: " in rej[0]["reason"], rej

@@ -34,6 +34,7 @@ from gradeset.sources.arith_parse import (
     parse_question,
     render_question,
 )
+from gradeset.sources.llm import failure_reason
 
 Complete = Callable[[list[Any]], list[str]]
 
@@ -146,7 +147,7 @@ def paraphrase_groups(groups: Iterable[dict], complete: Complete, *, per_prompt:
             for k in range(per_prompt):
                 raw = replies[gi * per_prompt + k]
                 text = clean_paraphrase(raw if isinstance(raw, str) else None)
-                reason = check_paraphrase(original, text, check_numbers)
+                reason = failure_reason(raw) or check_paraphrase(original, text, check_numbers)
                 if reason is None and _norm(text) in seen:
                     reason = "duplicate paraphrase"
                 if reason is not None:

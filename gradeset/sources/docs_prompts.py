@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from gradeset.records import new_group, new_response
+from gradeset.sources.llm import failure_reason
 
 Complete = Callable[[list[Any]], list[str]]
 
@@ -94,6 +95,9 @@ def _clean_question(q: str) -> str:
 
 def parse_questions(reply: str | None, k: int | None = None) -> tuple[list[str], str | None]:
     """Questions from a reply (JSON list, {"questions": [...]}, or numbered/bulleted lines)."""
+    failed = failure_reason(reply)
+    if failed:
+        return [], failed
     if not isinstance(reply, str) or not reply.strip():
         return [], "empty reply"
     text = _strip_think(reply)
@@ -135,6 +139,9 @@ _VERSION_LABEL = re.compile(r"^\s*(?:[-*#]+\s*)?(?:\*\*)?\s*(good|poor)\s*(?:ans
 
 def parse_graded(reply: str | None, best: str) -> tuple[dict[str, str] | None, str | None]:
     """{"good", "poor"} from a reply (JSON object or "Good: ... Poor: ..." sections)."""
+    failed = failure_reason(reply)
+    if failed:
+        return None, failed
     if not isinstance(reply, str) or not reply.strip():
         return None, "empty reply"
     text = _strip_think(reply)

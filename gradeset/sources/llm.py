@@ -16,6 +16,28 @@ from gradeset.errors import GradesetError
 Complete = Callable[[list[Any]], list[str]]
 
 
+class RequestFailed(str):
+    """The reply of a request that failed after its retries: an empty string that says why.
+
+    Being a ``str`` keeps every parser working; sources check for it to give the real
+    reason ("request failed: HTTP 500 ...") instead of "empty reply".
+    """
+
+    error: str = ""
+
+    def __new__(cls, error: str):
+        obj = super().__new__(cls, "")
+        obj.error = error
+        return obj
+
+
+def failure_reason(reply: Any) -> str | None:
+    """"request failed: ..." for a failed request, else None."""
+    if isinstance(reply, RequestFailed):
+        return f"request failed: {reply.error or 'unknown error'}"
+    return None
+
+
 def add_backend_args(p: argparse.ArgumentParser, *, temperature: float = 0.7, max_tokens: int = 1024) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--backend", required=True, help="openai, anthropic, vllm or transformers")
@@ -61,11 +83,17 @@ def complete_from_args(args: argparse.Namespace, out: str | None = None) -> Comp
         if cache_path is None and out is not None:
             cache_path = str(out) + ".gencache.jsonl"
     try:
-        from gradeset.generate import complete
+        from gradeset.generate import complete_full
     except ImportError as exc:
         raise GradesetError(f"the generation backends (gradeset.generate) are not available: {exc}") from exc
 
     def run(prompts: list[Any]) -> list[str]:
-        return list(complete(prompts, cfg, cache_path=cache_path))
+        out: list[str] = []
+        for r in complete_full(prompts, cfg, cache_path=cache_path):
+            if r.get("failed"):
+                out.append(RequestFailed(str((r.get("meta") or {}).get("error") or "")))
+            else:
+                out.append(r.get("text") or "")
+        return out
 
     return run
