@@ -355,3 +355,101 @@ def test_ctrl_c_stops_gracefully_and_keeps_finished_work(tmp_path):
         assert r.returncode == 0, r.stderr
         assert len(srv.generation_requests()) - before == 40 - kept
     assert len(out.read_bytes().splitlines()) == 40
+
+
+# -- the lean HTTP client against hand-written wire answers ----------------------------------
+
+def _raw_server(answers: list[bytes], split: int = 7):
+    """A server that answers the k-th request on any connection with answers[k], in small pieces."""
+    import asyncio
+    import threading
+
+    state = {"k": 0, "port": None, "loop": None}
+    ready = threading.Event()
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                data = answers[min(state["k"], len(answers) - 1)]
+                state["k"] += 1
+                for i in range(0, len(data), split):
+                    writer.write(data[i:i + split])
+                    await writer.drain()
+                    await asyncio.sleep(0)
+                if b"Connection: close" in data or b"HTTP/1.0" in data:
+                    writer.close()
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    def run():
+        loop = asyncio.new_event_loop()
+        state["loop"] = loop
+        srv = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+        state["port"] = srv.sockets[0].getsockname()[1]
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=run, daemon=True).start()
+    ready.wait(5)
+    return state
+
+
+def _chat_json(text: str) -> bytes:
+    return orjson.dumps({"choices": [{"index": 0, "message": {"content": text}, "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
+
+
+def test_raw_transport_reads_chunked_close_delimited_and_connection_close():
+    body = _chat_json("chunked answer")
+    half = len(body) // 2
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+               + f"{half:x}\r\n".encode() + body[:half] + b"\r\n"
+               + f"{len(body) - half:x};ext=1\r\n".encode() + body[half:] + b"\r\n0\r\nX-Trailer: y\r\n\r\n")
+    b2 = _chat_json("closing answer")
+    close = (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " + str(len(b2)).encode() + b"\r\n\r\n" + b2)
+    b3 = _chat_json("http10 answer")
+    http10 = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + b3
+    st = _raw_server([chunked, chunked, close, http10])
+    cfg = GenerateConfig(model="m", base_url=f"http://127.0.0.1:{st['port']}/v1", n=1, concurrency=1,
+                         transport="raw", retries=0, timeout=5)
+    texts = complete(["a", "b", "c", "d"], cfg)
+    st["loop"].call_soon_threadsafe(st["loop"].stop)
+    assert texts == ["chunked answer", "chunked answer", "closing answer", "http10 answer"]
+
+
+def test_raw_transport_garbage_is_a_retryable_failure():
+    st = _raw_server([b"NOT HTTP AT ALL\r\n\r\n"])
+    cfg = GenerateConfig(model="m", base_url=f"http://127.0.0.1:{st['port']}/v1", n=1, transport="raw",
+                         retries=1, backoff_base=0.01, timeout=5)
+    full = complete_full(["a"], cfg)
+    st["loop"].call_soon_threadsafe(st["loop"].stop)
+    assert full[0]["failed"] and "malformed HTTP response" in full[0]["meta"]["error"]
+    assert st["k"] == 2  # tried twice
+
+
+def test_unreachable_server_is_a_recorded_failure():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    stats = Stats()
+    out = generate_groups(prompts(1), GenerateConfig(model="m", base_url=f"http://127.0.0.1:{port}/v1", n=2,
+                                                     retries=1, backoff_base=0.01), stats=stats)
+    assert stats.failed == 2 and all(r["failed"] for r in out[0]["responses"])
+    assert "cannot connect" in out[0]["responses"][0]["meta"]["error"]
+
+
+def test_aiohttp_transport_if_installed():
+    pytest.importorskip("aiohttp")
+    with LoopbackServer(reply=echo, faults=[Fault("drop"), Fault("429", retry_after=0.1)]) as srv:
+        out = generate_groups(prompts(2), cfg_for(srv, n=2, transport="aiohttp"))
+    assert [r["text"] for r in out[0]["responses"]] == ["[0] question 0", "[1] question 0"]

@@ -56,7 +56,7 @@ class GenerateConfig(BaseModel):
     retries: int = Field(6, ge=0)
     backoff_base: float = Field(1.0, ge=0)
     backoff_max: float = Field(60.0, ge=0)
-    transport: Literal["auto", "aiohttp", "httpx"] = "auto"  # HTTP client (aiohttp is faster)
+    transport: Literal["auto", "raw", "aiohttp", "httpx"] = "auto"  # HTTP client; auto = raw unless a proxy is set
     use_n: bool | None = None  # None: try n and fall back when the server refuses or ignores it
 
     batch_size: int = Field(64, ge=1)  # local backends: prompts per generate() call

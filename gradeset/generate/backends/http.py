@@ -1,9 +1,9 @@
-"""A minimal async JSON POST client with a connection pool sized to the concurrency cap.
+"""HTTP transports for the API backends: async JSON POSTs over a pooled connection set.
 
-aiohttp is used when installed: on a loopback benchmark it sustains about 25x the
-requests per second of httpx's async client (whose per-request overhead dominates at
-hundreds of concurrent requests). httpx (a core dependency) is the fallback, so the
-backend works everywhere.
+The default is the lean client in ``rawhttp``. aiohttp and httpx are kept for what it
+does not do (proxies from the environment); on a loopback benchmark httpx's async
+client manages only tens of requests per second at hundreds in flight, aiohttp
+thousands (see ``benchmarks/generate_bench.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class AiohttpTransport:
         self._aiohttp = aiohttp
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, ttl_dns_cache=300),
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=aiohttp.ClientTimeout(total=timeout), trust_env=True,
         )
 
     async def post(self, url: str, payload: bytes, headers: dict[str, str]) -> Response:
@@ -90,7 +90,15 @@ class HttpxTransport:
 
 
 def make_transport(concurrency: int, timeout: float, prefer: str | None = None):
-    """The fastest transport available (``prefer`` = "httpx" or "aiohttp" forces one)."""
+    """The transport for a run: ``raw`` (lean, the default), ``aiohttp`` or ``httpx``.
+
+    ``auto`` picks raw unless a proxy is configured in the environment; then aiohttp
+    (if installed) or httpx, which honour proxy settings.
+    """
+    from gradeset.generate.backends.rawhttp import RawTransport, proxy_configured
+
+    if prefer == "raw" or (prefer in (None, "auto") and not proxy_configured()):
+        return RawTransport(concurrency, timeout)
     if prefer != "httpx":
         try:
             return AiohttpTransport(concurrency, timeout)
