@@ -394,9 +394,9 @@ class ParaphraseStep:
         self.stats: dict[str, int] = {"paraphrases": 0, "rejected": 0}
 
     def _complete(self, prompts: list[Any]) -> list[str]:
-        from gradeset.generate import complete
+        from gradeset.sources.llm import complete_texts
 
-        return complete(prompts, self.cfg)
+        return complete_texts(prompts, self.cfg)
 
     def __call__(self, batch: list[dict]) -> list[dict]:
         out: list[dict] = []

@@ -82,18 +82,23 @@ def complete_from_args(args: argparse.Namespace, out: str | None = None) -> Comp
         cache_path = getattr(args, "cache", None)
         if cache_path is None and out is not None:
             cache_path = str(out) + ".gencache.jsonl"
+
+    def run(prompts: list[Any]) -> list[str]:
+        return complete_texts(prompts, cfg, cache_path=cache_path)
+
+    return run
+
+
+def complete_texts(prompts: list[Any], cfg: Any, cache_path: str | None = None) -> list[str]:
+    """One text per prompt; a failed request gives a :class:`RequestFailed` (an empty str)."""
     try:
         from gradeset.generate import complete_full
     except ImportError as exc:
         raise GradesetError(f"the generation backends (gradeset.generate) are not available: {exc}") from exc
-
-    def run(prompts: list[Any]) -> list[str]:
-        out: list[str] = []
-        for r in complete_full(prompts, cfg, cache_path=cache_path):
-            if r.get("failed"):
-                out.append(RequestFailed(str((r.get("meta") or {}).get("error") or "")))
-            else:
-                out.append(r.get("text") or "")
-        return out
-
-    return run
+    out: list[str] = []
+    for r in complete_full(prompts, cfg, cache_path=cache_path):
+        if r.get("failed"):
+            out.append(RequestFailed(str((r.get("meta") or {}).get("error") or "")))
+        else:
+            out.append(r.get("text") or "")
+    return out
