@@ -238,8 +238,7 @@ def from_groups(groups: Iterable[dict], **_) -> Iterator[dict]:
             else:
                 label = None
             row["correctness_label"] = label
-            if score is not None and (label is None or score != label):
-                row["score"] = score
+            row["score"] = score  # always written: one column set for every row (Parquet, CSV)
             for k, v in r.items():
                 if k not in ("text", "score", "correct"):
                     row[k] = v

@@ -8,7 +8,8 @@
 * ``trl-kto``: ``prompt`` / ``completion`` / ``label``.
 
 A preference pair is a group whose responses are ``[chosen, rejected]``; the scores come
-from ``score_chosen``/``score_rejected`` when the row has them, else 1.0 and 0.0.
+from ``score_chosen``/``score_rejected`` when the row has them, else 1.0 and 0.0, and the
+exporter always writes them back (so every row has the same columns, as Parquet needs).
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ def _detect_dpo(fields: frozenset[str], row: dict) -> int:
     return 95 if {"chosen", "rejected"} <= fields else 0
 
 
+def _is_num(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def _score(v, default: float) -> float:
     if isinstance(v, int | float) and not isinstance(v, bool) and 0.0 <= v <= 1.0:
         return float(v)
@@ -128,7 +133,7 @@ def dpo_to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
         if isinstance(chosen, str) != isinstance(rejected, str):
             ctx.reject(loc, "chosen and rejected must both be strings or both be message lists", row)
             continue
-        g = pass_through(row, {"prompt", "chosen", "rejected"})
+        g = pass_through(row, {"prompt", "chosen", "rejected", "score_chosen", "score_rejected"})
         prompt = row.get("prompt")
         if prompt is None or prompt == "" or prompt == []:
             prefix = common_prefix(chosen, rejected)
@@ -174,10 +179,9 @@ def dpo_from_groups(groups: Iterable[dict], conversational: bool = False, system
         conv = conversational or is_messages(g.get("prompt")) or is_messages(c.get("text"))
         row = {"prompt": prompt_value(g.get("prompt"), conv, system_prompt),
                "chosen": completion_value(c, conv), "rejected": completion_value(r, conv)}
-        row.update(extras(g, {"chosen", "rejected"}))
-        if (sc, sr) != (1.0, 0.0) and sc is not None and sr is not None:
-            row.setdefault("score_chosen", sc)
-            row.setdefault("score_rejected", sr)
+        row.update(extras(g, {"chosen", "rejected", "score_chosen", "score_rejected"}))
+        if _is_num(sc) and _is_num(sr):
+            row["score_chosen"], row["score_rejected"] = sc, sr
         yield row
 
 

@@ -249,6 +249,7 @@ class HfDiskWriter(Writer):
 
     def _finish(self) -> None:
         self._pq.finish()
+        self.count = self._pq.count
         fingerprint = os.urandom(8).hex()
         state = {
             "_data_files": [{"filename": "data-00000-of-00001.arrow"}],
