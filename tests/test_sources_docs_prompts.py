@@ -172,3 +172,36 @@ def test_prompts_from_docs_failed_request_is_a_rejected_passage(tmp_path, capsys
     assert [r["answer"] for r in _rows(out)] == [PARADOX]
     rej = _rows(tmp_path / "g.jsonl.rejects.jsonl")
     assert rej[0]["line"] == 2 and "questions: request failed: " in rej[0]["reason"], rej
+
+
+def test_augment_graded_versions_for_sft_examples(tmp_path, capsys, monkeypatch):
+    """Seed 000's option 2: its 17 SFT examples (messages) get good/poor versions beside the author's."""
+    pytest.importorskip("gradeset.generate")
+    from loopback_server import LoopbackServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    src = tmp_path / "writing.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in [
+        {"prompt": "What are the main problems with value investing?", "reference": VALUE, "responses": []},
+        {"prompt": [{"role": "system", "content": "You are Arjun."},
+                    {"role": "user", "content": "Explain the paradox of growth"}],
+         "responses": [{"text": PARADOX, "score": None}]},
+        {"prompt": "No answer here", "responses": []},
+    ]))
+
+    def reply(req):
+        if "paradox" in req.prompt_text.lower():
+            return '{"good": "Cheap markets beat fast growers.", "poor": "Buy growth."}'
+        return "not json at all"
+
+    out = tmp_path / "graded.jsonl"
+    with LoopbackServer(reply=reply) as srv:
+        assert main(["augment", "graded-versions", str(src), "--out", str(out), "--backend", "openai",
+                     "--model", "m", "--base-url", srv.base_url, "--layout", "group"]) == 0
+    rows = _rows(out)
+    assert len(rows) == 1 and rows[0]["prompt"][1]["content"] == "Explain the paradox of growth"
+    assert [(r["text"], r["score"]) for r in rows[0]["responses"]] == [
+        (PARADOX, 1.0), ("Cheap markets beat fast growers.", 0.6), ("Buy growth.", 0.2)]
+    reasons = [r["reason"] for r in _rows(tmp_path / "graded.jsonl.rejects.jsonl")]
+    assert len(reasons) == 2 and any("no author's answer" in r for r in reasons)
+    assert any("no good and no poor version" in r for r in reasons)

@@ -3,6 +3,10 @@
   gradeset augment paraphrase IN --out OUT --backend B --model M [--per-prompt K]
       each prompt rewritten by the model; the gold answer is kept, so by default a
       paraphrase that loses or changes a number is rejected (--no-check-numbers)
+  gradeset augment graded-versions IN --out OUT --backend B --model M
+      seed 000's option 2: for each prompt with the author's answer (``reference``, or
+      the single response of an SFT example) the model writes a good (0.6) and a poor
+      (0.2) answer; the author's is best (1.0); all three become the group's responses
   gradeset augment arithmetic-variants IN --out OUT [--harder bigger-numbers,more-steps]
                                                     [--easier smaller-numbers]
       seed 002 arithmetic questions rebuilt with bigger/smaller numbers or one more
@@ -45,6 +49,12 @@ def register(sub) -> None:
     v.add_argument("--easier", default="", help="easier kinds: smaller-numbers")
     v.add_argument("--seed", type=int, default=0, help="seed of the new numbers (default 0)")
     v.set_defaults(func=run_variants)
+    gv = sp.add_parser("graded-versions",
+                       help="seed 000's best/good/poor versions for prompts with an author's answer")
+    _common(gv)
+    gv.add_argument("--scores", default="1.0,0.6,0.2", help="scores of best,good,poor (default 1.0,0.6,0.2)")
+    add_backend_args(gv, temperature=0.7, max_tokens=1024)
+    gv.set_defaults(func=run_graded_versions)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -135,5 +145,53 @@ def run_variants(args) -> int:
 
         write_rows(job, args.out, out(), fmt=args.out_format)
     print(f"augment arithmetic-variants: {made} variant(s) of {len(kinds)} kind(s): {', '.join(kinds)}",
+          file=sys.stderr)
+    return 0
+
+
+def run_graded_versions(args) -> int:
+    from gradeset.commands.prompts_from_docs import _scores
+    from gradeset.io import Reject
+    from gradeset.records import response_text
+    from gradeset.sources.docs_prompts import graded_for_groups, graded_group
+    from gradeset.sources.llm import complete_from_args
+
+    scores = _scores(args.scores)
+    complete = complete_from_args(args, args.out)
+    made = failed = 0
+    with Job(args.out, strict=args.strict, name="augment graded-versions") as job:
+        def out():
+            nonlocal made, failed
+            pending: list[tuple[dict, dict]] = []
+
+            def flush():
+                nonlocal made, failed
+                for _p, g, versions, reason, raw in graded_for_groups(pending, complete):
+                    if versions is None:
+                        failed += 1
+                        job.rejects.add(Reject(args.input, None, f"group {g.get('id')}: {reason}",
+                                               raw if isinstance(raw, str) else None))
+                        continue
+                    made += 1
+                    yield graded_group(g, versions, args.model, scores)
+
+            for g in progress(job.groups(args.input, args.layout, args.split), desc="graded-versions",
+                              unit="prompt", disable=args.quiet):
+                best = g.get("reference")
+                if not best and len(g.get("responses") or []) == 1:
+                    best = response_text(g["responses"][0])
+                if not isinstance(best, str) or not best.strip():
+                    job.rejects.add(Reject(args.input, None, f"group {g.get('id')}: no author's answer "
+                                                             "(a reference or a single response)"))
+                    continue
+                g = {**g, "reference": best.strip()}
+                pending.append(({"text": g["reference"]}, g))
+                if len(pending) >= 256:
+                    yield from flush()
+                    pending = []
+            yield from flush()
+
+        write_rows(job, args.out, out(), fmt=args.out_format)
+    print(f"augment graded-versions: {made} group(s) with three versions, {failed} model repl(ies) rejected",
           file=sys.stderr)
     return 0

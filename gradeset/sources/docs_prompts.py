@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gradeset.records import new_group, new_response
+from gradeset.records import new_group, new_response, prompt_text
 from gradeset.sources.llm import failure_reason
 
 Complete = Callable[[list[Any]], list[str]]
@@ -245,7 +245,7 @@ def graded_for_groups(items: list[tuple[dict, dict]], complete: Complete, *, tem
     """(passage, group, versions or None, reason, raw reply) for (passage, group) pairs."""
     if not items:
         return []
-    replies = complete([graded_prompt(g["prompt"], p, template) for p, g in items])
+    replies = complete([graded_prompt(prompt_text(g["prompt"]), p, template) for p, g in items])
     if len(replies) != len(items):
         raise RuntimeError(f"backend returned {len(replies)} replies for {len(items)} prompts")
     out = []
