@@ -155,3 +155,70 @@ def test_input_modified_during_the_run_is_detected(tmp_path):
     assert not m["complete"]
     code, err = run_to_end(p)  # resuming on top of the old content is refused
     assert code == 2 and "changed since" in err and "--fresh" in err
+
+
+def _answer(req, choice: int) -> str:
+    """Deterministic replies: even choices right, odd ones off by one (a real grading task)."""
+    import re
+
+    m = re.search(r"What is (-?\d+) \+ (-?\d+)\?", req.prompt_text)
+    c = int(m.group(1)) + int(m.group(2)) if m else 0
+    return f"Adding gives \\boxed{{{c if choice % 2 == 0 else c + 1}}}."
+
+
+def generate_pipeline(folder: Path, base_url: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "prompts.jsonl", "wb") as fh:
+        for _, r in list(read_jsonl(RUN_DATA / "groups.jsonl"))[:200]:
+            fh.write(orjson.dumps({"prompt": r["prompt"], "answer": r["answer"], "n": r["n"]}) + b"\n")
+    doc = {
+        "source": {"path": "prompts.jsonl", "layout": "group"},
+        "steps": [{"generate": {"backend": "openai", "base_url": base_url, "model": "loopback", "n": 2,
+                                "temperature": 0.0, "concurrency": 4, "retries": 0}},
+                  {"verify": {"task": "math"}}, "runsteps:FirstSeen"],
+        "outputs": {"groups": "out/groups", "exports": [{"path": "out/dpo.jsonl", "build": {"kind": "dpo"}}]},
+        "run": {"chunk_size": 20},
+    }
+    (folder / "p.yaml").write_text(yaml.safe_dump(doc))
+    return folder / "p.yaml"
+
+
+def _content(out: Path) -> list[tuple]:
+    """Shard rows without timings (generation_time_ms differs between runs)."""
+    rows = []
+    for f in sorted(out.glob("shard-*.jsonl")):
+        for _, g in read_jsonl(f):
+            rows.append((f.name, g["id"], tuple((r["text"], r["score"], r["correct"], r["meta"]["sample_index"])
+                                               for r in g["responses"])))
+    return rows
+
+
+def test_kill_9_during_generation_against_a_loopback_server(tmp_path):
+    pytest.importorskip("gradeset.generate.step")
+    from loopback_server import LoopbackServer
+
+    with LoopbackServer(reply=_answer) as fast:
+        ref = generate_pipeline(tmp_path / "ref", fast.base_url)
+        code, err = run_to_end(ref)
+        assert code == 0, err
+    with LoopbackServer(reply=_answer, latency=0.04) as slow:
+        p = generate_pipeline(tmp_path / "killed", slow.base_url)
+        out = tmp_path / "killed" / "out" / "groups"
+        rng = random.Random(99)
+        kills = 0
+        for _ in range(10):
+            proc = start(p)
+            time.sleep(rng.uniform(0.6, 1.3))
+            if proc.poll() is not None:
+                break
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            assert_no_half_shard(out)
+        assert kills >= 5
+        code, err = run_to_end(p)
+        assert code == 0, err
+        requests = len(slow.generation_requests())
+    assert _content(out) == _content(tmp_path / "ref" / "out" / "groups")
+    assert (tmp_path / "killed" / "out" / "dpo.jsonl").read_bytes() == (tmp_path / "ref" / "out" / "dpo.jsonl").read_bytes()
+    assert requests < 200 * 2  # finished chunks were not generated again (at most the killed chunks were redone)
