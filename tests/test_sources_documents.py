@@ -182,3 +182,34 @@ def test_damaged_files_are_clear_errors_without_stray_log_lines(tmp_path, capsys
     with pytest.raises(DocumentError, match="not a valid DOCX"):
         read_blocks(tmp_path / "zip.docx")
     assert capsys.readouterr().err == ""  # pypdf's own warnings do not leak as bare lines
+
+
+def test_pdf_without_bookmarks_gets_headings_from_font_size(tmp_path):
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "nobookmarks.pdf"
+    c = canvas.Canvas(str(path), pagesize=letter)
+    y = 720
+    for title, body in [("Growth Paradox", "Fast growth does not mean returns. Cheap markets won."),
+                        ("Value Traps", "Cheap can be junk. Use quality and momentum.")]:
+        c.setFont("Helvetica-Bold", 16)
+        c.drawString(72, y, title)
+        c.setFont("Helvetica", 10)
+        c.drawString(72, y - 24, body)
+        y -= 54
+    c.showPage()
+    c.setFont("Helvetica", 10)
+    c.drawString(72, 720, "More about value traps on page two.")
+    c.setFont("Helvetica-Bold", 16)
+    c.drawString(72, 690, "Russia")
+    c.setFont("Helvetica", 10)
+    c.drawString(72, 670, "We got Russia wrong.")
+    c.showPage()
+    c.save()
+    rows, _ = document_passages("x.pdf", read_blocks(path)[0], max_tokens=400, overlap=0, min_tokens=1)
+    assert [(r["heading"], r["page"], r["text"]) for r in rows] == [
+        ("Growth Paradox", 1, "Fast growth does not mean returns. Cheap markets won."),
+        ("Value Traps", 1, "Cheap can be junk. Use quality and momentum.\n\nMore about value traps on page two."),
+        ("Russia", 2, "We got Russia wrong.")]
+    assert rows[1]["page_end"] == 2

@@ -317,14 +317,20 @@ def _read_pdf(p: Path) -> tuple[list[Block], list[str]]:
     if not pages:
         raise DocumentError(p, "the PDF has no pages")
     outline = _pdf_outline(reader)
+    texts: list[str] = []
+    fonts = _FontLines()
+    for number, page in enumerate(pages, 1):
+        fonts.page = number
+        try:
+            texts.append(page.extract_text(visitor_text=None if outline else fonts.visit) or "")
+        except Exception as exc:
+            raise DocumentError(p, f"cannot extract text from page {number} ({type(exc).__name__}: {exc})") from exc
+    # Without bookmarks, lines set in a clearly larger font than the body are headings.
+    font_headings = {} if outline else fonts.headings()
     blocks: list[Block] = []
     empty_pages: list[int] = []
     heading: str | None = None
-    for number, page in enumerate(pages, 1):
-        try:
-            text = page.extract_text() or ""
-        except Exception as exc:
-            raise DocumentError(p, f"cannot extract text from page {number} ({type(exc).__name__}: {exc})") from exc
+    for number, text in enumerate(texts, 1):
         for title, level in outline.get(number, []):
             heading = title
             blocks.append(Block(title, page=number, heading=title, is_heading=True, level=level))
@@ -332,7 +338,21 @@ def _read_pdf(p: Path) -> tuple[list[Block], list[str]]:
             empty_pages.append(number)
             continue
         text = _drop_title_lines(text, [t for t, _ in outline.get(number, [])])
-        blocks.extend(_pdf_page_blocks(text, number, heading))
+        titles = font_headings.get(number, {})
+        if not titles:
+            blocks.extend(_pdf_page_blocks(text, number, heading))
+            continue
+        chunk: list[str] = []
+        for line in text.split("\n"):
+            key = _clean(line).lower()
+            if key in titles:
+                blocks.extend(_pdf_page_blocks("\n".join(chunk), number, heading))
+                chunk = []
+                heading = _clean(line)
+                blocks.append(Block(heading, page=number, heading=heading, is_heading=True, level=titles[key]))
+            else:
+                chunk.append(line)
+        blocks.extend(_pdf_page_blocks("\n".join(chunk), number, heading))
     if len(empty_pages) == len(pages):
         raise DocumentError(p, f"no text layer on any of its {len(pages)} page(s): a scanned or image-only "
                                "PDF; run OCR first (e.g. ocrmypdf in.pdf out.pdf)")
@@ -340,6 +360,43 @@ def _read_pdf(p: Path) -> tuple[list[Block], list[str]]:
     if empty_pages:
         notes.append(f"{p}: page(s) {_ranges(empty_pages)} have no text layer (scanned?) and were skipped")
     return blocks, notes
+
+
+class _FontLines:
+    """Lines of text with their font size, gathered by pypdf's text visitor."""
+
+    def __init__(self) -> None:
+        self.page = 0
+        self.lines: dict[tuple[int, float], list] = {}  # (page, y) -> [text, max size]
+        self.chars_by_size: dict[float, int] = {}
+
+    def visit(self, text, cm, tm, font_dict, font_size) -> None:
+        if not text or not text.strip():
+            return
+        try:
+            scale = abs(float(tm[3]) * float(cm[3])) or 1.0
+            size = round(float(font_size) * scale * 2) / 2
+            y = round(float(tm[5]) * float(cm[3]) + float(cm[5]), 1)
+        except (TypeError, ValueError, IndexError):
+            return
+        line = self.lines.setdefault((self.page, y), ["", 0.0])
+        line[0] += text
+        line[1] = max(line[1], size)
+        self.chars_by_size[size] = self.chars_by_size.get(size, 0) + len(text.strip())
+
+    def headings(self) -> dict[int, dict[str, int]]:
+        """page -> {heading text (lowercase): level} for lines set larger than the body text."""
+        if not self.chars_by_size:
+            return {}
+        body = max(self.chars_by_size.items(), key=lambda kv: kv[1])[0]
+        big = sorted({size for (_, _), (_, size) in self.lines.items() if size >= body * 1.2}, reverse=True)
+        levels = {size: min(i + 1, 6) for i, size in enumerate(big)}
+        out: dict[int, dict[str, int]] = {}
+        for (page, _), (text, size) in self.lines.items():
+            t = _clean(text)
+            if size in levels and 2 <= len(t) <= 150 and len(t.split()) <= 20 and re.search(r"[^\W\d_]", t):
+                out.setdefault(page, {})[t.lower()] = levels[size]
+        return out
 
 
 def _drop_title_lines(text: str, titles: list[str]) -> str:
