@@ -246,7 +246,8 @@ def test_stages_from_json_and_data_files(tmp_path):
     assert [s["name"] for s in data["stages"]] == ["source", "verified", "bad.jsonl", "good.jsonl"]
     assert data["stages"][2]["groups"] == 13 and data["stages"][2]["rejected"] == 2
     assert data["stages"][3]["groups"] == 12
-    assert "verified" in html.read_text()
+    text = html.read_text()
+    assert "verified" in text and "Correctness buckets per stage" in text
 
 
 def test_check_groups_for_runners_writes_reports(tmp_path):

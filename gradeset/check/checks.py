@@ -97,11 +97,13 @@ class CheckReport:
                 return r
         raise KeyError(name)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, include_sample: bool = False) -> dict:
+        """JSON-ready report; the sample of groups (large) only when asked."""
         return {"passed": not self.failed, "failed": [r.name for r in self.failed],
                 "inputs": self.inputs, "layout": self.layout, "mode": self.mode,
                 "checks": [asdict(r) for r in self.results], "stats": self.stats,
-                "stages": self.stages, "config": self.config, "sample": self.sample}
+                "stages": self.stages, "config": self.config,
+                **({"sample": self.sample} if include_sample else {})}
 
 
 class _Tally:

@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 
 from gradeset.check.checks import FAIL, PASS, SKIP, WARN, CheckReport
-from gradeset.check.svg import PALETTE, bar_chart, rate_chart, stacked_bar
+from gradeset.check.svg import PALETTE, bar_chart, rate_chart, stacked_bar, stacked_bars
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 BUCKET_COLOURS = {"all-correct": PALETTE["good"], "mixed": PALETTE["mid"], "all-wrong": PALETTE["bad"],
@@ -110,7 +110,17 @@ def _stages(report: CheckReport) -> str:
              f"<th>rejected</th></tr>{rows}</table>")
     chart = bar_chart([(str(s.get("name")), s.get("groups") or 0) for s in stages], title="Groups per stage",
                       y_label="groups", height=240)
-    return f'<div class="grid"><div>{table}</div><div>{chart}</div></div>'
+    with_buckets = [s for s in stages if isinstance(s.get("buckets"), dict) and s["buckets"]]
+    buckets = ""
+    if len(with_buckets) > 1:
+        buckets = stacked_bars([(str(s.get("name")), [(b, int(s["buckets"].get(b, 0)), BUCKET_COLOURS[b])
+                                                      for b in BUCKET_COLOURS]) for s in with_buckets],
+                               title="Correctness buckets per stage")
+    return f'<div class="grid"><div>{table}</div><div>{chart}</div></div>{buckets}'
+
+
+def _pairs(table: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in list(table.items())[:12])
 
 
 def _stage_numbers(stats: dict) -> dict:
@@ -207,7 +217,9 @@ def render_report(report: CheckReport, title: str = "gradeset check report") -> 
 <section id="buckets"><h2>Correctness buckets</h2>{bucket_chart}</section>
 <section id="charts"><h2>Scores and lengths</h2><div class="grid">{''.join(f'<div>{c}</div>' for c in charts)}</div>
 <table style="margin-top:10px"><tr><th>{_e(unit)}</th><th>n</th><th>min</th><th>p25</th><th>median</th><th>mean</th>
-<th>p75</th><th>p99</th><th>max</th></tr>{lengths}</table></section>
+<th>p75</th><th>p99</th><th>max</th></tr>{lengths}</table>
+<p style="font-size:13px"><b>Group sizes</b> (responses: groups): {_e(_pairs(st.get("group_sizes", {})))}
+&nbsp; · &nbsp;<b>Finish reasons</b>: {_e(_pairs(st.get("finish_reasons", {})) or "none recorded")}</p></section>
 <section id="slices"><h2>Pass rate per task, category, difficulty</h2>{_slices(st)}</section>
 <section id="sample"><h2>Sample of groups</h2>{_sample(report)}</section>
 </main></body></html>

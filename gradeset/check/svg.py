@@ -51,7 +51,7 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, x_label: str = "", y
               width: int = 560, height: int = 280, color: str = PALETTE["bar"],
               colors: list[str] | None = None) -> str:
     """Vertical bars (a histogram when labels are bin ranges)."""
-    ml, mr, mt, mb = 56, 12, 34, 58
+    ml, mr, mt, mb = 56, 12, 34, 74
     pw, ph = width - ml - mr, height - mt - mb
     out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
            f'width="{width}" height="{height}" style="{FONT}"><title>{_e(title)}</title>',
@@ -78,6 +78,7 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, x_label: str = "", y
                    f'height="{h:.1f}" fill="{fill}"><title>{_e(label)}: {_e(_fmt(v))}</title></rect>')
         if i % every == 0:
             cx = x + bw / 2
+            label = label if len(label) <= 18 else label[:17] + "…"
             out.append(f'<text x="{cx:.1f}" y="{mt + ph + 14}" text-anchor="end" font-size="10" '
                        f'fill="{PALETTE["axis"]}" transform="rotate(-35 {cx:.1f} {mt + ph + 14})">{_e(label)}</text>')
     out.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{mt + ph}" y2="{mt + ph}" stroke="{PALETTE["axis"]}"/>')
@@ -120,33 +121,50 @@ def rate_chart(rows: list[tuple[str, float | None, int]], *, title: str, width: 
     return "".join(out)
 
 
-def stacked_bar(parts: list[tuple[str, int, str]], *, title: str, width: int = 560) -> str:
-    """One 100% bar split into parts (label, count, colour), with a legend."""
-    height = 120
-    ml, mr = 12, 12
+def stacked_bars(rows: list[tuple[str, list[tuple[str, int, str]]]], *, title: str, width: int = 1100) -> str:
+    """One 100% bar per row (label, parts of (name, count, colour)), with a shared legend."""
+    label_w = 150 if len(rows) > 1 or rows and rows[0][0] else 0
+    ml, mr, mt, bar_h = 12 + label_w, 12, 32, 36
+    height = mt + len(rows) * (bar_h + 8) + 40
     pw = width - ml - mr
-    total = sum(c for _, c, _ in parts)
     out = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
            f'width="{width}" height="{height}" style="{FONT}"><title>{_e(title)}</title>',
            f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="600">{_e(title)}</text>']
-    if not total:
-        out.append(f'<text x="{width / 2}" y="60" text-anchor="middle" font-size="13" fill="#777">no data</text>'
-                   "</svg>")
-        return "".join(out)
-    x = ml
-    for label, c, colour in parts:
-        w = pw * c / total
-        if w > 0:
-            out.append(f'<rect class="bar" x="{x:.1f}" y="32" width="{w:.1f}" height="36" fill="{colour}">'
-                       f'<title>{_e(label)}: {c} ({c / total:.1%})</title></rect>')
-            if w > 40:
-                out.append(f'<text x="{x + w / 2:.1f}" y="55" text-anchor="middle" font-size="12" fill="#fff" '
-                           f'font-weight="600">{c / total:.0%}</text>')
-        x += w
-    lx = ml
-    for label, c, colour in parts:
-        out.append(f'<rect x="{lx}" y="84" width="12" height="12" fill="{colour}"/>'
-                   f'<text x="{lx + 16}" y="94" font-size="12">{_e(label)}: {c}</text>')
-        lx += 20 + 8 * (len(label) + len(str(c)) + 2)
+    legend: dict[str, str] = {}
+    totals: dict[str, int] = {}
+    for i, (label, parts) in enumerate(rows):
+        y = mt + i * (bar_h + 8)
+        if label_w:
+            short = label if len(label) <= 22 else label[:21] + "…"
+            out.append(f'<text x="{ml - 8}" y="{y + bar_h * 0.62:.1f}" text-anchor="end" font-size="12">'
+                       f'{_e(short)}<title>{_e(label)}</title></text>')
+        total = sum(c for _, c, _ in parts)
+        x = float(ml)
+        for name, c, colour in parts:
+            legend.setdefault(name, colour)
+            totals[name] = totals.get(name, 0) + c
+            w = pw * c / total if total else 0
+            if w > 0:
+                out.append(f'<rect class="bar" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
+                           f'<title>{_e(label)} {_e(name)}: {c} ({c / total:.1%})</title></rect>')
+                if w > 40:
+                    out.append(f'<text x="{x + w / 2:.1f}" y="{y + bar_h * 0.65:.1f}" text-anchor="middle" '
+                               f'font-size="12" fill="#fff" font-weight="600">{c / total:.0%}</text>')
+            x += w
+        if not total:
+            out.append(f'<text x="{ml + 4}" y="{y + bar_h * 0.62:.1f}" font-size="12" fill="#777">no data</text>')
+    ly = height - 22
+    lx = float(ml)
+    single = len(rows) == 1
+    for name, colour in legend.items():
+        text = f"{name}: {totals[name]}" if single else name
+        out.append(f'<rect x="{lx:.0f}" y="{ly}" width="12" height="12" fill="{colour}"/>'
+                   f'<text x="{lx + 16:.0f}" y="{ly + 10}" font-size="12">{_e(text)}</text>')
+        lx += 28 + 7 * len(text)
     out.append("</svg>")
     return "".join(out)
+
+
+def stacked_bar(parts: list[tuple[str, int, str]], *, title: str, width: int = 560) -> str:
+    """One 100% bar split into parts (label, count, colour), with a legend."""
+    return stacked_bars([("", parts)], title=title, width=width)

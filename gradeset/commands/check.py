@@ -155,7 +155,7 @@ def run(args) -> int:
     stats = report.stats
     report.stages = [*stages, stage_counts(
         Path(args.input).name, rejected=runner.invalid,
-        counts={k: stats[k] for k in ("groups", "responses", "coverage", "accuracy")})]
+        counts={k: stats[k] for k in ("groups", "responses", "coverage", "accuracy", "buckets")})]
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     print(summary_table(report))
