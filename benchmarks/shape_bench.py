@@ -63,7 +63,7 @@ def gradeset_balance(n: int) -> dict:
     from gradeset.shape.balance import Balancer, iter_balance
 
     cap = max(1, n // 10)
-    bal = Balancer(bucket_caps={"all-correct": cap, "all-wrong": cap}, per_prompt=2, task_row_caps={"*": 2 * n})
+    bal = Balancer(bucket_caps={"all-correct": cap, "all-wrong": cap}, per_prompt=2)
     out = sum(1 for _ in iter_balance(groups(n), bal))
     return {"out": out}
 

@@ -39,9 +39,11 @@ def test_bucket_caps_apply_per_task_and_are_order_independent():
     assert {g["id"] for g in rev} == {g["id"] for g in out}
     picks = {frozenset(g["id"] for g in balance(corpus(), bucket_caps="all-correct=3", seed=s)[0]) for s in range(5)}
     assert len(picks) > 1  # the seed changes which groups a cap keeps
-    # survivors keep input order
+    # uncapped groups stream through first; the capped survivors follow in input order
     idx = {g["id"]: i for i, g in enumerate(groups)}
-    assert [idx[g["id"]] for g in out] == sorted(idx[g["id"]] for g in out)
+    assert [bucket_of(g) for g in out][-3:] == ["all-correct"] * 3
+    assert [idx[g["id"]] for g in out[-3:]] == sorted(idx[g["id"]] for g in out[-3:])
+    assert [idx[g["id"]] for g in out[:-3]] == sorted(idx[g["id"]] for g in out[:-3])
 
 
 def test_task_row_caps_and_group_caps():

@@ -9,8 +9,10 @@ Every group falls in one bucket by its graded responses: ``all-correct``,
 3. caps groups per bucket (within each task) and groups or rows per task.
 
 Which groups survive a cap is decided by a hash of (seed, group id), not by input
-order: the result is the same whatever order files are merged in, and only the
-survivors are held in memory (without caps the step streams).
+order: the result is the same whatever order files are merged in. Only groups of
+capped buckets are held (the survivors of each cap); groups nothing can drop stream
+straight through, and the held survivors follow at the end, in input order. Task caps
+need every group of the task, so with them all survivors are held.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from gradeset.errors import GradesetError
 from gradeset.records import ensure_id
-from gradeset.shape.scoring import ShapeError, bump, is_correct, mix_keys, stable_rng_seed, stable_unit
+from gradeset.shape.scoring import ShapeError, bump, is_correct, mix_keys, stable_rng_seed
 
 BUCKETS = ("all-correct", "all-wrong", "mixed", "ungraded")
 KEEP = ("all", "correct", "incorrect")
@@ -131,7 +133,7 @@ class Balancer:
         self._held: dict[tuple[str, str], list] = {}
 
     # -- per group ----------------------------------------------------------------
-    def _sample(self, g: dict, flags: list[bool | None]) -> dict:
+    def _sample(self, g: dict, flags: list[bool | None], h: int) -> dict:
         cfg = self.cfg
         responses = list(g.get("responses") or [])
         if cfg.keep != "all":
@@ -142,21 +144,22 @@ class Balancer:
             flags = [flags[i] for i in pick]
         k = cfg.per_prompt
         if k and len(responses) > k:
-            responses = self._downsample(g["id"], responses, flags, k)
+            responses = self._downsample(h, responses, flags, k)
         elif k and cfg.upsample and 0 < len(responses) < k:
-            responses = self._upsample(g["id"], responses, k)
+            responses = self._upsample(h, responses, k)
         if responses is not g.get("responses"):
             g = dict(g)
             g["responses"] = responses
         return g
 
-    def _order(self, gid: str, n: int) -> list[int]:
-        keys = mix_keys(stable_rng_seed(self.cfg.seed, gid), n)
+    @staticmethod
+    def _order(h: int, n: int) -> list[int]:
+        keys = mix_keys(h, n)
         return sorted(range(n), key=keys.__getitem__)
 
-    def _downsample(self, gid: str, responses: list[dict], flags: list[bool | None], k: int) -> list[dict]:
+    def _downsample(self, h: int, responses: list[dict], flags: list[bool | None], k: int) -> list[dict]:
         """k responses keeping the correct share (at least one of each kind when both exist and k >= 2)."""
-        order = self._order(gid, len(responses))
+        order = self._order(h, len(responses))
         good = [i for i in order if flags[i]]
         bad = [i for i in order if not flags[i]]
         n_good = round(k * len(good) / len(responses))
@@ -169,8 +172,8 @@ class Balancer:
         bump(self.stats, "responses_downsampled", len(responses) - len(chosen))
         return [responses[i] for i in chosen]
 
-    def _upsample(self, gid: str, responses: list[dict], k: int) -> list[dict]:
-        order = self._order(gid, len(responses))
+    def _upsample(self, h: int, responses: list[dict], k: int) -> list[dict]:
+        order = self._order(h, len(responses))
         out = list(responses)
         j = 0
         while len(out) < k:
@@ -200,17 +203,22 @@ class Balancer:
         if b in cfg.drop_buckets:
             bump(self.stats, "dropped_bucket")
             return []
-        g = self._sample(g, flags)
+        h = stable_rng_seed(cfg.seed, g["id"])  # one hash per group: cap priority and response order
+        g = self._sample(g, flags, h)
         if cfg.keep != "all" and not g.get("responses"):
             bump(self.stats, "dropped_no_kept_responses")
             return []
         if not cfg.capped:
             self._emit(task, b, g)
             return [g]
-        self._n += 1
-        prio = stable_unit(cfg.seed, g["id"])
-        heap = self._held.setdefault((task, b), [])
         cap = _cap(cfg.bucket_caps, b)
+        if cap is None and not (cfg.task_caps or cfg.task_row_caps):
+            # nothing can drop this group later: let it through now (memory stays flat)
+            self._emit(task, b, g)
+            return [g]
+        self._n += 1
+        prio = h / 2.0**64
+        heap = self._held.setdefault((task, b), [])
         if cap is None:
             heap.append((-prio, self._n, g))
         elif cap == 0:

@@ -46,6 +46,10 @@ def make_pair(group: dict, chosen: dict, rejected: dict, score_chosen: float, sc
 def _graded(group: dict, stats: dict) -> list[tuple[int, dict, float]]:
     out = []
     for i, r in enumerate(group.get("responses") or []):
+        s = r.get("score") if type(r) is dict else None
+        if type(s) is float:  # the common case, without the general fallbacks
+            out.append((i, r, s))
+            continue
         s = effective_score(r) if isinstance(r, dict) else None
         if s is None:
             bump(stats, "responses_ungraded")
@@ -60,6 +64,13 @@ def _best_worst(graded, k: int, min_margin: float) -> tuple[list[tuple], str | N
     A rejected candidate with the same text as the chosen one is passed over (a flaky
     verifier can grade one text twice), so such a group still yields its best real pair.
     """
+    if k == 1:
+        # one pair: best and worst directly (first sampled among equals), no sorting
+        c = max(graded, key=lambda t: (t[2], -t[0]))
+        r = min(graded, key=lambda t: (t[2], t[0]))
+        margin = c[2] - r[2]
+        if margin > 0 and margin >= min_margin and text_of(c[1]).strip() != text_of(r[1]).strip():
+            return [(c, r)], None
     desc = sorted(graded, key=lambda t: (-t[2], t[0]))
     asc = sorted(graded, key=lambda t: (t[2], t[0]))
     used: set[int] = set()
