@@ -85,11 +85,13 @@ def test_generate_step_loads_model_once(tiny_model_dir):
     step = build_step("generate", {"backend": "transformers", "model": str(tiny_model_dir), "n": 2,
                                    "max_tokens": 6, "device": "cpu"})
     out1 = step([dict(GROUPS[0])])
-    backend = step._backend
-    out2 = step([dict(GROUPS[1])])
-    assert step._backend is backend
-    assert len(out1[0]["responses"]) == 2 and len(out2[0]["responses"]) == 2
-    assert step.stats["generated"] == 4 and step.stats["groups"] == 2
+    backend = step.engine._backend
+    out2 = step([dict(GROUPS[1]), dict(GROUPS[0])])
+    assert step.engine._backend is backend
+    assert len(out1[0]["responses"]) == 2 and all(len(g["responses"]) == 2 for g in out2)
+    assert step.stats["generated"] == 6 and step.stats["groups"] == 3
+    # the repeated prompt in the second batch got samples of its own
+    assert out2[1]["responses"] != out1[0]["responses"]
 
 
 def test_loopback_server_serving_the_tiny_model(tiny_model_dir):

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from gradeset.commands._common import Job, add_input, add_output, add_quiet, write_rows
+from gradeset.commands._common import Job, add_input, add_output, add_quiet
 from gradeset.errors import GradesetError
 
 
@@ -104,22 +104,37 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from gradeset.generate import Stats, default_cache_path, generate_groups
+    from gradeset.generate import RequestCache, Stats, default_cache_path
+    from gradeset.generate.engine import Engine
+    from gradeset.io import open_writer
 
     cfg = config_from_args(args)
-    cache = args.cache or default_cache_path(args.out)
+    cache_path = args.cache or default_cache_path(args.out)
     stats = Stats()
     with Job(args.out, strict=args.strict, name="generate") as job:
         groups = list(job.groups(args.input, args.layout, args.split))
         if not groups:
             raise GradesetError(f"{args.input}: no prompts to generate for")
-        try:
-            out = generate_groups(groups, cfg, cache_path=cache, progress=not args.quiet, stats=stats)
-        except KeyboardInterrupt:
-            print(f"generate: stopped; {stats.generated + stats.cached} samples are kept in {cache}",
-                  file=sys.stderr)
-            raise
-        write_rows(job, args.out, out, fmt=args.out_format)
+        # Chunks bound memory (finished groups are written and dropped) while keeping
+        # enough requests queued that the concurrency cap stays full.
+        chunk = max(2048, cfg.concurrency * 16)
+        with RequestCache(cache_path) as cache:
+            engine = Engine(cfg, cache, progress=not args.quiet, stats=stats)
+            engine.start_progress(engine.pending(groups))
+            try:
+                with open_writer(args.out, args.out_format) as writer:
+                    for start in range(0, len(groups), chunk):
+                        out = engine.run(groups[start:start + chunk])
+                        writer.write(out)
+                        job.written += len(out)
+                        groups[start:start + chunk] = [None] * len(out)
+            except KeyboardInterrupt:
+                engine.close()
+                print(f"generate: stopped; {stats.generated + stats.cached} samples are kept in {cache_path}",
+                      file=sys.stderr)
+                raise
+            finally:
+                engine.close()
         job.note(stats.summary())
         if stats.failed:
             job.note(f"{stats.failed} samples failed after {cfg.retries} retries (kept with failed: true and "

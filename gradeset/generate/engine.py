@@ -60,17 +60,17 @@ class Engine:
         self.fingerprint = cfg.sampling_fingerprint()
         self._backend = backend
         self.progress: Progress | None = None
+        self._seen: dict[str, int] = {}
 
     # -- planning ----------------------------------------------------------------------------
-    @staticmethod
-    def _key_bases(groups: list[dict]) -> list[str]:
+    def key_bases(self, groups: list[dict], *, commit: bool = True) -> list[str]:
         """Cache key base per group: its id, plus ``#k`` for the k-th repeat of the same id.
 
         A prompt listed twice on purpose gets fresh samples for each copy instead of two
-        copies of the same samples; the numbering follows input order, so it is stable
-        across resumes.
+        copies of the same samples; the numbering follows input order (across all the
+        chunks one engine sees), so it is stable across resumes.
         """
-        seen: dict[str, int] = {}
+        seen = self._seen if commit else dict(self._seen)
         bases = []
         for g in groups:
             gid = ensure_id(g)["id"]
@@ -79,12 +79,17 @@ class Engine:
             bases.append(gid if k == 0 else f"{gid}#{k}")
         return bases
 
-    def plan(self, groups: list[dict], n: int | None = None) -> list[Work]:
+    def pending(self, groups: list[dict], n: int | None = None) -> int:
+        """How many samples of these groups are not in the cache yet (for progress totals)."""
+        n = self.cfg.n if n is None else n
+        return sum(1 for base in self.key_bases(groups, commit=False) for i in range(n)
+                   if not self.cache.done(sample_key(base, i, self.fingerprint)))
+
+    def plan(self, groups: list[dict], bases: list[str], n: int | None = None) -> list[Work]:
         n = self.cfg.n if n is None else n
         works: list[Work] = []
-        for gi, gid in enumerate(self._key_bases(groups)):
+        for gi, gid in enumerate(bases):
             g = groups[gi]
-            prompt = None
             missing, keys = [], []
             for i in range(n):
                 k = sample_key(gid, i, self.fingerprint)
@@ -101,11 +106,11 @@ class Engine:
         self.stats.planned += sum(len(w.indices) for w in works)
         return works
 
-    def assemble(self, groups: list[dict], n: int | None = None) -> list[dict]:
+    def assemble(self, groups: list[dict], bases: list[str], n: int | None = None) -> list[dict]:
         """Groups with their cached samples appended (in sample order) to any existing responses."""
         n = self.cfg.n if n is None else n
         out = []
-        for g, base in zip(groups, self._key_bases(groups)):
+        for g, base in zip(groups, bases):
             new = []
             for i in range(n):
                 r = self.cache.get(sample_key(base, i, self.fingerprint))
@@ -357,19 +362,32 @@ class Engine:
         self.cache.sync()
 
     # -- entry -------------------------------------------------------------------------------
-    def run(self, groups: list[dict], n: int | None = None) -> list[dict]:
-        works = self.plan(groups, n)
-        total = sum(len(w.indices) for w in works)
+    def start_progress(self, total: int) -> None:
+        """Show one bar over several ``run`` calls (the command feeds the engine in chunks)."""
         self.progress = Progress(self.stats, total, enabled=self.show_progress)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
+            self.progress = None
+        self.cache.sync()
+
+    def run(self, groups: list[dict], n: int | None = None) -> list[dict]:
+        bases = self.key_bases(groups)
+        works = self.plan(groups, bases, n)
+        own_bar = self.progress is None
+        if own_bar:
+            self.start_progress(sum(len(w.indices) for w in works))
         try:
             if self.cfg.backend in ("transformers", "vllm") or getattr(self._backend, "local", False):
                 self.run_local(works)
             else:
                 _run_coroutine(self.run_async(works))
         finally:
-            self.progress.close()
+            if own_bar:
+                self.close()
             self.cache.sync()
-        return self.assemble(groups, n)
+        return self.assemble(groups, bases, n)
 
 
 def _run_coroutine(coro) -> Any:
