@@ -299,3 +299,18 @@ def test_quickstart_runs_offline_and_builds_pairs_and_prompts(tmp_path):
     assert all(r["chosen"] != r["rejected"] for r in dpo) and all("answer" in r for r in grpo)
     assert summary["check"]["passed"] is True and (out / "report.html").exists()
     assert summary["seconds"] < 60
+
+
+def test_check_step_inside_the_pipeline_reports_on_every_chunk_after_resume(tmp_path, monkeypatch):
+    steps = [{"verify": {"task": "math"}}, {"runsteps:Crash": {"at": 5}},
+             {"check": {"group_size": 2, "disable": ["near_duplicates"], "json": "out/stage.json"}}]
+    p = write_pipeline(tmp_path, base_doc(steps=steps, outputs={"groups": "out/groups"}))
+    monkeypatch.setenv("RUNSTEPS_CRASH", "1")
+    with pytest.raises(RuntimeError):
+        run_pipeline(p, progress=False)
+    monkeypatch.delenv("RUNSTEPS_CRASH")
+    summary = run_pipeline(p, progress=False)
+    rep = orjson.loads((tmp_path / "out" / "stage.json").read_bytes())
+    # the check saw all 400 groups although 4 chunks were finished before the crash
+    assert rep["stats"]["groups"] == 400
+    assert "duplicates" in rep["failed"] and summary["stage_checks"][0]["passed"] is False

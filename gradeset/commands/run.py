@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
     summary = run_pipeline(args.pipeline, runner=args.runner, resume=args.resume, progress=not args.quiet,
                            strict=args.strict, address=args.address, num_cpus=args.num_cpus)
     print(format_summary(summary), file=sys.stderr)
-    check = summary.get("check") or {}
-    return 1 if check and not check.get("passed", True) else 0
+    checks = [summary.get("check") or {}] + list(summary.get("stage_checks") or [])
+    return 1 if any(c and not c.get("passed", True) for c in checks) else 0

@@ -77,6 +77,7 @@ class Plan:
     prefix: list[int] = field(default_factory=list)
     middle: list[int] = field(default_factory=list)
     tail: list[int] = field(default_factory=list)
+    stage_reports: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
 
     @property
     def parameters(self) -> dict:
@@ -117,8 +118,14 @@ def prepare(pipeline_path: str | os.PathLike, *, build: bool = True) -> Plan:
     inputs = list(source.inputs)
     from gradeset.steps import build_step
 
+    stage_reports: dict[int, tuple[str | None, str | None]] = {}
     for i, s in enumerate(pipe.steps):
         params = resolve_params(s.params, base)
+        if s.name == "check":  # a stage check: the runner owns its report files (steps write nothing)
+            report, json_path = params.pop("report", None), params.pop("json", None)
+            if report or json_path:
+                stage_reports[i] = (resolve_path(report, base) if report else None,
+                                    resolve_path(json_path, base) if json_path else None)
         spec = StepSpec(name=s.name, params=params, ray=s.ray)
         specs.append(spec)
         for p in input_paths(params):
@@ -132,7 +139,7 @@ def prepare(pipeline_path: str | os.PathLike, *, build: bool = True) -> Plan:
             except Exception as exc:  # a step's own validation (ValueError, pydantic, ...)
                 raise PipelineError(f"{where}: steps[{i}].{s.name}: {type(exc).__name__}: {exc}") from None
     plan = Plan(pipeline=pipe, base=base, raw=raw, path=where, specs=specs, steps=steps, source=source,
-                out=out, inputs=inputs)
+                out=out, inputs=inputs, stage_reports=stage_reports)
     if build:
         plan.prefix, plan.middle, plan.tail = split_steps(steps)
     return plan
@@ -389,6 +396,7 @@ class Engine:
             self._bar.close()
         self.check_inputs_unchanged()
         self.writer.close()
+        stage_checks = write_stage_reports(self.plan)
         steps = self.step_counts()
         summary = {
             "pipeline": self.plan.path,
@@ -406,6 +414,8 @@ class Engine:
         }
         if self.missing_stats:
             summary["note"] = f"step counts of {self.missing_stats} resumed chunk(s) were not recorded"
+        if stage_checks:
+            summary["stage_checks"] = stage_checks
         summary["exports"] = build_exports(self.plan, self.stream)
         summary["check"] = run_check(self.plan, summary)
         write_bytes_atomic(self.plan.out / SUMMARY, orjson.dumps(summary, option=orjson.OPT_INDENT_2))
@@ -488,6 +498,26 @@ def _export_rows(groups: Iterable[dict], layout: str, **opts) -> Iterator[dict]:
     except ImportError:  # pragma: no cover
         from gradeset.formats import export_groups as export
     return export(groups, layout, **opts)
+
+
+def write_stage_reports(plan: Plan) -> list[dict]:
+    """Reports of ``check`` steps inside the pipeline (whole-stream steps: they saw every chunk)."""
+    out = []
+    for i, step in enumerate(plan.steps):
+        if plan.specs[i].name != "check" or not callable(getattr(step, "report", None)):
+            continue
+        rep = step.report()
+        report, json_path = plan.stage_reports.get(i, (None, None))
+        from gradeset.check.api import write_json
+        from gradeset.check.report import write_report
+
+        if json_path:
+            write_json(rep, json_path)
+        if report:
+            write_report(rep, report)
+        out.append({"step": i, "passed": rep.passed, "failed": [r.name for r in rep.failed], "report": report,
+                    "json": json_path})
+    return out
 
 
 def run_check(plan: Plan, summary: dict) -> dict | None:
@@ -646,6 +676,9 @@ def format_summary(summary: dict) -> str:
         lines.append(f"check: {'passed' if c.get('passed') else 'FAILED: ' + ', '.join(c.get('failed', []))}"
                      + (f"; report {c['report']}" if c.get("report") else "")
                      + (f"; json {c['json']}" if c.get("json") else ""))
+    for c in summary.get("stage_checks", []):
+        lines.append(f"check at steps[{c['step']}]: {'passed' if c['passed'] else 'FAILED: ' + ', '.join(c['failed'])}"
+                     + (f"; report {c['report']}" if c.get("report") else ""))
     if summary.get("note"):
         lines.append(f"note: {summary['note']}")
     return "\n".join(lines)
