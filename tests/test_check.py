@@ -363,3 +363,19 @@ def test_warn_as_fail(tmp_path):
     assert code == 1 and data["passed"] is True  # only a warning (zero_variance), now gating
     code, _ = run_cli(tmp_path, str(DATA / "good.jsonl"), "--warn-as-fail", "--disable", "zero_variance")
     assert code == 0
+
+
+def test_without_numpy_near_duplicates_skip_and_the_rest_runs(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_numpy(name, *args, **kwargs):
+        if name == "numpy" or name.startswith("numpy."):
+            raise ImportError("no numpy here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_numpy)
+    rep = run_checks([{"prompt": "a b c d"}, {"prompt": "a b c d"}])
+    assert rep.result("near_duplicates").status == "skip" and "numpy" in rep.result("near_duplicates").message
+    assert rep.result("duplicates").status == "fail"

@@ -155,8 +155,13 @@ class CheckRunner:
         self.sizes_seen: dict[int, int] = {}
         self.prompts_seen: dict[bytes, tuple[Any, Any]] = {}
         self.distinct_prompts: set[bytes] = set()
-        self.near = (NearDuplicateIndex(cfg.num_perm, cfg.near_duplicate_threshold, cfg.seed)
-                     if cfg.enabled("near_duplicates") else None)
+        self.near: NearDuplicateIndex | None = None
+        self.near_unavailable: str | None = None
+        if cfg.enabled("near_duplicates"):
+            try:
+                self.near = NearDuplicateIndex(cfg.num_perm, cfg.near_duplicate_threshold, cfg.seed)
+            except ImportError:  # numpy is not a core dependency of every install
+                self.near_unavailable = "numpy is not installed (pip install numpy)"
         self.test_index = None
         if test_prompts is not None:
             self.test_index = build_test_index(test_prompts, cfg.ngram)
@@ -417,9 +422,12 @@ class CheckRunner:
 
         n, d = t["near_duplicates"].count, len(self.distinct_prompts)
         v = _share(n, d) or 0.0
-        add("near_duplicates", FAIL if v > cfg.max_near_duplicates else (WARN if n else PASS),
-            f"{n} of {d} distinct prompts ~{cfg.near_duplicate_threshold:g} similar to an earlier one",
-            n, d, v, f"<= {_pct(cfg.max_near_duplicates)}")
+        if self.near_unavailable:
+            add("near_duplicates", SKIP, self.near_unavailable)
+        else:
+            add("near_duplicates", FAIL if v > cfg.max_near_duplicates else (WARN if n else PASS),
+                f"{n} of {d} distinct prompts ~{cfg.near_duplicate_threshold:g} similar to an earlier one",
+                n, d, v, f"<= {_pct(cfg.max_near_duplicates)}")
 
         n = t["test_overlap"].count
         if self.test_index is None:

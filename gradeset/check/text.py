@@ -3,7 +3,8 @@
 Everything here is one pass and bounded per item: an 8-byte hash per prompt for exact
 duplicates, a ``num_perm``-word MinHash signature for near duplicates (LSH bands find
 candidates, the signature estimates the Jaccard similarity), and word n-grams of the
-(small) test set. numpy only, so checks need no extra package.
+(small) test set. numpy only (imported when the near-duplicate check runs), so checks need
+no extra package.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
-
-import numpy as np
+from typing import Any
 
 _WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
-_PRIME = np.uint64((1 << 61) - 1)
+_PRIME = (1 << 61) - 1
 
 
 def normalize(text: str) -> str:
@@ -48,6 +48,9 @@ class MinHasher:
     """MinHash over word 3-gram shingles with universal hashing (a*x + b) mod (2^61 - 1)."""
 
     def __init__(self, num_perm: int = 64, shingle: int = 3, seed: int = 0):
+        import numpy as np
+
+        self.np = np
         rng = np.random.default_rng(seed)
         # a, b < 2^31 and x < 2^32 keep a*x + b below 2^63: no uint64 overflow
         self.a = rng.integers(1, 1 << 31, size=num_perm, dtype=np.uint64)
@@ -55,13 +58,14 @@ class MinHasher:
         self.shingle = shingle
         self.num_perm = num_perm
 
-    def signature(self, text: str) -> np.ndarray | None:
+    def signature(self, text: str) -> Any:
+        np = self.np
         toks = words(text)
         grams = ngrams(toks, self.shingle)
         if not grams:
             return None
         x = np.fromiter((_h32(g) for g in grams), dtype=np.uint64, count=len(grams))
-        vals = (np.outer(x, self.a) + self.b) % _PRIME
+        vals = (np.outer(x, self.a) + self.b) % np.uint64(_PRIME)
         return vals.min(axis=0).astype(np.uint32)
 
 
@@ -88,7 +92,7 @@ class NearDuplicateIndex:
         self.threshold = threshold
         self.bands, self.rows = lsh_params(num_perm, threshold)
         self.tables: list[dict[bytes, int]] = [{} for _ in range(self.bands)]
-        self.signatures: list[np.ndarray] = []
+        self.signatures: list[Any] = []
         self.keys: list[object] = []
 
     def add(self, text: str, key: object) -> tuple[object, float] | None:
@@ -105,7 +109,7 @@ class NearDuplicateIndex:
             if j is not None:
                 candidates.add(j)
         for j in sorted(candidates):
-            sim = float(np.mean(self.signatures[j] == sig))
+            sim = float((self.signatures[j] == sig).mean())
             if sim >= self.threshold and (found is None or sim > found[1]):
                 found = (self.keys[j], sim)
         for table, bk in zip(self.tables, band_keys, strict=True):
