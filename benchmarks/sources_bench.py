@@ -6,7 +6,11 @@ the common alternative is pandas ``read_parquet().sample(n)``. Both hold the who
 writes an Arrow cache). ``gradeset load --sample N`` streams record batches and keeps N
 rows. Each contender runs in its own process so peak RSS is its own.
 
-Run: python benchmarks/sources_bench.py [--rows 1000000] [--sample 1000]
+Second table: document extraction. Seed 000's incumbent is a plain text dump (PyPDF2's
+successor pypdf, ``page.extract_text()`` for every page); ``gradeset extract`` adds
+headings (bookmarks or font size), pages, paragraphs, token-budget passages with overlap.
+
+Run: python benchmarks/sources_bench.py [--rows 1000000] [--sample 1000] [--pdf-pages 200]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,11 +92,65 @@ def run(code: str, src: Path, out: Path, k: int) -> tuple[float, float]:
     return float(seconds), int(rss_kb) / 1024
 
 
+def make_pdfs(folder: Path, pages: int) -> list[Path]:
+    import textwrap
+
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen import canvas
+
+    body = ("The paradox of growth is that you invest in emerging markets for their growth, but you don't make "
+            "money in the fast-growing places. You make money in the cheapest places. ") * 12
+    out = []
+    for bookmarks in (True, False):
+        path = folder / f"doc-{'bm' if bookmarks else 'font'}.pdf"
+        c = canvas.Canvas(str(path), pagesize=letter)
+        for i in range(pages):
+            if bookmarks:
+                c.bookmarkPage(f"p{i}")
+                c.addOutlineEntry(f"Section {i}", f"p{i}", level=0)
+            c.setFont("Helvetica-Bold", 14)
+            c.drawString(72, 740, f"Section {i}")
+            t = c.beginText(72, 710)
+            t.setFont("Helvetica", 10)
+            for line in textwrap.wrap(body, 90):
+                t.textLine(line)
+            c.drawText(t)
+            c.showPage()
+        c.save()
+        out.append(path)
+    return out
+
+
+def bench_pdf(pages: int) -> dict:
+    import pypdf
+
+    from gradeset.sources.documents import read_blocks
+    from gradeset.sources.passages import document_passages
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in make_pdfs(Path(tmp), pages):
+            t = time.perf_counter()
+            reader = pypdf.PdfReader(str(path))
+            text = "\n".join(p.extract_text() for p in reader.pages)
+            raw = time.perf_counter() - t
+            t = time.perf_counter()
+            blocks, _ = read_blocks(path)
+            rows, _ = document_passages(str(path), blocks)
+            ours = time.perf_counter() - t
+            results[path.stem] = {"pages": pages, "pypdf_text_dump_s": round(raw, 2), "gradeset_extract_s": round(ours, 2),
+                                  "passages": len(rows), "headings": len({r["heading"] for r in rows}),
+                                  "text_chars": len(text)}
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--sample", type=int, default=1000)
+    ap.add_argument("--pdf-pages", type=int, default=200)
     args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "big.parquet"
         make_table(src, args.rows)
@@ -109,10 +168,17 @@ def main() -> None:
     print(f"{'contender':28} {'seconds':>9} {'peak RSS MB':>12}")
     for name, r in results.items():
         print(f"{name:28} {r['seconds']:>9.2f} {r['peak_rss_mb']:>12.1f}")
+    pdf = bench_pdf(args.pdf_pages)
+    print(f"\n{'PDF (' + str(args.pdf_pages) + ' pages)':28} {'pypdf dump s':>12} {'gradeset s':>11} "
+          f"{'passages':>9} {'headings':>9}")
+    for name, r in pdf.items():
+        label = "bookmarks" if name.endswith("bm") else "no bookmarks (font sizes)"
+        print(f"{label:28} {r['pypdf_text_dump_s']:>12.2f} {r['gradeset_extract_s']:>11.2f} {r['passages']:>9} "
+              f"{r['headings']:>9}")
     out = ROOT / "benchmarks" / "results" / "sources.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": args.rows, "sample": args.sample, "parquet_mb": round(size_mb, 1),
-                               "results": results}, indent=2) + "\n")
+                               "results": results, "pdf": pdf}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
