@@ -140,6 +140,12 @@ def test_bad_options_exit_2(tmp_path, capsys):
     assert main(["check", str(DATA / "good.jsonl"), "--disable", "nosuchcheck"]) == 2
     assert "nosuchcheck" in capsys.readouterr().err
     assert main(["check", str(DATA / "good.jsonl"), "--min-coverage", "80"]) == 2
+    assert main(["check", str(DATA / "good.jsonl"), "--test", str(tmp_path / "missing.jsonl")]) == 2
+    assert main(["check", str(DATA / "good.jsonl"), "--splits", str(tmp_path / "missing")]) == 2
+    assert main(["check", str(DATA / "good.jsonl"), "--layout", "no-such-layout"]) == 2
+    assert main(["check", str(DATA / "good.jsonl"), "--tokenizer", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "missing.jsonl" in err and "no-such-layout" in err and "cannot load a tokenizer" in err
 
 
 def test_run_checks_library_with_lines_and_ids():

@@ -33,7 +33,7 @@ def tokenizer_lengths(path: str) -> LengthFn:
     """Token counts with a local Hugging Face tokenizer (no special tokens)."""
     from gradeset.errors import GradesetError, require
 
-    transformers = require("transformers", "train", "token lengths (--tokenizer)")
+    transformers = require("transformers", "transformers", "token lengths (--tokenizer)")
     try:
         tok = transformers.AutoTokenizer.from_pretrained(path)
     except Exception as exc:  # noqa: BLE001 - any load failure is the user's path
