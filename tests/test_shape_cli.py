@@ -214,3 +214,11 @@ def test_seed_layouts_in_build_and_balance(tmp_path):
     bal = tmp_path / "merged_balanced.jsonl"
     assert main(["balance", str(seed003), "--out", str(bal), "--drop-buckets", "all-correct", "-q"]) == 0
     assert [g["prompt"] for g in rows(bal)] == ["q2"]
+
+
+def test_build_to_a_shard_folder_keeps_the_sidecar_beside_it(graded, tmp_path):
+    out = tmp_path / "pairs"
+    assert main(["build", "dpo", graded, "--out", str(out) + "/", "-q"]) == 0
+    assert (tmp_path / "pairs.stats.json").exists() and not (out / ".stats.json").exists()
+    shards = sorted(out.glob("shard-*.jsonl"))
+    assert sum(len(rows(s)) for s in shards) == 2

@@ -110,3 +110,17 @@ def test_filter_and_sample_steps():
     assert len(exact) == 10
     with pytest.raises(Exception, match="whole stream"):
         SampleStep(n=10)(many)
+
+
+def test_registered_steps_build_from_plain_params(tmp_path):
+    from gradeset.steps import build_step
+
+    bench = tmp_path / "b.jsonl"
+    bench.write_text('{"question": "1+1=?"}\n')
+    gs = [new_group("1+1=?"), new_group("1 + 1 = ?"), new_group("2+2=?", responses=[{"text": "4", "correct": True}])]
+    assert [g["prompt"] for g in build_step("dedup", {})(gs)] == ["1+1=?", "2+2=?"]
+    assert [g["prompt"] for g in build_step("decontaminate", {"benchmarks": [str(bench)]})(gs)] == ["2+2=?"]
+    assert [g["prompt"] for g in build_step("filter", {"buckets": ["all-correct"]})(gs)] == ["2+2=?"]
+    assert len(build_step("sample", {"fraction": 1.0})(gs)) == 3
+    with pytest.raises(Exception, match="bad parameters"):
+        build_step("balance", {"caps": 3})

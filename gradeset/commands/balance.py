@@ -81,5 +81,6 @@ def run(args) -> int:
              "rows_before": bal.before.get((t, b), [0, 0])[1], "groups_after": bal.after.get((t, b), [0, 0])[0],
              "rows_after": bal.after.get((t, b), [0, 0])[1]}
             for t, b in sorted(set(bal.before) | set(bal.after))]}
-        write_bytes_atomic(Path(f"{args.out}.stats.json"), orjson.dumps(side, option=orjson.OPT_INDENT_2))
+        side_path = Path(str(args.out).rstrip("/") + ".stats.json")
+        write_bytes_atomic(side_path, orjson.dumps(side, option=orjson.OPT_INDENT_2))
     return 0

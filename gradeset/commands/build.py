@@ -150,6 +150,6 @@ def run(args) -> int:
                                     f"{job.rejects.path})")
 
         write_rows(job, args.out, checked(rows), fmt=args.out_format)
-        stats_path = Path(f"{args.out}.stats.json")
+        stats_path = Path(str(args.out).rstrip("/") + ".stats.json")
         write_bytes_atomic(stats_path, orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return 0

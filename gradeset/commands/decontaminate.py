@@ -38,7 +38,7 @@ def run(args) -> int:
 
     d = Decontaminator(args.benchmark, ngram=args.ngram, min_overlap=args.min_overlap, max_df=args.max_df,
                        field=args.field)
-    removed_path = args.removed or f"{args.out}.contaminated.jsonl"
+    removed_path = args.removed or str(args.out).rstrip("/") + ".contaminated.jsonl"
     with Job(args.out, strict=args.strict, name="decontaminate") as job, \
             AsideWriter(removed_path) as aside:
         for path, n in d.loaded.items():

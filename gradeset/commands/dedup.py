@@ -62,7 +62,7 @@ def run(args) -> int:
 
     d = Deduper(args.method, key=args.key, threshold=args.threshold, num_perm=args.num_perm, ngram=args.ngram,
                 numbers_must_match=not args.ignore_numbers)
-    removed_path = args.removed or f"{args.out}.duplicates.jsonl"
+    removed_path = args.removed or str(args.out).rstrip("/") + ".duplicates.jsonl"
     with Job(args.out, strict=args.strict, name="dedup") as job, AsideWriter(removed_path) as aside:
         def kept(groups):
             for g in groups:
