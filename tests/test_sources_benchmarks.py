@@ -59,9 +59,13 @@ def test_math_merge_keep_duplicates_and_reference(math_files, tmp_path):
     gsm, _, aime = math_files
     out = tmp_path / "m.csv"
     assert main(["prepare", "math-merge", str(gsm), str(aime), "--out", str(out), "--keep-duplicates",
-                 "--keep-reference"]) == 0
+                 "--keep-reference", "--out-hf", str(tmp_path / "m_hf")]) == 0
     rows = _csv(out)
     assert len(rows) == 4 and rows[0]["reference"].startswith("In May she sold")
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.load_from_disk(str(tmp_path / "m_hf"))
+    assert ds.column_names == ["question", "solution", "original_source", "reference"]
+    assert ds["solution"] == [r["solution"] for r in rows]
 
 
 def test_mmlu_pro_rows():

@@ -29,6 +29,8 @@ def register(sub) -> None:
     m.add_argument("inputs", nargs="+", help="benchmark files/folders/hub ids; NAME=PATH sets original_source")
     m.add_argument("--out", "-o", required=True, help="output table (CSV by default extension)")
     m.add_argument("--format", dest="out_format", help="output file format (default from extension)")
+    m.add_argument("--out-hf", help="also write the table as a Hugging Face save_to_disk folder (seed 003's "
+                                    "--out_hf_dir)")
     m.add_argument("--split", help="split for hub ids / DatasetDict folders")
     m.add_argument("--config", help="configuration for hub ids")
     m.add_argument("--question-col", help="question column in every input (default: detected)")
@@ -44,7 +46,7 @@ def register(sub) -> None:
     q.add_argument("input", help="MMLU-Pro file/folder or hub id (TIGER-Lab/MMLU-Pro)")
     q.add_argument("--out", "-o", required=True, help="output table")
     q.add_argument("--format", dest="out_format", help="output file format (default from extension)")
-    q.add_argument("--split", help="split (hub default: train; MMLU-Pro's is 'test')")
+    q.add_argument("--split", help="split (hub default: test)")
     q.add_argument("--config", help="configuration for hub ids")
     q.add_argument("--keep", default="", help="comma-separated extra columns to keep, e.g. category,src")
     q.add_argument("--strict", action="store_true", help="stop at the first bad row (exit 2)")
@@ -101,8 +103,16 @@ def run_math_merge(args) -> int:
         rows = merge_math(sources, flags, dedup=not args.keep_duplicates, keep_reference=args.keep_reference,
                           on_reject=on_reject, on_duplicate=lambda name, loc: job.skip("duplicate question"),
                           on_columns=on_columns)
-        write_rows(job, args.out, progress(rows, desc="merge", unit="row", disable=args.quiet),
-                   fmt=args.out_format)
+        if args.out_hf:
+            from gradeset.io import open_writer
+
+            rows = list(progress(rows, desc="merge", unit="row", disable=args.quiet))
+            with open_writer(args.out_hf, "hf") as w:
+                w.write(rows)
+            write_rows(job, args.out, rows, fmt=args.out_format)
+        else:
+            write_rows(job, args.out, progress(rows, desc="merge", unit="row", disable=args.quiet),
+                       fmt=args.out_format)
     return 0
 
 
@@ -118,7 +128,10 @@ def run_mmlu_pro(args) -> int:
             job.read += 1
             job.rejects.add(rej)
 
-        rows = iter_source(args.input, split=args.split, config=args.config, on_reject=on_reject_read)
+        split = args.split
+        if split is None and not Path(args.input).exists():
+            split = "test"  # TIGER-Lab/MMLU-Pro has test and validation splits only
+        rows = iter_source(args.input, split=split, config=args.config, on_reject=on_reject_read)
 
         def converted():
             for loc, row in progress(rows, desc="mmlu-pro", unit="row", disable=args.quiet):
