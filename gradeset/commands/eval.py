@@ -82,7 +82,8 @@ def run(args) -> int:
     with Job(out_hint, strict=args.strict, name="eval") as job:
         groups = list(job.groups(args.input, args.layout, split=args.split))
         if args.limit is not None:
-            job.skip("beyond --limit", max(0, len(groups) - args.limit))
+            if len(groups) > args.limit:
+                job.skip("beyond --limit", len(groups) - args.limit)
             groups = groups[: args.limit]
         if not groups:
             raise GradesetError(f"{args.input}: no groups to evaluate")

@@ -181,6 +181,13 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
     for n in notes:
         log(n)
     trainer = _make_trainer(m, net, tok, cfg, dataset, peft_config, reward_funcs)
+    kept = getattr(trainer, "train_dataset", None)
+    if kept is not None and hasattr(kept, "__len__") and len(kept) == 0:
+        limit = settings.get("max_length")
+        raise GradesetError(
+            f"{trainer.__class__.__name__} dropped all {len(rows)} training rows while preparing them"
+            + (f" (with max_length={limit} the prompt may leave no room for the completion; raise --max-length)"
+               if limit else ""))
     before = _trainable_norms(trainer.model)
     started = time.time()
     result = trainer.train()
