@@ -204,3 +204,18 @@ def test_kto_and_sft_on_groups_without_scores():
     assert list(iter_sft([G("u", ("a",))], "best", stats=stats)) == [] and stats["skipped_ungraded"] == 1
     stats = {}
     assert list(iter_sft([G("u", ("a",))], "all-correct", stats=stats)) == [] and stats["skipped_ungraded"] == 1
+
+
+def test_repeated_groups_do_not_repeat_pairs():
+    def twin():
+        return G("q", ("good", 1.0), ("bad", 0.0), source="copy")
+
+    a = twin()
+    b = twin()
+    b["id"] = "another-id"  # same content under another id, as merged files often have
+    pairs, stats = build_dpo([a, b, G("q", ("good", 1.0), ("worse", 0.0))])
+    assert [texts(p) for p in pairs] == [("good", "bad"), ("good", "worse")]
+    assert stats["duplicate_pairs"] == 1 and stats["skipped_duplicate"] == 1 and stats["used"] == 2
+    from gradeset.shape import iter_dpo
+
+    assert len(list(iter_dpo([twin(), twin()], dedup=False))) == 2

@@ -60,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-responses", action="store_true",
                    help="grpo: keep the graded samples (seed 001's offline group layout; implied by --to group)")
     p.add_argument("--no-dedup", action="store_true", help="kto: keep repeated identical completions")
+    p.add_argument("--keep-duplicate-pairs", action="store_true",
+                   help="dpo: keep a pair whose prompt, chosen and rejected were already written")
     p.add_argument("--seed", type=int, default=0, help="dpo: seed for choosing among equal candidates")
     p.add_argument("--to", dest="to_layout", help="output layout (default: trl-sft, trl-dpo, trl-prompt, "
                    "trl-kto); also gsm8k (seed 004's question/answer '#### 42'), verl, sharegpt, alpaca, group")
@@ -77,7 +79,8 @@ def _iter_shaped(args, groups, stats: dict, on_skip):
         strategy = args.strategy or "best-worst"
         k = args.pairs_per_prompt if args.pairs_per_prompt is not None else (None if strategy == "all-pairs" else 1)
         return iter_dpo(groups, strategy, min_margin=args.min_margin, pairs_per_prompt=k, seed=args.seed,
-                        correct_threshold=args.correct_threshold, stats=stats, on_skip=on_skip)
+                        correct_threshold=args.correct_threshold, stats=stats, on_skip=on_skip,
+                        dedup=not args.keep_duplicate_pairs)
     if args.kind == "sft":
         return iter_sft(groups, args.strategy or "best", args.fallback, min_score=args.min_score,
                         max_attempts=args.max_attempts, correct_threshold=args.correct_threshold,
@@ -98,8 +101,8 @@ def _check_args(args) -> None:
 
     if args.kind != "sft" and (args.fallback or args.max_attempts or args.min_score is not None):
         raise ShapeError("--fallback, --max-attempts and --min-score apply to 'build sft' only")
-    if args.kind != "dpo" and (args.min_margin or args.pairs_per_prompt is not None):
-        raise ShapeError("--min-margin and --pairs-per-prompt apply to 'build dpo' only")
+    if args.kind != "dpo" and (args.min_margin or args.pairs_per_prompt is not None or args.keep_duplicate_pairs):
+        raise ShapeError("--min-margin, --pairs-per-prompt and --keep-duplicate-pairs apply to 'build dpo' only")
     if args.kind != "grpo" and (args.min_pass_rate is not None or args.max_pass_rate is not None
                                 or args.mixed_only or args.keep_responses):
         raise ShapeError("--min-pass-rate, --max-pass-rate, --mixed-only and --keep-responses apply to "

@@ -17,18 +17,28 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
+
 from gradeset.records import ensure_id
 from gradeset.shape.scoring import ShapeError, bump, effective_score, is_correct, stable_rng_seed, text_of
 
 STRATEGIES = ("best-worst", "correct-vs-incorrect", "all-pairs")
 
 # Reasons a group yields no pair; they are stats keys and the CLI's "skipped" reasons.
-SKIP_REASONS = ("empty", "ungraded", "single", "tied", "all-correct", "all-wrong", "below-margin", "same-text")
+SKIP_REASONS = ("empty", "ungraded", "single", "tied", "all-correct", "all-wrong", "below-margin", "same-text",
+                "duplicate")
 
 
 def _pair_id(parent: str, chosen: str, rejected: str) -> str:
     h = hashlib.blake2b(f"{parent}\x1f{chosen}\x1f{rejected}".encode(), digest_size=8)
     return h.hexdigest()
+
+
+def _pair_key(pair: dict) -> bytes:
+    c, r = pair["responses"]
+    h = hashlib.blake2b(orjson.dumps(pair.get("prompt")), digest_size=12)
+    h.update(b"\x1f" + text_of(c).encode("utf-8", "replace") + b"\x1f" + text_of(r).encode("utf-8", "replace"))
+    return h.digest()
 
 
 def make_pair(group: dict, chosen: dict, rejected: dict, score_chosen: float, score_rejected: float) -> dict:
@@ -183,21 +193,37 @@ def pairs_for_group(group: dict, strategy: str = "best-worst", *, min_margin: fl
 
 def iter_dpo(groups: Iterable[dict], strategy: str = "best-worst", *, min_margin: float = 0.0,
              pairs_per_prompt: int | None = 1, seed: int = 0, correct_threshold: float = 1.0,
-             stats: dict | None = None, on_skip=None) -> Iterator[dict]:
+             stats: dict | None = None, on_skip=None, dedup: bool = True) -> Iterator[dict]:
     """Stream pairs; ``stats`` (updated in place) counts groups, pairs and every skip reason.
 
     ``on_skip(group, reason)`` is called for each group that yields no pair, so a
-    command can reject ungraded groups while counting ties as skips.
+    command can reject ungraded groups while counting ties as skips. With ``dedup``
+    (default) a pair whose prompt, chosen and rejected texts were all seen before is
+    dropped (``duplicate_pairs``): repeated groups would otherwise repeat pairs, as in
+    seed 002 where most of 400k pairs are copies. A group left with none is ``duplicate``.
     """
     if strategy not in STRATEGIES:
         raise ShapeError(f"unknown DPO strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if min_margin < 0:
         raise ShapeError(f"--min-margin must be >= 0, got {min_margin}")
     stats = {} if stats is None else stats
+    seen: set[bytes] = set()
     for g in groups:
         bump(stats, "groups")
         pairs, reason = pairs_for_group(g, strategy, min_margin=min_margin, pairs_per_prompt=pairs_per_prompt,
                                         seed=seed, correct_threshold=correct_threshold, stats=stats)
+        if pairs and dedup:
+            fresh = []
+            for p in pairs:
+                key = _pair_key(p)
+                if key in seen:
+                    bump(stats, "duplicate_pairs")
+                    continue
+                seen.add(key)
+                fresh.append(p)
+            pairs = fresh
+            if not pairs:
+                reason = "duplicate"
         if reason:
             bump(stats, f"skipped_{reason}")
             if on_skip is not None:
