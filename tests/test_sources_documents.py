@@ -119,7 +119,7 @@ def test_extract_cli_lists_bad_files_and_keeps_going(docs, tmp_path, capsys):
     out = tmp_path / "passages.jsonl"
     files = [docs / n for n in ("lessons.docx", "scan.pdf", "essay.pdf", "locked.pdf", "broken.docx",
                                 "notes.md", "plain.txt")]
-    assert main(["extract", *map(str, files), "--out", str(out)]) == 0
+    assert main(["extract", *map(str, files), "--out", str(out), "--keep-duplicates"]) == 0
     err = capsys.readouterr().err
     rows = _rows(out)
     assert {r["file"].rsplit("/", 1)[-1] for r in rows} == {"lessons.docx", "essay.pdf", "notes.md", "plain.txt"}
@@ -213,3 +213,14 @@ def test_pdf_without_bookmarks_gets_headings_from_font_size(tmp_path):
         ("Value Traps", 1, "Cheap can be junk. Use quality and momentum.\n\nMore about value traps on page two."),
         ("Russia", 2, "We got Russia wrong.")]
     assert rows[1]["page_end"] == 2
+
+
+def test_extract_leaves_out_passages_already_seen_in_another_document(docs, tmp_path, capsys):
+    out = tmp_path / "d.jsonl"
+    assert main(["extract", str(docs / "lessons.docx"), str(docs / "essay.pdf"), "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert [r["file"].rsplit("/", 1)[-1] for r in rows] == ["lessons.docx", "lessons.docx", "essay.pdf"]
+    assert "(1 duplicate passage(s) already seen in another document left out)" in capsys.readouterr().err
+    assert main(["extract", str(docs / "lessons.docx"), str(docs / "essay.pdf"), "--out", str(out),
+                 "--keep-duplicates"]) == 0
+    assert len(_rows(out)) == 4

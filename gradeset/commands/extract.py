@@ -30,6 +30,8 @@ def register(sub) -> None:
                    help="drop passages shorter than this (page numbers, stray captions; default 8)")
     p.add_argument("--tokenizer", help="count tokens with this Hugging Face tokenizer instead of the "
                                        "word+punctuation estimate")
+    p.add_argument("--keep-duplicates", action="store_true",
+                   help="keep passages whose text already came from another document (default: once)")
     p.add_argument("--strict", action="store_true", help="exit 2 if any document could not be read")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -68,6 +70,8 @@ def run(args) -> int:
     failed: list[tuple[str, str]] = []
     per_file: list[tuple[str, int]] = []
     notes: list[str] = []
+    seen: set[str] = set()
+    duplicates = [0]
     rejects = RejectLog(rejects_path_for(args.out), stream=io.StringIO())  # listed below instead
 
     def passages():
@@ -89,7 +93,13 @@ def run(args) -> int:
             if short:
                 notes.append(f"{f}: {short} passage(s) under {args.min_tokens} tokens dropped")
             per_file.append((str(f), len(rows)))
-            yield from rows
+            for r in rows:
+                if not args.keep_duplicates:
+                    if r["id"] in seen:
+                        duplicates[0] += 1
+                        continue
+                    seen.add(r["id"])
+                yield r
 
     with rejects:
         written = write_all(args.out, passages(), fmt=args.out_format)
@@ -99,6 +109,8 @@ def run(args) -> int:
         print(f"unreadable: {path}: {reason}", file=sys.stderr)
     line = (f"extract: read {len(files)} document(s) = {len(per_file)} extracted + {len(failed)} unreadable; "
             f"wrote {written} passages to {args.out}")
+    if duplicates[0]:
+        line += f" ({duplicates[0]} duplicate passage(s) already seen in another document left out)"
     if failed:
         line += f"; unreadable documents listed in {rejects.path}"
     print(line, file=sys.stderr)

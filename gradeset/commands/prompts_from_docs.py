@@ -75,7 +75,8 @@ def run(args) -> int:
         raise GradesetError(f"{src}: the file is empty")
     complete = complete_from_args(args, args.out)
     counts = {"read": 0, "bad_rows": 0, "used": 0, "bad_replies": 0, "questions": 0, "graded_bad": 0,
-              "written": 0}
+              "written": 0, "duplicates": 0}
+    seen_questions: set[str] = set()
     rejects = RejectLog(rejects_path_for(args.out), strict=args.strict)
 
     def on_read_reject(rej) -> None:
@@ -126,6 +127,11 @@ def run(args) -> int:
             counts["used"] += 1
             passage = {k: v for k, v in p.items() if k != "_line"}
             for q in questions:
+                key = " ".join(q.lower().split())
+                if key in seen_questions:
+                    counts["duplicates"] += 1
+                    continue
+                seen_questions.add(key)
                 counts["questions"] += 1
                 pending.append((p, question_group(q, passage, task=args.task)))
             if len(pending) >= args.batch_size:
@@ -135,6 +141,8 @@ def run(args) -> int:
     c = counts
     line = (f"prompts-from-docs: read {c['read']} passages = {c['used']} used + {c['bad_replies']} unusable "
             f"model replies + {c['bad_rows']} bad rows; {c['questions']} questions")
+    if c["duplicates"]:
+        line += f" (+{c['duplicates']} repeated from an earlier passage, left out)"
     if args.graded_versions:
         line += f", {c['graded_bad']} rejected for unusable graded versions"
     line += f"; wrote {c['written']} groups"
