@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 
@@ -43,32 +44,62 @@ def by_id(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (str(r.get("id")), str(r)))
 
 
-def test_ray_and_local_write_identical_shards(tmp_path):
-    doc = {
-        "source": {"path": "groups.jsonl"},
-        "steps": [{"verify": {"task": "math"}}, {"runsteps:DropOdd": {}, "ray": {"num_cpus": 0.5}},
-                  "runsteps:FirstSeen"],
-        "outputs": {"groups": "out/groups", "exports": [{"path": "out/dpo.jsonl", "build": {"kind": "dpo"}}]},
-        "run": {"chunk_size": 50},
-    }
-    results = {}
-    for runner in ("local", "ray"):
-        folder = tmp_path / runner
-        folder.mkdir()
-        shutil.copy(RUN_DATA / "groups.jsonl", folder)
-        (folder / "p.yaml").write_text(yaml.safe_dump(doc))
-        summary = run_pipeline(folder / "p.yaml", runner=runner, progress=False)
-        out = folder / "out" / "groups"
-        results[runner] = (summary, {f.name: f.read_bytes() for f in sorted(out.glob("shard-*.jsonl"))},
-                           (folder / "out" / "dpo.jsonl").read_bytes())
-        assert [s["name"] for s in read_manifest(out)["shards"]] == [f"shard-{i:05d}.jsonl" for i in range(8)]
+def _answer(req, choice: int) -> str:
+    import re
+
+    m = re.search(r"What is (-?\d+) \+ (-?\d+)\?", req.prompt_text)
+    c = int(m.group(1)) + int(m.group(2)) if m else 0
+    return f"So \\boxed{{{c if choice % 2 == 0 else c - 1}}}."
+
+
+def _without_timings(rows: list[dict]) -> list[dict]:
+    for g in rows:
+        for r in g.get("responses") or []:
+            r.get("meta", {}).pop("generation_time_ms", None)
+    return rows
+
+
+def test_ray_and_local_write_identical_shards_with_generation(tmp_path):
+    """generate (HTTP backend, from Ray actors) -> verify -> filter -> dedup: same shards, counts, pairs."""
+    from loopback_server import LoopbackServer
+
+    with LoopbackServer(reply=_answer) as srv:
+        doc = {
+            "source": {"path": "prompts.jsonl", "layout": "group"},
+            "steps": [{"generate": {"backend": "openai", "base_url": srv.base_url, "model": "m", "n": 2,
+                                    "temperature": 0.0, "concurrency": 8}},
+                      {"verify": {"task": "math"}}, {"runsteps:DropOdd": {}, "ray": {"num_cpus": 0.25}},
+                      "runsteps:FirstSeen"],
+            "outputs": {"groups": "out/groups", "exports": [{"path": "out/dpo.jsonl", "build": {"kind": "dpo"}}]},
+            "run": {"chunk_size": 25},
+        }
+        results = {}
+        for runner in ("local", "ray"):
+            folder = tmp_path / runner
+            folder.mkdir()
+            with open(folder / "prompts.jsonl", "wb") as fh:
+                for _, r in list(read_jsonl(RUN_DATA / "groups.jsonl"))[:200]:
+                    fh.write(orjson.dumps({"prompt": r["prompt"], "answer": r["answer"], "n": r["n"]}) + b"\n")
+            (folder / "p.yaml").write_text(yaml.safe_dump(doc))
+            summary = run_pipeline(folder / "p.yaml", runner=runner, progress=False)
+            out = folder / "out" / "groups"
+            names = [s["name"] for s in read_manifest(out)["shards"]]
+            assert names == [f"shard-{i:05d}.jsonl" for i in range(8)]
+            results[runner] = (summary, {n: _without_timings(rows_of_file(out / n)) for n in names},
+                               (folder / "out" / "dpo.jsonl").read_bytes())
     (ls, lshards, ldpo), (rs, rshards, rdpo) = results["local"], results["ray"]
-    assert rshards == lshards  # same chunk -> shard mapping and the same bytes, whatever Ray's scheduling
-    assert rdpo == ldpo
+    assert rshards == lshards  # same chunk -> shard mapping and rows in the same order
+    assert rdpo == ldpo and ldpo
+    assert all(len(g["responses"]) == 2 for rows in rshards.values() for g in rows)
     assert rs["runner"] == "ray" and rs["written"] == ls["written"] > 0
     # per-step counts gathered from the Ray actors equal the in-process ones
     assert [(s["step"], s["in"], s["out"], s["stats"]) for s in rs["steps"]] == \
            [(s["step"], s["in"], s["out"], s["stats"]) for s in ls["steps"]]
+    assert rs["steps"][0]["stats"]["generated"] == 400
+
+
+def rows_of_file(path: Path) -> list[dict]:
+    return [r for _, r in read_jsonl(path)]
 
 
 def test_quickstart_same_outputs_on_both_runners(tmp_path):
