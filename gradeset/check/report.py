@@ -34,6 +34,7 @@ h2{font-size:17px;margin:0 0 10px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eee;vertical-align:top}
 th{background:#fafafa}
+table.ex{table-layout:fixed} table.ex td{overflow-wrap:anywhere}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:12px}
 .chart{max-width:100%;height:auto}
 details{border:1px solid #e3e6ea;border-radius:6px;margin:6px 0;padding:4px 10px;background:#fff}
@@ -94,7 +95,9 @@ def _failing(report: CheckReport) -> str:
         more = f" (first {len(r.examples)} of {r.count} listed)" if r.count > len(r.examples) else ""
         parts.append(f"<details {'open' if r.status == FAIL else ''}><summary>{_badge(r.status)} "
                      f"<b>{_e(r.name)}</b>: {_e(r.message)}{_e(more)}</summary>"
-                     + (f"<table><tr>{'<th>file</th>' if files else ''}<th>line</th><th>id</th><th>detail</th></tr>"
+                     + (f"<table class=ex><colgroup>{'<col style=width:260px>' if files else ''}"
+                        "<col style=width:80px><col style=width:180px><col></colgroup>"
+                        f"<tr>{'<th>file</th>' if files else ''}<th>line</th><th>id</th><th>detail</th></tr>"
                         f"{ex}</table>"
                         if ex else "") + "</details>")
     return "".join(parts)
