@@ -34,11 +34,12 @@ def _pair_id(parent: str, chosen: str, rejected: str) -> str:
     return h.hexdigest()
 
 
-def _pair_key(pair: dict) -> bytes:
+def _pair_key(pair: dict) -> int:
+    """64-bit content key of a pair (an int: the smallest thing a set can hold per pair)."""
     c, r = pair["responses"]
-    h = hashlib.blake2b(orjson.dumps(pair.get("prompt")), digest_size=12)
+    h = hashlib.blake2b(orjson.dumps(pair.get("prompt")), digest_size=8)
     h.update(b"\x1f" + text_of(c).encode("utf-8", "replace") + b"\x1f" + text_of(r).encode("utf-8", "replace"))
-    return h.digest()
+    return int.from_bytes(h.digest(), "big")
 
 
 def make_pair(group: dict, chosen: dict, rejected: dict, score_chosen: float, score_rejected: float) -> dict:
@@ -207,7 +208,7 @@ def iter_dpo(groups: Iterable[dict], strategy: str = "best-worst", *, min_margin
     if min_margin < 0:
         raise ShapeError(f"--min-margin must be >= 0, got {min_margin}")
     stats = {} if stats is None else stats
-    seen: set[bytes] = set()
+    seen: set[int] = set()
     for g in groups:
         bump(stats, "groups")
         pairs, reason = pairs_for_group(g, strategy, min_margin=min_margin, pairs_per_prompt=pairs_per_prompt,
