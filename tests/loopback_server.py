@@ -187,6 +187,7 @@ class LoopbackServer:
         self._server: asyncio.AbstractServer | None = None
         self._started = threading.Event()
         self._reply_arity = self._arity(reply)
+        self._encoded: dict[tuple, bytes] = {}
 
     @staticmethod
     def _arity(reply) -> int:
@@ -310,6 +311,18 @@ class LoopbackServer:
             return
         if n > 1 and not self.support_n:
             n = 1
+        if isinstance(self.reply, str):
+            # Constant replies (benchmarks) reuse the encoded answer: the server must not be
+            # the bottleneck of a client benchmark.
+            key = (path, n, body.get("model"), _prompt_tokens(body))
+            data = self._encoded.get(key)
+            if data is None:
+                data = self._encoded[key] = self._answer(req, path, body, n)
+            if delay > 0:
+                loop.call_later(delay, conn.send, data)
+            else:
+                conn.send(data)
+            return
         if callable(self.reply) and getattr(self.reply, "blocking", False):
             # Slow callables (a real model) run off the loop so other connections proceed.
             fut = loop.run_in_executor(None, self._answer, req, path, body, n)

@@ -91,14 +91,26 @@ def test_429_pauses_other_requests_too():
 
 
 def test_500_and_dropped_connection_are_retried():
-    faults = [Fault("500"), Fault("drop"), Fault("500")]
+    faults = [Fault("drop"), Fault("500"), Fault("500")]
     with LoopbackServer(reply="fine", faults=faults) as srv:
         stats = Stats()
         out = generate_groups(prompts(1), cfg_for(srv, n=1), stats=stats)
         reqs = srv.generation_requests()
-    assert [r.fault for r in reqs] == ["500", "drop", "500", None]
+    assert [r.fault for r in reqs] == ["drop", "500", "500", None]
     assert out[0]["responses"][0]["text"] == "fine"
     assert stats.retries == 3 and stats.errors == 3 and stats.failed == 0
+
+
+def test_drop_on_a_kept_alive_connection_is_resent_at_once():
+    # After the 500 the connection is reused; the server then closes it without a byte of
+    # answer (as servers do with idle keep-alive connections): resent on a new connection
+    # without spending a retry or a back-off.
+    with LoopbackServer(reply="fine", faults=[Fault("500"), Fault("drop")]) as srv:
+        stats = Stats()
+        out = generate_groups(prompts(1), cfg_for(srv, n=1, transport="raw"), stats=stats)
+        reqs = srv.generation_requests()
+    assert [r.fault for r in reqs] == ["500", "drop", None]
+    assert out[0]["responses"][0]["text"] == "fine" and stats.retries == 1
 
 
 def test_slow_response_times_out_and_is_retried():

@@ -220,12 +220,19 @@ class RawTransport:
         raw = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + payload
         try:
             async with asyncio.timeout(self.timeout):
+                reused = conn is not None
                 if conn is None:
                     conn = await self._connect(host, port, tls)
-                fut = asyncio.get_running_loop().create_future()
-                conn.waiter = fut
-                conn.transport.write(raw)
-                resp = await fut
+                try:
+                    resp = await self._exchange(conn, raw)
+                except RequestError:
+                    # A kept-alive connection the server closed while idle fails before any
+                    # answer byte: send once more on a fresh connection (what browsers do).
+                    if not (reused and conn.closed and conn.headers is None and not conn.buf):
+                        raise
+                    self._all.discard(conn)
+                    conn = await self._connect(host, port, tls)
+                    resp = await self._exchange(conn, raw)
         except TimeoutError as exc:
             if conn is not None:
                 conn.waiter = None
@@ -241,6 +248,15 @@ class RawTransport:
         else:
             conn.close()
         return resp
+
+    @staticmethod
+    async def _exchange(conn: _Conn, raw: bytes) -> Response:
+        if conn.closed:
+            raise RequestError("connection error: the connection closed before the request was sent")
+        fut = asyncio.get_running_loop().create_future()
+        conn.waiter = fut
+        conn.transport.write(raw)
+        return await fut
 
     async def post(self, url: str, payload: bytes, headers: dict[str, str]) -> Response:
         return await self._request("POST", url, payload, headers)
