@@ -205,3 +205,18 @@ def test_augment_graded_versions_for_sft_examples(tmp_path, capsys, monkeypatch)
     reasons = [r["reason"] for r in _rows(tmp_path / "graded.jsonl.rejects.jsonl")]
     assert len(reasons) == 2 and any("no author's answer" in r for r in reasons)
     assert any("no good and no poor version" in r for r in reasons)
+
+
+def test_prompts_from_docs_drops_questions_repeated_across_passages(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("gradeset.generate")
+    from loopback_server import LoopbackServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    passages = tmp_path / "p.jsonl"
+    passages.write_bytes(orjson.dumps({"text": PARADOX}) + b"\n" + orjson.dumps({"text": VALUE}) + b"\n")
+    out = tmp_path / "g.jsonl"
+    with LoopbackServer(reply='["Why are cheap markets better?", "What is the key lesson here?"]') as srv:
+        assert main(["prompts-from-docs", str(passages), "--out", str(out), "--backend", "openai", "--model", "m",
+                     "--base-url", srv.base_url, "-k", "2"]) == 0
+    assert [r["answer"] for r in _rows(out)] == [PARADOX, PARADOX]
+    assert "2 questions (+2 repeated from an earlier passage, left out)" in capsys.readouterr().err
