@@ -127,8 +127,11 @@ def run(args) -> int:
     with BuildJob(args.out, strict=args.strict, name=f"build {args.kind}") as job:
         job.kind = args.kind
 
+        ungraded = [0]
+
         def on_skip(group: dict, reason: str) -> None:
             if reason == "ungraded":
+                ungraded[0] += 1
                 job.rejects.add(Reject(str(args.input), None,
                                        f"group {group.get('id')}: no response has a score or a correct flag "
                                        "(run `gradeset verify` first)", dumps(group).decode()))
@@ -148,8 +151,11 @@ def run(args) -> int:
             job.used = stats.get("used", 0)
             if job.read and job.rejected and job.used == 0 and not job.skipped:
                 # Raised inside the writer, so no empty output file is left behind.
-                raise GradesetError(f"{args.input}: no group has graded responses, so 'build {args.kind}' has "
-                                    "nothing to work with; run `gradeset verify` first (details in "
+                if ungraded[0]:
+                    raise GradesetError(f"{args.input}: no group has graded responses, so 'build {args.kind}' has "
+                                        "nothing to work with; run `gradeset verify` first (details in "
+                                        f"{job.rejects.path})")
+                raise GradesetError(f"{args.input}: every record was rejected, nothing to build (reasons in "
                                     f"{job.rejects.path})")
 
         write_rows(job, args.out, checked(rows), fmt=args.out_format)
