@@ -314,3 +314,9 @@ def test_check_step_inside_the_pipeline_reports_on_every_chunk_after_resume(tmp_
     # the check saw all 400 groups although 4 chunks were finished before the crash
     assert rep["stats"]["groups"] == 400
     assert "duplicates" in rep["failed"] and summary["stage_checks"][0]["passed"] is False
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (Path(__file__).parent.parent / "examples").glob("*.yaml")))
+def test_every_example_pipeline_parses(example):
+    pipe, _, _ = load_pipeline(Path(__file__).parent.parent / "examples" / example)
+    assert pipe.outputs.groups.path and pipe.steps
