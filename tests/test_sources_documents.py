@@ -224,3 +224,16 @@ def test_extract_leaves_out_passages_already_seen_in_another_document(docs, tmp_
     assert main(["extract", str(docs / "lessons.docx"), str(docs / "essay.pdf"), "--out", str(out),
                  "--keep-duplicates"]) == 0
     assert len(_rows(out)) == 4
+
+
+def test_extract_counts_with_a_real_tokenizer(docs, tmp_path, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    out = tmp_path / "tok.jsonl"
+    assert main(["extract", str(docs / "lessons.docx"), "--out", str(out), "--max-tokens", "40", "--overlap", "8",
+                 "--tokenizer", str(tiny_model_dir), "--min-tokens", "1"]) == 0
+    rows = _rows(out)
+    assert len(rows) > 2
+    for r in rows:
+        assert r["tokens"] == len(tok.encode(r["text"], add_special_tokens=False)) <= 40
