@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
             500: "Internal Server Error", 503: "Service Unavailable"}
 GENERATION_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/messages")
 
@@ -54,7 +54,7 @@ GENERATION_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/messages")
 class Fault:
     """One injected fault for the next ``times`` matching generation requests."""
 
-    kind: str  # "429" | "500" | "400" | "slow" | "drop" | "malformed"
+    kind: str  # an HTTP status ("429", "500", "401", ...) | "slow" | "drop" | "malformed"
     times: int = 1
     retry_after: float | None = 1.0
     delay: float = 5.0
@@ -294,7 +294,7 @@ class LoopbackServer:
             elif fault.kind == "drop":
                 loop.call_later(delay, conn.send, None)
                 return
-            elif fault.kind in ("429", "500", "400", "503"):
+            elif fault.kind.isdigit():
                 extra = {}
                 if fault.kind == "429" and fault.retry_after is not None:
                     extra["Retry-After"] = f"{fault.retry_after:g}"

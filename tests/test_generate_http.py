@@ -158,6 +158,23 @@ def test_client_errors_fail_at_once_and_rerun_retries_only_failures(tmp_path):
     assert out2[0]["responses"] == out[0]["responses"]
 
 
+def test_run_stops_when_every_request_is_refused(tmp_path):
+    from gradeset.errors import GradesetError
+
+    with LoopbackServer(reply="x", faults=[Fault("401", times=10_000)]) as srv:
+        with pytest.raises(GradesetError, match="every request is refused.*HTTP 401"):
+            generate_groups(prompts(200), cfg_for(srv, n=1, concurrency=4))
+        sent = len(srv.generation_requests())
+    assert sent < 20  # stopped after a few refusals, not one per prompt
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_prompts(src, 30)
+    with LoopbackServer(reply="x", faults=[Fault("404", times=10_000)]) as srv:
+        r = subprocess.run(_gradeset("generate", str(src), "--out", str(out), "--model", "nope", "--base-url",
+                                     srv.base_url, "-n", "1", "-q"), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "every request is refused (HTTP 404" in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
 def test_changed_sampling_parameters_do_not_reuse_cache(tmp_path):
     cache = tmp_path / "c.jsonl"
     with LoopbackServer(reply=echo) as srv:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from gradeset.errors import GradesetError
 from gradeset.generate.backends.base import RequestError, Sample
 from gradeset.generate.cache import RequestCache, sample_key
 from gradeset.generate.config import GenerateConfig
@@ -24,6 +25,11 @@ from gradeset.generate.limits import RateLimiter, backoff_delay
 from gradeset.generate.progress import Progress, Stats
 from gradeset.generate.prompts import Prompt, build_prompt, needs_stage2, with_think_end
 from gradeset.records import ensure_id
+
+# Refusals that no retry fixes (bad key, no such model or path). When the first requests of
+# a run all end like this, the run stops rather than recording one failure per prompt.
+FATAL_STATUSES = frozenset({401, 403, 404})
+REFUSALS_BEFORE_ABORT = 8
 
 
 @dataclass
@@ -61,6 +67,8 @@ class Engine:
         self._backend = backend
         self.progress: Progress | None = None
         self._seen: dict[str, int] = {}
+        self._refused = 0
+        self._abort: RequestError | None = None
 
     # -- planning ----------------------------------------------------------------------------
     def key_bases(self, groups: list[dict], *, commit: bool = True) -> list[str]:
@@ -186,7 +194,8 @@ class Engine:
             while True:
                 w = await queue.get()
                 try:
-                    await self._do_work(w, queue)
+                    if self._abort is None:
+                        await self._do_work(w, queue)
                 finally:
                     queue.task_done()
 
@@ -198,6 +207,10 @@ class Engine:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await backend.close()
+        if self._abort is not None:
+            raise GradesetError(
+                f"every request is refused ({self._abort}); check --model, --base-url and the API key "
+                f"({cfg.api_key_env or 'the default key variable'}). Nothing more was sent")
 
     def _split(self, works: list[Work]) -> list[Work]:
         """One request per sample when the backend cannot do n per request."""
@@ -254,6 +267,12 @@ class Engine:
                 for p in range(n):
                     queue.put_nowait(self._single(w, p))
                 return
+            if exc.status in FATAL_STATUSES and self.stats.generated == 0:
+                # Wrong key, model or URL: stop instead of recording a failure per prompt.
+                self._refused += 1
+                if self._refused >= REFUSALS_BEFORE_ABORT:
+                    self._abort = exc
+                    return
             for p in range(n):
                 self._record(w, p, self._response(w.indices[p], None, elapsed=time.monotonic() - t0,
                                                   error=str(exc)))
