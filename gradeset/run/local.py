@@ -223,17 +223,18 @@ class Engine:
             raise PipelineError(f"{out}: holds the output of a different pipeline (the YAML changed); re-run "
                                 "with --fresh to start over, or write to another outputs.groups.path")
         self.resumed = resume and previous is not None
-        if self.resumed:
-            from gradeset.io.shards import verify_inputs
-
-            changed = verify_inputs(previous)
-            if changed:
-                raise PipelineError(f"input {', '.join(changed)} changed since {out} was started (checksum differs "
-                                    "from its manifest.json); the finished shards hold the old content. Re-run "
-                                    "with --fresh to rebuild from the new input, or write to another "
-                                    "outputs.groups.path")
-        self.writer = ShardWriter(out, shard_format=fmt, parameters=plan.parameters, inputs=plan.inputs,
-                                  resume=resume)
+        try:  # the writer checksums the inputs once and compares them with the manifest's
+            self.writer = ShardWriter(out, shard_format=fmt, parameters=plan.parameters, inputs=plan.inputs,
+                                      resume=resume)
+        except GradesetError as exc:
+            if "changed since" not in str(exc):
+                raise
+            changed = [i["path"] for i in (previous or {}).get("inputs", [])
+                       if f"input {i['path']} changed" in str(exc)] or ["an input"]
+            raise PipelineError(f"input {', '.join(changed)} changed since {out} was started (checksum differs "
+                                "from its manifest.json); the finished shards hold the old content. Re-run "
+                                "with --fresh to rebuild from the new input, or write to another "
+                                "outputs.groups.path") from None
         self.start_inputs = {i["path"]: i["sha256"] for i in self.writer.inputs}
         self.start_stats = {p: _stat(p) for p in self.start_inputs}
         self.final_done = self.writer.finished() if resume else set()
@@ -242,7 +243,7 @@ class Engine:
         self.ckpt_done: set[int] = set()
         if plan.checkpointed:
             self.ckpt = ShardWriter(self.work / "prefix", shard_format="jsonl", parameters=plan.parameters,
-                                    inputs=plan.inputs, resume=resume)
+                                    inputs=[], resume=resume)  # inputs are guarded by the main manifest
             self.ckpt_done = self.ckpt.finished()
         self.counts = [StepCount(s.name, "stream" if is_stream_step(st) else "map")
                        for s, st in zip(plan.specs, plan.steps)]
