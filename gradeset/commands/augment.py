@@ -28,7 +28,7 @@ from gradeset.errors import GradesetError
 def register(sub) -> None:
     from gradeset.sources.llm import add_backend_args
 
-    p = sub.add_parser("augment", help="paraphrase prompts; arithmetic difficulty variants",
+    p = sub.add_parser("augment", help="paraphrase prompts; arithmetic difficulty variants; graded versions",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sp = p.add_subparsers(dest="augment_kind", metavar="KIND")
 
