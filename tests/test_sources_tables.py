@@ -244,3 +244,10 @@ def test_load_cli_keep_cols_none(table_files, tmp_path):
     assert main(["load", str(folder / "t.jsonl"), "--out", str(out), "--keep-cols", "none",
                  "--solution-col", "rationale"]) == 0
     assert set(_rows(out)[0]) == {"id", "prompt", "answer", "reference", "source", "responses"}
+
+
+def test_detection_ignores_bom_and_spaces_in_headers(tmp_path):
+    cols = detect_columns(["\ufeffQuestion", " Answer "])
+    assert (cols.prompt, cols.answer) == ("\ufeffQuestion", " Answer ")
+    g, _ = row_to_group({"\ufeffQuestion": "2+2?", " Answer ": "4"}, cols)
+    assert (g["prompt"], g["answer"]) == ("2+2?", "4")

@@ -64,15 +64,16 @@ def detect_columns(names: Iterable[str], *, prompt: str | None = None, answer: s
     A flag naming a column that does not exist is an error listing the columns.
     """
     names = list(names)
-    lower = {n.lower(): n for n in names}
+    # Excel's CSV export starts the header with a BOM; stray spaces are common too
+    lower = {n.lstrip("\ufeff").strip().lower(): n for n in names}
     cols = Columns()
     flags = {"prompt": prompt, "answer": answer, "solution": solution, "source": source}
     taken: set[str] = set()
     for role, flag in flags.items():
         if flag:
-            if flag not in names and flag.lower() not in lower:
+            if flag not in names and flag.strip().lower() not in lower:
                 raise GradesetError(f"--{role}-col {flag!r} is not a column; columns are: {', '.join(names)}")
-            col = flag if flag in names else lower[flag.lower()]
+            col = flag if flag in names else lower[flag.strip().lower()]
             setattr(cols, role, col)
             cols.chosen_by[role] = "flag"
             taken.add(col)
