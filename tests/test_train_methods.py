@@ -160,3 +160,30 @@ def test_train_errors_are_clear(data, tiny_model_dir, tmp_path, capsys):
     assert main(["train", "gspo", "--data", data["graded"], "--model", str(tiny_model_dir), "--out", out,
                  *TINY, *GRPO_TINY]) == 2
     assert "prompts per generation batch" in capsys.readouterr().err
+
+
+def test_eval_after_training_writes_seed004_debug_files(data, tiny_model_dir, tmp_path):
+    import csv
+
+    out = tmp_path / "sft_eval"
+    s = run_train("sft", data["sft"], tiny_model_dir, out, "--max-length", "32", "--lora",
+                  "--eval-data", data["prompts"], "--task", "math", "--eval-k", "1,2", "--eval-max-tokens", "6",
+                  "--eval-limit", "3")
+    debug = out / "debug"
+    rows = list(csv.DictReader((debug / "sft_t.csv").open()))
+    assert len(rows) == 3 * 2  # 3 prompts, n = the largest k
+    assert {row["model"] for row in rows} == {str(out / "model")}
+    text = (debug / "sft_t_metrics.txt").read_text()
+    assert "stage: sft" in text and "run_id: t" in text and "pass@2" in text
+    metrics = json.loads((debug / "sft_t_metrics.json").read_text())
+    assert metrics["n_groups"] == 3 and metrics["n_responses"] == 6
+    assert s["eval"]["metrics"]["n_responses"] == 6
+
+
+def test_missing_train_extra_is_a_clear_error(data, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trl", None)  # import trl -> ImportError
+    rc = main(["train", "sft", "--data", data["sft"], "--model", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "pip install 'gradeset[train]'" in capsys.readouterr().err

@@ -166,3 +166,10 @@ def test_unknown_keys_fail_with_the_file_and_a_suggestion(tmp_path):
         settings("dpo", tmp_path, sets=["output_dir=/tmp/x"])
     with pytest.raises(GradesetError, match="unknown training method"):
         settings("ppo", tmp_path)
+
+
+def test_format_style_option_reaches_the_verifier():
+    funcs, _ = build_rewards("format=1", workers=0, verifier_opts={"format": {"style": "think"}})
+    out = funcs[0](prompts=["p", "p"], completions=["<think>a</think><answer>5</answer>",
+                                                   "<start_working_out>a<end_working_out><SOLUTION>5</SOLUTION>"])
+    assert out[0] == 1.0 and out[1] < 1.0

@@ -40,6 +40,9 @@ def register(subparsers) -> None:
                    help="override one TRL field (or lora.FIELD); repeatable; values parsed as YAML")
     p.add_argument("--task", help="verifier for the correctness reward and the evaluation (default: task column)")
     p.add_argument("--reward", help="weighted rewards for grpo/gspo/dr_grpo, e.g. correctness=1.0,format=0.2")
+    p.add_argument("--format-style", choices=["working_out", "think"],
+                   help="structure the format reward checks: seed 004's working_out/SOLUTION tags (default) "
+                        "or <think>/<answer>")
     p.add_argument("--reward-workers", type=int, default=1, help="verifier processes for rewards (0: in-process)")
     p.add_argument("--reward-timeout", type=float, default=5.0, help="seconds per reward verification")
     p.add_argument("--system-prompt", help="system prompt added when shaping groups and for evaluation")
@@ -83,6 +86,7 @@ def run(args) -> int:
             args.method, args.data, args.model, args.out, lora=args.lora, config_file=args.config, flags=flags,
             sets=args.set, task=args.task, rewards=args.reward, reward_workers=args.reward_workers,
             reward_timeout=args.reward_timeout, system_prompt=args.system_prompt,
+            reward_opts={"format": {"style": args.format_style}} if args.format_style else None,
             conversational=args.conversational, limit=args.limit, dtype=args.dtype, stage=args.stage,
             run_id=args.run_id, eval_data=args.eval_data, eval_opts=eval_opts,
             on_reject=job.rejects.add, log=lambda m: print(m, file=sys.stderr),

@@ -97,7 +97,7 @@ def evaluate_model(model: str | os.PathLike, data: str | os.PathLike | list[dict
                    stage: str, run_id: str | None = None, task: str | None = None,
                    ks: Sequence[int] | str | None = None, n: int | None = None, temperature: float | None = None,
                    max_tokens: int = 256, system_prompt: str | None = None, backend: str = "transformers",
-                   limit: int | None = None, **gen_opts: Any) -> dict[str, Any]:
+                   limit: int | None = None, on_reject=None, **gen_opts: Any) -> dict[str, Any]:
     """Seed 004's evaluate_model.py: generate with a local model folder, grade, write debug/.
 
     n defaults to the largest k; temperature defaults to 0 (greedy) for n = 1, else 1.0.
@@ -110,7 +110,7 @@ def evaluate_model(model: str | os.PathLike, data: str | os.PathLike | list[dict
     else:
         from gradeset.formats import read_groups
 
-        groups = list(read_groups(data))
+        groups = list(read_groups(data, on_reject=on_reject))
     if limit is not None:
         groups = groups[:limit]
     n = n or max(ks)

@@ -126,7 +126,8 @@ def _write_json(path: Path, payload: Any) -> None:
 def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: str | os.PathLike, *,
           lora: bool = False, config_file: str | os.PathLike | None = None, flags: Mapping[str, Any] | None = None,
           sets: Sequence[str] | None = None, task: str | None = None, rewards: str | None = None,
-          reward_workers: int = 1, reward_timeout: float = 5.0, system_prompt: str | None = None,
+          reward_workers: int = 1, reward_timeout: float = 5.0, reward_opts: Mapping[str, Any] | None = None,
+          system_prompt: str | None = None,
           conversational: bool = False, limit: int | None = None, dtype: str | None = None,
           stage: str | None = None, run_id: str | None = None, eval_data: str | os.PathLike | None = None,
           eval_opts: Mapping[str, Any] | None = None, on_reject=None, log=print) -> dict[str, Any]:
@@ -155,7 +156,8 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
     reward_funcs, reward_names = [], []
     if m.kind == "online":
         spec = parse_reward_spec(rewards)
-        reward_funcs, weights = build_rewards(spec, task=task, workers=reward_workers, timeout=reward_timeout)
+        reward_funcs, weights = build_rewards(spec, task=task, workers=reward_workers, timeout=reward_timeout,
+                                              verifier_opts=dict(reward_opts or {}))
         reward_names = [name for name, _ in spec]
         if settings.get("reward_weights") is None:
             settings["reward_weights"] = weights
@@ -236,6 +238,7 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
         opts = dict(eval_opts or {})
         opts.setdefault("task", task)
         opts.setdefault("system_prompt", system_prompt)
+        opts.setdefault("on_reject", on_reject)
         ev = evaluate_model(model_dir, eval_data, out_dir=out, stage=stage, run_id=run_id, **opts)
         summary["eval"] = {"metrics": {k: v for k, v in ev["metrics"].items() if not k.startswith("by_")},
                            "files": ev["files"]}
