@@ -318,6 +318,20 @@ def test_cli_generate_then_rerun_sends_nothing(tmp_path):
     assert "15 samples = 15 cached + 0 generated + 0 failed" in r2.stderr
 
 
+def test_cli_writes_shard_folder_with_parameters(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "gen"
+    _write_prompts(src, 4)
+    with LoopbackServer(reply=echo) as srv:
+        r = subprocess.run(_gradeset("generate", str(src), "--out", str(out) + "/", "--model", "loop", "--base-url",
+                                     srv.base_url, "-n", "2", "--temperature", "0.6", "-q"),
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    assert manifest["parameters"]["generate"]["temperature"] == 0.6
+    rows = [orjson.loads(x) for x in (out / "shard-00000.jsonl").read_bytes().splitlines()]
+    assert len(rows) == 4 and all(len(g["responses"]) == 2 for g in rows)
+
+
 def test_cli_bad_options_exit_2(tmp_path):
     src = tmp_path / "in.jsonl"
     _write_prompts(src, 1)

@@ -106,7 +106,7 @@ def config_from_args(args):
 def run(args) -> int:
     from gradeset.generate import RequestCache, Stats, default_cache_path
     from gradeset.generate.engine import Engine
-    from gradeset.io import open_writer
+    from gradeset.io import open_writer, output_format
 
     cfg = config_from_args(args)
     cache_path = args.cache or default_cache_path(args.out)
@@ -122,7 +122,11 @@ def run(args) -> int:
             engine = Engine(cfg, cache, progress=not args.quiet, stats=stats)
             engine.start_progress(engine.pending(groups))
             try:
-                with open_writer(args.out, args.out_format) as writer:
+                opts = {}
+                if output_format(args.out, args.out_format).startswith("shards"):
+                    # seed 003 writes shard folders; the manifest records how they were made
+                    opts["parameters"] = {"generate": cfg.model_dump(exclude={"extra_headers"})}
+                with open_writer(args.out, args.out_format, **opts) as writer:
                     for start in range(0, len(groups), chunk):
                         out = engine.run(groups[start:start + chunk])
                         writer.write(out)
