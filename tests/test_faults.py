@@ -98,7 +98,7 @@ def reference(tmp_path_factory):
 
 
 def test_kill_9_at_random_points_then_resume_equals_uninterrupted(tmp_path, reference):
-    p = pipeline(tmp_path)
+    p = pipeline(tmp_path, slow=0.1, chunk=10)  # 40 chunks x 0.1 s: five attempts cannot reach the end
     out = tmp_path / "out" / "groups"
     rng = random.Random(1234)
     kills = 0
@@ -114,7 +114,7 @@ def test_kill_9_at_random_points_then_resume_equals_uninterrupted(tmp_path, refe
     assert kills >= 5
     code, err = run_to_end(p)
     assert code == 0, err
-    assert snapshot(tmp_path) == reference(20)
+    assert snapshot(tmp_path) == reference(10)
     ids = [r["id"] for f in sorted(out.glob("shard-*.jsonl")) for _, r in read_jsonl(f)]
     assert len(ids) == len(set(ids))  # none duplicated
     assert not list(out.glob(".*.tmp-*"))  # stale temp files of killed runs were cleaned
@@ -201,7 +201,7 @@ def test_kill_9_during_generation_against_a_loopback_server(tmp_path):
         ref = generate_pipeline(tmp_path / "ref", fast.base_url)
         code, err = run_to_end(ref)
         assert code == 0, err
-    with LoopbackServer(reply=_answer, latency=0.04) as slow:
+    with LoopbackServer(reply=_answer, latency=0.1) as slow:  # ~0.5 s per chunk of 20 prompts
         p = generate_pipeline(tmp_path / "killed", slow.base_url)
         out = tmp_path / "killed" / "out" / "groups"
         rng = random.Random(99)
@@ -221,4 +221,5 @@ def test_kill_9_during_generation_against_a_loopback_server(tmp_path):
         requests = len(slow.generation_requests())
     assert _content(out) == _content(tmp_path / "ref" / "out" / "groups")
     assert (tmp_path / "killed" / "out" / "dpo.jsonl").read_bytes() == (tmp_path / "ref" / "out" / "dpo.jsonl").read_bytes()
-    assert requests < 200 * 2  # finished chunks were not generated again (at most the killed chunks were redone)
+    # finished chunks were never generated again: at most the chunk in flight is redone per kill
+    assert requests <= 200 + kills * 20
