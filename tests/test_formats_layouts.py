@@ -322,3 +322,21 @@ def test_unknown_fields_pass_through_every_importer():
         row["zz_custom"] = {"keep": True}
         groups, rej, _ = imp(layout, [row])
         assert not rej and groups[0]["zz_custom"] == {"keep": True}, layout
+
+
+def test_exports_are_what_trl_expects():
+    """TRL's own helpers agree with our exports: conversational detection and implicit prompts."""
+    data_utils = pytest.importorskip("trl.data_utils")
+    conv = {"chosen": [{"role": "user", "content": "Sky?"}, {"role": "assistant", "content": "Blue."}],
+            "rejected": [{"role": "user", "content": "Sky?"}, {"role": "assistant", "content": "Green."}]}
+    (g,), _, _ = imp("trl-dpo", [conv])
+    (row,) = export_groups([g], "trl-dpo")
+    theirs = data_utils.extract_prompt(conv)
+    assert (row["prompt"], row["chosen"], row["rejected"]) == (theirs["prompt"], theirs["chosen"], theirs["rejected"])
+    assert data_utils.is_conversational(row)
+    (sft,) = export_groups([{"prompt": "p", "responses": [{"text": "c"}]}], "trl-sft", conversational=True)
+    assert data_utils.is_conversational(sft) and sft["completion"][0]["role"] == "assistant"
+    (plain,) = export_groups([{"prompt": "p", "answer": "1", "responses": []}], "trl-prompt")
+    assert not data_utils.is_conversational(plain)
+    (kto,) = export_groups([{"prompt": "p", "responses": [{"text": "c", "correct": False}]}], "trl-kto")
+    assert kto["label"] is False and (kto["prompt"], kto["completion"]) == ("p", "c")
