@@ -163,3 +163,13 @@ def test_inspect_text_and_json(data_dir, tmp_path, capsys):
     assert len(info["examples"]) == 3
     assert info["examples"][0]["responses"][0]["text"].endswith("…(+840 chars)")
     assert "5 of 5 sampled rows" in info["why"]
+
+
+def test_file_where_no_line_parses_still_keeps_every_line(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"{nope\n[1, 2]\n\xff\xfe\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["convert", str(src), str(out)]) == 2
+    assert "no readable record" in capsys.readouterr().err
+    assert [r["line"] for r in lines(tmp_path / "out.jsonl.rejects.jsonl")] == [1, 2, 3]
+    assert not out.exists()

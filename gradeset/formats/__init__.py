@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from gradeset.errors import GradesetError
 from gradeset.formats.registry import (
     LAYOUTS,
     ImportContext,
@@ -60,13 +61,17 @@ def read_groups(path: str | os.PathLike, *, layout: str | None = None, on_reject
     """
     src = str(path)
     files = input_files(path) if Path(path).is_dir() else [Path(path)]
-    if layout is None:
-        layout = _detect_files(path, files, split)
     if ctx is None:
         ctx = ImportContext(source=src, on_reject=on_reject, options=options)
     else:
         ctx.source, ctx.on_reject = src, on_reject if on_reject is not None else ctx.on_reject
         ctx.options.update(options)
+    if layout is None:
+        try:
+            layout = _detect_files(path, files, split)
+        except _NoRecords:
+            _log_bad_lines(path, files, split, ctx)
+            raise
     ctx.options.setdefault("_path", src)
     ctx.options.setdefault("_split", split)
     ctx.options.setdefault("layout", layout)
@@ -82,9 +87,29 @@ def _rows_of_files(files: list[Path], ctx: ImportContext) -> Iterator[tuple[int,
         yield from iter_rows(f, ctx.on_reject)
 
 
+class _NoRecords(GradesetError):
+    """No line of the input parses: there is nothing to detect a layout from."""
+
+
+def _log_bad_lines(path, files: list[Path], split: str | None, ctx: ImportContext) -> None:
+    """Send every bad line to the reject file before giving up, so none disappears."""
+    if ctx.on_reject is None:
+        return
+    if len(files) <= 1:
+        for _ in iter_rows(path, ctx.on_reject, split=split):
+            pass
+        return
+    for f in files:
+        for _ in iter_rows(f, ctx.on_reject):
+            pass
+
+
 def _detect_files(path, files: list[Path], split: str | None) -> str:
     if len(files) <= 1:
         sample = peek_rows(path, 64, split=split)
+        if not sample:
+            raise _NoRecords(f"{path}: no readable record to detect a layout from (empty, or every line is bad: "
+                             "see the reject file)")
         return detect_layout(sample, str(path))
     found: dict[str, str] = {}
     for f in files:
@@ -92,13 +117,10 @@ def _detect_files(path, files: list[Path], split: str | None) -> str:
         if sample:
             found[str(f)] = detect_layout(sample, str(f))
     if not found:
-        from gradeset.errors import GradesetError
-
-        raise GradesetError(f"{path}: no records in any of its {len(files)} files (empty input?)")
+        raise _NoRecords(f"{path}: no readable record in any of its {len(files)} files (empty, or every line is "
+                         "bad: see the reject file)")
     kinds = sorted(set(found.values()))
     if len(kinds) > 1:
-        from gradeset.errors import GradesetError
-
         first = {k: next(f for f, lay in found.items() if lay == k) for k in kinds}
         detail = "; ".join(f"{f}:1 is {k}" for k, f in first.items())
         raise GradesetError(f"{path}: the folder mixes layouts ({detail}). Convert each file on its own, or "
