@@ -118,3 +118,16 @@ def test_vllm_backend_on_gpu(tiny_model_dir):
         assert len(g["responses"]) == 4
         for r in g["responses"]:
             assert "<never>" in r["text"] and r["meta"]["stage1_tokens"] <= 12
+
+
+def test_cli_preview_shows_the_templated_prompt(tiny_model_dir, data_dir):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "gradeset", "generate", str(data_dir / "generate" / "mcq.jsonl"),
+                        "--out", "/nonexistent/never-written.jsonl", "--backend", "transformers", "--model",
+                        str(tiny_model_dir), "--system-prompt", "Answer with a letter.", "--preview", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert ("<|im_start|>system\nAnswer with a letter.<|im_end|>\n<|im_start|>user\nWhich planet is largest?"
+            "\n\nA. Mars\nB. Jupiter\nC. Venus\nD. Earth<|im_end|>\n<|im_start|>assistant\n") in r.stdout

@@ -57,6 +57,8 @@ def register(sub) -> None:
     p.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs per model")
     p.add_argument("--extra-body", help="JSON object merged into every request body")
     p.add_argument("--cache", help="request cache file (default OUT.gencache.jsonl)")
+    p.add_argument("--preview", type=int, metavar="K",
+                   help="print the first K prompts exactly as the model will get them and exit (sends nothing)")
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -115,6 +117,9 @@ def run(args) -> int:
         groups = list(job.groups(args.input, args.layout, args.split))
         if not groups:
             raise GradesetError(f"{args.input}: no prompts to generate for")
+        if args.preview:
+            _preview(groups[:args.preview], cfg)
+            return 0
         # Chunks bound memory (finished groups are written and dropped) while keeping
         # enough requests queued that the concurrency cap stays full.
         chunk = max(2048, cfg.concurrency * 16)
@@ -144,3 +149,27 @@ def run(args) -> int:
             job.note(f"{stats.failed} samples failed after {cfg.retries} retries (kept with failed: true and "
                      f"meta.error); re-run the same command to retry just those")
     return 0
+
+
+def _preview(groups: list[dict], cfg) -> None:
+    """Show rendered prompts: chat-templated text for local models, the messages otherwise."""
+    from gradeset.generate.prompts import apply_chat_template, build_prompt
+
+    tok = None
+    if cfg.backend in ("transformers", "vllm"):
+        from gradeset.errors import require
+
+        transformers = require("transformers", "transformers", "rendering the chat template")
+        try:
+            tok = transformers.AutoTokenizer.from_pretrained(cfg.model)
+        except (OSError, ValueError) as exc:
+            raise GradesetError(f"cannot load the tokenizer of {cfg.model!r}: {exc}") from exc
+    for i, g in enumerate(groups):
+        prompt = build_prompt(g, cfg.system_prompt, cfg.mcq_options)
+        print(f"--- prompt {i} (id {g.get('id')})")
+        if tok is not None:
+            print(apply_chat_template(tok, prompt, cfg.chat_template_kwargs))
+        elif cfg.endpoint == "completions":
+            print(prompt.plain_text())
+        else:
+            print(json.dumps(prompt.messages, ensure_ascii=False, indent=2))
