@@ -58,7 +58,7 @@ def atomic_open(target: str | os.PathLike, mode: str = "wb") -> Iterator:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(target)
-    fh = open(tmp, mode)
+    fh = open(tmp, mode)  # noqa: SIM115 - closed in the finally below, then renamed
     try:
         yield fh
         fh.close()

@@ -84,7 +84,7 @@ class RejectLog:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._tmp = temp_path(self.path)
-                self._fh = open(self._tmp, "wb")
+                self._fh = open(self._tmp, "wb")  # noqa: SIM115 - lives until close()
             self._fh.write(orjson.dumps(reject.to_json()) + b"\n")
         if self.count <= self.echo:
             print(f"rejected {reject.message()}", file=self.stream)

@@ -6,6 +6,7 @@ exception inside ``with``) leaves the previous file untouched.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -61,10 +62,8 @@ class Writer:
     def abort(self) -> None:
         if self.closed:
             return
-        try:
+        with contextlib.suppress(Exception):
             self._finish()
-        except Exception:
-            pass
         discard(self.tmp)
         self.closed = True
 
@@ -81,7 +80,7 @@ class Writer:
 class JsonlWriter(Writer):
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
-        raw = open(self.tmp, "wb")
+        raw = open(self.tmp, "wb")  # noqa: SIM115 - lives until close()
         self._raw = raw
         self._fh = gzip.GzipFile(fileobj=raw, mode="wb") if self.path.name.endswith(".gz") else raw
 
@@ -189,7 +188,7 @@ class CsvWriter(Writer):
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(path)
-        self._fh = open(self.tmp, "w", encoding="utf-8", newline="")
+        self._fh = open(self.tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - until close()
         self._writer = None
         self.fields: list[str] | None = None
         self.delimiter = "\t" if self.path.name.lower().endswith(".tsv") else ","
