@@ -9,8 +9,8 @@ Conventions (written down because evaluation tools disagree on them):
   **first_sample_accuracy** scores only each group's first response (seed 004's greedy
   number when n = 1).
 - **pass@k** is the unbiased estimator of Chen et al. (2021),
-  ``1 - C(n-c, k) / C(n, k)`` averaged over groups, computed as a running product so that
-  n = 1000 never builds a 300-digit binomial. Groups with fewer than k graded responses
+  ``1 - C(n-c, k) / C(n, k)`` averaged over groups, computed exactly in integers with one
+  rounding (no overflow, no cancellation). Groups with fewer than k graded responses
   are left out of pass@k (and counted in ``groups_for_k``), never padded.
 - **maj@k** votes over the parsed answers of a group's first k graded responses.
   Responses without a parsed answer abstain. A tie between answers scores the expected
@@ -25,6 +25,7 @@ Conventions (written down because evaluation tools disagree on them):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -45,8 +46,10 @@ _LONE_CLOSE = re.compile(r"^(.*?)</think>", re.DOTALL | re.IGNORECASE)
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k for one group with n samples of which c are correct (needs n >= k).
 
-    ``1 - C(n-c, k) / C(n, k) = 1 - prod_{i=n-c+1}^{n} (1 - k / i)``: the product form never
-    overflows and never loses precision to a difference of huge integers.
+    ``1 - C(n-c, k) / C(n, k)`` is computed as ``(C(n, k) - C(n-c, k)) / C(n, k)`` in exact
+    integers with one correctly rounded division: no overflow (Python integers), and no
+    cancellation when pass@k is tiny (the float form ``1 - ratio`` loses digits there).
+    Measured faster than the float product form for the n a group has (benchmarks/eval_bench.py).
     """
     if k <= 0:
         raise ValueError(f"k must be positive, got {k}")
@@ -56,21 +59,26 @@ def pass_at_k(n: int, c: int, k: int) -> float:
         raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
     if n - c < k:
         return 1.0
-    prod = 1.0
-    for i in range(n - c + 1, n + 1):
-        prod *= 1.0 - k / i
-    return 1.0 - prod
+    total = math.comb(n, k)
+    return (total - math.comb(n - c, k)) / total
 
 
 def vote_key(parsed: Any) -> str | None:
+    """The key answers are counted under in a majority vote: "5", "5.0" and " 5 " agree."""
+    if parsed is None:
+        return None
+    return _vote_key(parsed if isinstance(parsed, str) else str(parsed))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _vote_key(parsed: str) -> str | None:
     """The key answers are counted under in a majority vote: "5", "5.0" and " 5 " agree.
 
     Uses the verifier's canonical form where it can decide, else a light textual
-    normalisation (case, spaces, ``$``, thousands commas, numeric form).
+    normalisation (case, spaces, ``$``, thousands commas, numeric form). Cached: a run's
+    answers repeat a lot, and the canonical form costs a parse.
     """
-    if parsed is None:
-        return None
-    text = str(parsed).strip()
+    text = parsed.strip()
     if not text:
         return None
     try:  # the verifier's canonical form, when its module is present
@@ -93,14 +101,17 @@ def vote_key(parsed: Any) -> str | None:
 def maj_at_k(responses: Sequence[Mapping[str, Any]], k: int) -> float:
     """Majority-vote correctness over the first k graded responses (ties: expected value)."""
     graded = [r for r in responses if r.get("correct") is not None][:k]
+    return _majority([(vote_key(r.get("parsed")), bool(r.get("correct"))) for r in graded])
+
+
+def _majority(votes_in: Sequence[tuple[str | None, bool]]) -> float:
     votes: Counter[str] = Counter()
     right: dict[str, list[bool]] = {}
-    for r in graded:
-        key = vote_key(r.get("parsed"))
+    for key, ok in votes_in:
         if key is None:
-            continue
+            continue  # no parsed answer: abstains
         votes[key] += 1
-        right.setdefault(key, []).append(bool(r.get("correct")))
+        right.setdefault(key, []).append(ok)
     if not votes:
         return 0.0
     top = max(votes.values())
@@ -121,6 +132,9 @@ def has_reasoning(response: Mapping[str, Any] | str) -> bool:
         text = response_text(response)
     else:
         text = response or ""
+    low = text.lower()
+    if "think>" not in low and "working_out>" not in low and "reasoning>" not in low:
+        return False
     for rx in _THINK_BLOCKS:
         for m in rx.finditer(text):
             if m.group(1).strip():
@@ -159,31 +173,24 @@ class _Acc:
         self.maj_sum = {k: 0.0 for k in self.ks}
         self.maj_n = {k: 0 for k in self.ks}
 
-    def add(self, group: Mapping[str, Any]) -> None:
-        responses = group.get("responses") or []
-        graded = _graded(group)
+    def add(self, f: dict[str, Any]) -> None:
+        """Add one group's facts (from :func:`group_facts`), shared by every slice it is in."""
         self.n_groups += 1
-        self.n_responses += len(responses)
-        self.n_graded += len(graded)
-        self.correct += sum(1 for r in graded if r.get("correct"))
-        for r in responses:
-            s = r.get("score")
-            if isinstance(s, int | float) and not isinstance(s, bool) and not math.isnan(s):
-                self.score_sum += float(s)
-                self.n_scored += 1
-        self.thinking += sum(1 for r in responses if has_reasoning(r))
-        self.answered += sum(1 for r in graded if has_answer(r))
-        if graded:
+        self.n_responses += f["n_responses"]
+        self.n_graded += f["n_graded"]
+        self.correct += f["n_correct"]
+        self.score_sum += f["score_sum"]
+        self.n_scored += f["n_scored"]
+        self.thinking += f["thinking"]
+        self.answered += f["answered"]
+        if f["first"] is not None:
             self.first_n += 1
-            self.first_correct += 1 if graded[0].get("correct") else 0
-        n = len(graded)
-        c = sum(1 for r in graded if r.get("correct"))
-        for k in self.ks:
-            if n >= k:
-                self.pass_sum[k] += pass_at_k(n, c, k)
-                self.pass_n[k] += 1
-                self.maj_sum[k] += maj_at_k(graded, k)
-                self.maj_n[k] += 1
+            self.first_correct += f["first"]
+        for k, (p, m) in f["at_k"].items():
+            self.pass_sum[k] += p
+            self.pass_n[k] += 1
+            self.maj_sum[k] += m
+            self.maj_n[k] += 1
 
     def result(self) -> dict[str, Any]:
         def ratio(a: float, b: int) -> float | None:
@@ -208,6 +215,28 @@ class _Acc:
             "groups_for_k": {str(k): self.pass_n[k] for k in self.ks},
         })
         return out
+
+
+def group_facts(group: Mapping[str, Any], ks: Sequence[int]) -> dict[str, Any]:
+    """Everything the metrics need from one group, computed once however many slices use it."""
+    responses = group.get("responses") or []
+    graded = _graded(group)
+    n = len(graded)
+    c = sum(1 for r in graded if r.get("correct"))
+    score_sum, n_scored = 0.0, 0
+    for r in responses:
+        s = r.get("score")
+        if isinstance(s, int | float) and not isinstance(s, bool) and not math.isnan(s):
+            score_sum += float(s)
+            n_scored += 1
+    votes = [(vote_key(r.get("parsed")), bool(r.get("correct"))) for r in graded]  # keyed once, all k
+    return {
+        "n_responses": len(responses), "n_graded": n, "n_correct": c, "score_sum": score_sum,
+        "n_scored": n_scored, "thinking": sum(1 for r in responses if has_reasoning(r)),
+        "answered": sum(1 for r in graded if has_answer(r)),
+        "first": (1 if graded[0].get("correct") else 0) if graded else None,
+        "at_k": {k: (pass_at_k(n, c, k), _majority(votes[:k])) for k in ks if n >= k},
+    }
 
 
 def parse_ks(text: str | Sequence[int] | None) -> list[int]:
@@ -239,13 +268,14 @@ def compute_metrics(groups: Iterable[Mapping[str, Any]], ks: Sequence[int] = DEF
     slices: dict[str, dict[str, _Acc]] = {f: {} for f in breakdown}
     seen = {f: False for f in breakdown}
     for g in groups:
-        total.add(g)
+        facts = group_facts(g, ks)
+        total.add(facts)
         for f in breakdown:
             value = g.get(f)
             if value is not None and value != "":
                 seen[f] = True
             key = "(none)" if value is None or value == "" else str(value)
-            slices[f].setdefault(key, _Acc(ks)).add(g)
+            slices[f].setdefault(key, _Acc(ks)).add(facts)
     out = total.result()
     for f in breakdown:
         if seen[f]:
