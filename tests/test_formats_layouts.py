@@ -340,3 +340,17 @@ def test_exports_are_what_trl_expects():
     assert not data_utils.is_conversational(plain)
     (kto,) = export_groups([{"prompt": "p", "responses": [{"text": "c", "correct": False}]}], "trl-kto")
     assert kto["label"] is False and (kto["prompt"], kto["completion"]) == ("p", "c")
+
+
+def test_seed003_parquet_shards_group_across_files(tmp_path):
+    from gradeset.io import write_rows
+
+    d = tmp_path / "verified"
+    d.mkdir()
+    write_rows(d / "shard-00000.parquet", [{"question": "a", "completion": "1", "correctness_label": 1, "pred_parsed": True},
+                                           {"question": "b", "completion": "2", "correctness_label": 0, "pred_parsed": True}])
+    write_rows(d / "shard-00001.parquet", [{"question": "a", "completion": "3", "correctness_label": 0, "pred_parsed": False}])
+    groups = {g["prompt"]: g for g in read_groups(d)}
+    assert [r["text"] for r in groups["a"]["responses"]] == ["1", "3"]
+    assert [r["pred_parsed"] for r in groups["a"]["responses"]] == [True, False]
+    assert len(groups["b"]["responses"]) == 1

@@ -126,14 +126,29 @@ def _count_rows(ctx: ImportContext) -> dict[bytes, int] | None:
     path = ctx.options.get("_path")
     if not path or not Path(path).exists():
         return None
-    from gradeset.io.readers import iter_rows
+    from gradeset.io.readers import detect_format, input_files, iter_rows
 
     counts: dict[bytes, int] = {}
-    for _, row in iter_rows(path, None, split=ctx.options.get("_split")):
-        if _problem(row) is None:
-            k = _key(row["question"])
-            counts[k] = counts.get(k, 0) + 1
+    p = Path(path)
+    files = input_files(p) if p.is_dir() and detect_format(p) == "shards" else [p]
+    for f in files:
+        for row in _count_columns(f, ctx.options.get("_split")) if f.suffix == ".parquet" else \
+                (r for _, r in iter_rows(f, None, split=ctx.options.get("_split"))):
+            if _problem(row) is None:
+                k = _key(row["question"])
+                counts[k] = counts.get(k, 0) + 1
     return counts
+
+
+def _count_columns(path: Path, split) -> Iterator[dict]:
+    """Only the columns the count needs: Parquet reads them without touching the completions' text
+    more than once."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    cols = [c for c in ("question", "completion", "correctness_label") if c in pf.schema_arrow.names]
+    for batch in pf.iter_batches(columns=cols, batch_size=8192):
+        yield from batch.to_pylist()
 
 
 class _Spill:
