@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -178,24 +177,26 @@ def stream(total: int, workers: int, timeout: float, group_size: int = 16) -> di
     grader = Grader(task="math", workers=workers, timeout=timeout)
     marks: dict[str, float] = {}
     done = 0
-    gen = cases(total, seed=1)
+    gen = cases(total // group_size + 1, seed=1)
     t0 = time.perf_counter()
     try:
+        rng = random.Random(2)
         while done < total:
             batch = []
             for _ in range(256):
-                rs = []
-                gold = None
-                for _ in range(group_size):
-                    try:
-                        kind, g, c = next(gen)
-                    except StopIteration:
-                        break
-                    gold = gold or g
-                    rs.append({"text": c})
-                if not rs:
+                if done + sum(len(g["responses"]) for g in batch) >= total:
                     break
-                batch.append({"prompt": "", "answer": gold, "responses": rs})
+                try:
+                    kind, gold, completion = next(gen)
+                except StopIteration:
+                    break
+                head, _, tail = completion.rpartition("\n\n")
+                sentences = head.split(". ")
+                responses = []
+                for _ in range(group_size):  # 16 samples for one prompt: same answer, varied reasoning
+                    rng.shuffle(sentences)
+                    responses.append({"text": ". ".join(sentences) + "\n\n" + tail})
+                batch.append({"prompt": "", "answer": gold, "responses": responses})
             if not batch:
                 break
             grader.grade(batch)  # graded groups are dropped here, as a writer would

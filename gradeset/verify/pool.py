@@ -75,6 +75,16 @@ def _package_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(gradeset.__file__)))
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills the worker if the parent dies (even mid-computation, GIL held)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 class _Worker:
     def __init__(self, verifiers):
         parent, child = socket.socketpair()
@@ -83,6 +93,7 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gradeset.verify.worker", str(child.fileno())],
             pass_fds=(child.fileno(),), env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         child.close()
         self.conn = Connection(parent.detach())
