@@ -78,19 +78,5 @@ def stable_rng_seed(seed: int | str, key: str) -> int:
     return int.from_bytes(h, "big")
 
 
-_MASK = (1 << 64) - 1
-
-
-def mix_keys(base: int, n: int) -> list[int]:
-    """n pseudo-random 64-bit keys from one seed (splitmix64): a cheap per-item shuffle order."""
-    out = []
-    for i in range(n):
-        z = (base + (i + 1) * 0x9E3779B97F4A7C15) & _MASK
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        out.append(z ^ (z >> 31))
-    return out
-
-
 def bump(stats: dict, key: str, n: int = 1) -> None:
     stats[key] = stats.get(key, 0) + n
