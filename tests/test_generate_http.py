@@ -496,3 +496,16 @@ def test_aiohttp_transport_if_installed():
     with LoopbackServer(reply=echo, faults=[Fault("drop"), Fault("429", retry_after=0.1)]) as srv:
         out = generate_groups(prompts(2), cfg_for(srv, n=2, transport="aiohttp"))
     assert [r["text"] for r in out[0]["responses"]] == ["[0] question 0", "[1] question 0"]
+
+
+def test_rpm_pacing_carries_across_chunks():
+    from gradeset.generate import RequestCache
+    from gradeset.generate.engine import Engine
+
+    with LoopbackServer(reply="ok") as srv:
+        engine = Engine(cfg_for(srv, n=1, rpm=600), RequestCache(None))  # one request per 100 ms
+        engine.run(prompts(3))
+        engine.run([{"prompt": f"more {i}"} for i in range(3)])  # a second chunk, a new event loop
+        reqs = srv.generation_requests()
+    gaps = [b.time - a.time for a, b in zip(reqs, reqs[1:])]
+    assert len(reqs) == 6 and min(gaps) >= 0.08, gaps

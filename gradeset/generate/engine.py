@@ -68,6 +68,7 @@ class Engine:
         self.progress: Progress | None = None
         self._seen: dict[str, int] = {}
         self._refused = 0
+        self.limiter: RateLimiter | None = None
         self._abort: RequestError | None = None
 
     # -- planning ----------------------------------------------------------------------------
@@ -181,7 +182,10 @@ class Engine:
 
             self._backend = get_backend(cfg)
         backend = self._backend
-        self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
+        if self.limiter is None:
+            self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
+        else:  # a later chunk on a new event loop: keep the pacing and token budget, new lock
+            self.limiter.rebind()
         self.slots = asyncio.Semaphore(cfg.concurrency)
         if not works:
             return

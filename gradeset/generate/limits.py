@@ -30,6 +30,11 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = asyncio.Lock() if (rpm or tpm) else None
 
+    def rebind(self) -> None:
+        """A fresh lock for a new event loop (asyncio locks belong to the loop that used them)."""
+        if self._lock is not None:
+            self._lock = asyncio.Lock()
+
     def pause(self, seconds: float) -> None:
         """Hold every request for ``seconds`` (a server said Retry-After)."""
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
