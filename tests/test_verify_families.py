@@ -215,3 +215,30 @@ def test_judge_through_verify_groups_uses_group_context_and_survives_a_dead_back
     out = verify_groups([dead], task="judge", model="j", base_url="http://127.0.0.1:9/v1", retries=0, timeout=2)
     r = out[0]["responses"][0]
     assert r["correct"] is False and r["parsed"] is None
+
+
+def test_format_hostile_repeated_tags_are_fast_and_wrong():
+    import time
+
+    v = get_verifier("format")
+    text = "<start_working_out>" * 20000 + "<end_working_out>" * 20000 + "<SOLUTION>1" * 20000
+    t0 = time.perf_counter()
+    out = v(text)
+    assert not out.correct and out.score == 0.0
+    assert time.perf_counter() - t0 < 2
+
+
+def test_plugin_errors_and_hangs_become_verdicts(monkeypatch, tmp_path):
+    from gradeset.verify import verify_groups
+
+    (tmp_path / "bad_plugins.py").write_text(
+        "import time\n"
+        "def boom(completion, gold):\n    raise ValueError('broken plugin')\n"
+        "def hang(completion, gold):\n    time.sleep(60)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    g = {"prompt": "q", "answer": "a", "responses": [{"text": "a"}]}
+    r = verify_groups([g], task="python:bad_plugins:boom", workers=1)[0]["responses"][0]
+    assert r["correct"] is False and "broken plugin" in r["meta"]["verify_detail"]
+    r = verify_groups([g], task="python:bad_plugins:hang", workers=1, timeout=1)[0]["responses"][0]
+    assert r["correct"] is False and r["meta"]["verify_detail"] == "timeout"

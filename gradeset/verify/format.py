@@ -50,7 +50,8 @@ class FormatVerifier:
         positions = [text.find(t) for t in self.tags]
         in_order = all(p >= 0 for p in positions) and positions == sorted(positions)
         partial = sum(c == 1 for c in counts) / 4.0
-        m = self._full.match(text)
+        # the regex only runs on texts with each tag once: no backtracking blow-up on hostile repeats
+        m = self._full.match(text) if all(c == 1 for c in counts) else None
         parsed = m.group(1).strip() if m else None
         ok = bool(m) and all(c == 1 for c in counts) and in_order
         score = 1.0 if ok else partial * 0.75  # structure never fully right: at most 0.75
