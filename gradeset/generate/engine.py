@@ -212,8 +212,11 @@ class Engine:
             await asyncio.gather(*tasks, return_exceptions=True)
             await backend.close()
         if self._abort is not None:
+            hint = ""
+            if self._abort.status == 404 and cfg.base_url and not cfg.base_url.rstrip("/").endswith("/v1"):
+                hint = f" (OpenAI-compatible servers usually want the base URL to end in /v1: {cfg.base_url}/v1)"
             raise GradesetError(
-                f"every request is refused ({self._abort}); check --model, --base-url and the API key "
+                f"every request is refused ({self._abort}){hint}; check --model, --base-url and the API key "
                 f"({cfg.api_key_env or 'the default key variable'}). Nothing more was sent")
 
     def _split(self, works: list[Work]) -> list[Work]:
