@@ -222,3 +222,20 @@ def test_build_to_a_shard_folder_keeps_the_sidecar_beside_it(graded, tmp_path):
     assert (tmp_path / "pairs.stats.json").exists() and not (out / ".stats.json").exists()
     shards = sorted(out.glob("shard-*.jsonl"))
     assert sum(len(rows(s)) for s in shards) == 2
+
+
+def test_build_exports_verl_sharegpt_alpaca(graded, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "train.parquet"
+    assert main(["build", "grpo", graded, "--out", str(out), "--to", "verl", "--mixed-only", "-q"]) == 0
+    (row,) = pq.read_table(out).to_pylist()
+    assert row["prompt"] == [{"role": "user", "content": "What is 2+3?"}]
+    assert row["reward_model"] == {"style": "rule", "ground_truth": "5"} and row["ability"] == "math"
+    assert {"data_source", "extra_info"} <= set(row)
+    sg = tmp_path / "sharegpt.jsonl"
+    assert main(["build", "sft", graded, "--out", str(sg), "--to", "sharegpt", "-q"]) == 0
+    first = rows(sg)[0]["conversations"]
+    assert [t["from"] for t in first] == ["human", "gpt"] and first[1]["value"] == "The answer is 5."
+    al = tmp_path / "alpaca.jsonl"
+    assert main(["build", "sft", graded, "--out", str(al), "--to", "alpaca", "-q"]) == 0
+    assert rows(al)[0]["instruction"] == "What is 2+3?" and rows(al)[0]["output"] == "The answer is 5."
