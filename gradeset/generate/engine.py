@@ -213,7 +213,8 @@ class Engine:
             await backend.close()
         if self._abort is not None:
             hint = ""
-            if self._abort.status == 404 and cfg.base_url and not cfg.base_url.rstrip("/").endswith("/v1"):
+            if (self._abort.status == 404 and cfg.backend == "openai" and cfg.base_url
+                    and not cfg.base_url.rstrip("/").endswith("/v1")):
                 hint = f" (OpenAI-compatible servers usually want the base URL to end in /v1: {cfg.base_url}/v1)"
             raise GradesetError(
                 f"every request is refused ({self._abort}){hint}; check --model, --base-url and the API key "
