@@ -159,3 +159,25 @@ def test_verifier_pickles_and_returns_verdict():
     v = pickle.loads(pickle.dumps(get_verifier("math", precision=4)))
     out = v("\\boxed{0.3333}", "1/3")
     assert isinstance(out, Verdict) and out.correct
+
+
+def test_common_answers_are_graded_without_importing_sympy():
+    """The speed claim in one assertion: integers, decimals, fractions, radicals, intervals,
+    letters and short text never load sympy (a fresh interpreter proves it)."""
+    import subprocess
+    import sys
+
+    code = r"""
+import sys
+from gradeset.verify import get_verifier
+v = get_verifier("math")
+pairs = [("42", "so \\boxed{42}"), ("0.25", "\\boxed{\\frac{1}{4}}"), ("2\\sqrt{3}", "\\boxed{\\sqrt{12}}"),
+         ("[1, 5)", "\\boxed{\\left[1,5\\right)}"), ("B", "\\boxed{B}"), ("Monday", "\\boxed{\\text{Tuesday}}"),
+         ("1,000", "#### 1000"), ("x^2+2x+1", "\\boxed{(x+1)^2}"), ("3.5", "The answer is 7/2.")]
+got = [v(p, g).correct for g, p in pairs]
+assert got == [True, True, True, True, True, False, True, True, True], got
+assert "sympy" not in sys.modules, "sympy was imported"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr

@@ -75,25 +75,33 @@ def _package_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(gradeset.__file__)))
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel kills the worker if the parent dies (even mid-computation, GIL held)."""
-    try:
-        import ctypes
+def _worker_setup(memory_mb: int):
+    def setup() -> None:
+        """Linux: the kernel kills the worker if the parent dies (even mid-computation, GIL held);
+        an address-space cap turns a runaway sympy expansion into a MemoryError, not a swap storm."""
+        try:
+            import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except Exception:
+            pass
+        if memory_mb > 0:
+            import resource
+
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+    return setup
 
 
 class _Worker:
-    def __init__(self, verifiers):
+    def __init__(self, verifiers, memory_mb: int = 4096):
         parent, child = socket.socketpair()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_package_root(), env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gradeset.verify.worker", str(child.fileno())],
             pass_fds=(child.fileno(),), env=env, start_new_session=True, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_worker_setup(memory_mb),
         )
         child.close()
         self.conn = Connection(parent.detach())
@@ -119,7 +127,8 @@ class VerifyPool:
     """
 
     def __init__(self, verifiers: dict[str, Callable], workers: int = 1, timeout: float = 5.0,
-                 chunk: int = 32, budgets: dict[str, float] | None = None):
+                 chunk: int = 32, budgets: dict[str, float] | None = None, memory_mb: int = 4096):
+        self.memory_mb = int(memory_mb)
         self.verifiers = verifiers
         self.n = max(1, int(workers))
         self.timeout = float(timeout)
@@ -130,7 +139,7 @@ class VerifyPool:
         self.crashes = 0
 
     def _spawn(self) -> _Worker:
-        w = _Worker(self.verifiers)
+        w = _Worker(self.verifiers, self.memory_mb)
         self.workers.append(w)
         return w
 
