@@ -97,3 +97,20 @@ def test_balance_step_streams_through_process():
     import pickle
 
     assert pickle.loads(pickle.dumps(step)).config.bucket_caps == {"all-correct": 2}
+
+
+def test_bucket_ratios_give_the_largest_mix_the_data_allows():
+    from gradeset.shape.balance import ratio_caps
+
+    assert ratio_caps({"mixed": 5, "all-correct": 10, "all-wrong": 5}, {"mixed": 1, "all-correct": 1}) == {
+        "mixed": 5, "all-correct": 5}
+    assert ratio_caps({"mixed": 3, "all-correct": 10}, {"mixed": 1, "all-correct": 2, "all-wrong": 0}) == {
+        "mixed": 3, "all-correct": 6, "all-wrong": 0}
+    assert ratio_caps({"mixed": 4}, {"mixed": 1, "all-correct": 1}) == {"mixed": 4}  # missing bucket ignored
+    out, bal = balance(corpus(), bucket_ratios="mixed=1,all-correct=1,all-wrong=0")
+    math = [bucket_of(g) for g in out if g["task"] == "math"]
+    assert math.count("mixed") == 5 and math.count("all-correct") == 5 and "all-wrong" not in math
+    assert bal.stats["dropped_bucket_ratio"] == 5 + 5
+    assert sum(1 for g in out if g["task"] == "trivia") == 6  # trivia has only mixed: nothing to trim
+    with pytest.raises(ShapeError):
+        balance([], bucket_ratios="mixed=x")

@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_output(p)
     p.add_argument("--bucket-caps", help="groups per bucket within each task, e.g. mixed=5000,all-correct=1000 "
                    "(* = every other bucket)")
+    p.add_argument("--bucket-ratios", help="target mix of buckets within each task, e.g. "
+                   "mixed=2,all-correct=1,all-wrong=1 (the largest mix the data allows; holds the input)")
     p.add_argument("--task-caps", help="groups per task, e.g. math=8000,trivia=4000")
     p.add_argument("--task-row-caps", help="rows (completions) per task, e.g. math=20000,*=10000")
     p.add_argument("--drop-buckets", help="buckets to leave out entirely, e.g. all-wrong,ungraded")
@@ -50,7 +52,7 @@ def run(args) -> int:
     from gradeset.shape.balance import BalanceConfig, Balancer, format_table, iter_balance
     from gradeset.shape.rows import export
 
-    cfg = BalanceConfig(bucket_caps=args.bucket_caps, task_caps=args.task_caps, task_row_caps=args.task_row_caps,
+    cfg = BalanceConfig(bucket_caps=args.bucket_caps, bucket_ratios=args.bucket_ratios, task_caps=args.task_caps, task_row_caps=args.task_row_caps,
                         drop_buckets=args.drop_buckets or (), per_prompt=args.per_prompt, upsample=args.upsample,
                         keep=args.keep, seed=args.seed, correct_threshold=args.correct_threshold)
     bal = Balancer(cfg)
@@ -70,7 +72,8 @@ def run(args) -> int:
         write_rows(job, args.out, rows, fmt=args.out_format)
         st = bal.stats
         job.used = st.get("groups_out", 0)
-        for reason in ("dropped_bucket", "dropped_bucket_cap", "dropped_task_cap", "dropped_row_cap",
+        for reason in ("dropped_bucket", "dropped_bucket_cap", "dropped_bucket_ratio", "dropped_task_cap",
+                       "dropped_row_cap",
                        "dropped_no_kept_responses"):
             if st.get(reason):
                 job.skip(reason.removeprefix("dropped_").replace("_", " "), st[reason])

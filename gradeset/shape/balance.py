@@ -64,6 +64,7 @@ class BalanceConfig:
     bucket_caps: dict[str, int] = field(default_factory=dict)   # groups per bucket, within each task
     task_caps: dict[str, int] = field(default_factory=dict)     # groups per task
     task_row_caps: dict[str, int] = field(default_factory=dict)  # rows (responses) per task
+    bucket_ratios: dict[str, float] = field(default_factory=dict)  # target mix of buckets within each task
     drop_buckets: tuple[str, ...] = ()
     per_prompt: int | None = None
     upsample: bool = False
@@ -76,9 +77,10 @@ class BalanceConfig:
         self.bucket_caps = parse_caps(self.bucket_caps, what="bucket cap")
         self.task_caps = parse_caps(self.task_caps, what="task cap")
         self.task_row_caps = parse_caps(self.task_row_caps, what="task row cap")
+        self.bucket_ratios = parse_ratios(self.bucket_ratios)
         if isinstance(self.drop_buckets, str):
             self.drop_buckets = tuple(b.strip() for b in self.drop_buckets.split(",") if b.strip())
-        for b in list(self.bucket_caps) + list(self.drop_buckets):
+        for b in list(self.bucket_caps) + list(self.drop_buckets) + list(self.bucket_ratios):
             if b not in BUCKETS and b != ANY:
                 raise ShapeError(f"unknown bucket {b!r}; buckets are {', '.join(BUCKETS)}")
         if self.keep not in KEEP:
@@ -90,12 +92,50 @@ class BalanceConfig:
 
     @property
     def capped(self) -> bool:
-        return bool(self.bucket_caps or self.task_caps or self.task_row_caps)
+        return bool(self.bucket_caps or self.task_caps or self.task_row_caps or self.bucket_ratios)
+
+    @property
+    def holds_all(self) -> bool:
+        """Whether any group may still be cut at the end (task caps and ratios need every group)."""
+        return bool(self.task_caps or self.task_row_caps or self.bucket_ratios)
 
 
 def rows_of(group: dict) -> int:
     """Rows a group becomes in a one-row-per-completion layout (a prompt-only group is one row)."""
     return max(1, len(group.get("responses") or []))
+
+
+def parse_ratios(spec: str | dict | None) -> dict[str, float]:
+    """``"mixed=2,all-correct=1,all-wrong=1"`` -> shares of the mix (any positive weights)."""
+    if not spec:
+        return {}
+    items = spec.items() if isinstance(spec, dict) else [
+        p.split("=", 1) if "=" in p else (p, None) for p in str(spec).split(",") if p.strip()]
+    out: dict[str, float] = {}
+    for k, v in items:
+        try:
+            w = float(v)
+        except (TypeError, ValueError):
+            raise ShapeError(f"bad bucket ratio {k}={v!r}: expected NAME=WEIGHT, e.g. mixed=2") from None
+        if w < 0:
+            raise ShapeError(f"bad bucket ratio {k}={w}: must be >= 0")
+        out[str(k).strip()] = w
+    if not any(out.values()):
+        raise ShapeError("bucket ratios must have at least one positive weight")
+    return out
+
+
+def ratio_caps(counts: dict[str, int], ratios: dict[str, float]) -> dict[str, int]:
+    """Largest per-bucket counts in the ratio that the available groups allow.
+
+    Buckets without a weight are left as they are; a bucket with weight 0 is dropped; a
+    weighted bucket the task does not have is ignored (otherwise it would empty the task).
+    """
+    weighted = {b: w for b, w in ratios.items() if w > 0 and counts.get(b, 0) > 0}
+    scale = min((counts.get(b, 0) / w for b, w in weighted.items()), default=0.0)
+    caps = {b: int(scale * w + 1e-9) for b, w in weighted.items()}
+    caps.update({b: 0 for b, w in ratios.items() if w == 0})
+    return caps
 
 
 def bucket_of(group: dict, threshold: float = 1.0) -> str:
@@ -220,7 +260,7 @@ class Balancer:
             self._emit(task, b, g)
             return [g]
         cap = _cap(cfg.bucket_caps, b)
-        if cap is None and not (cfg.task_caps or cfg.task_row_caps):
+        if cap is None and not cfg.holds_all:
             # nothing can drop this group later: let it through now (memory stays flat)
             self._emit(task, b, g)
             return [g]
@@ -245,10 +285,25 @@ class Balancer:
         bump(self.stats, "rows_out", len(g.get("responses") or ()) or 1)
         self._tally(self.after, task, b, g)
 
+    def _apply_ratios(self) -> None:
+        """Trim each task's buckets to the target mix, keeping the lowest hash priorities."""
+        tasks = {t for t, _ in self._held}
+        for task in tasks:
+            counts = {b: len(h) for (t, b), h in self._held.items() if t == task}
+            for b, cap in ratio_caps(counts, self.cfg.bucket_ratios).items():
+                heap = self._held.get((task, b))
+                if heap is None or len(heap) <= cap:
+                    continue
+                heap.sort(key=lambda t: (-t[0], t[1]))
+                bump(self.stats, "dropped_bucket_ratio", len(heap) - cap)
+                self._held[(task, b)] = heap[:cap]
+
     def finish(self) -> list[dict]:
         """Apply the task caps to what the bucket caps kept; survivors in input order."""
         cfg = self.cfg
         by_task: dict[str, list[tuple[float, int, str, dict]]] = {}
+        if cfg.bucket_ratios:
+            self._apply_ratios()
         for (task, b), heap in self._held.items():
             for negp, n, g in heap:
                 by_task.setdefault(task, []).append((-negp, n, b, g))
