@@ -38,6 +38,7 @@ def test_build_dpo_counts_add_up_and_ungraded_goes_to_rejects(graded, tmp_path, 
     assert all(p["chosen"] != p["rejected"] and p["margin"] > 0 for p in pairs)
     rej = rows(f"{out}.rejects.jsonl")
     assert len(rej) == 1 and "no response has a score" in rej[0]["reason"] and "9/3" in rej[0]["raw"]
+    assert rej[0]["line"] == 5  # the ungraded group's line in the input
     stats = json.loads(Path(f"{out}.stats.json").read_text())
     assert stats["skipped_tied"] == 2 and stats["pairs"] == 2
 

@@ -36,6 +36,42 @@ class BuildJob(Job):
         return line
 
 
+def located_groups(job: Job, path: str, layout: str | None, split: str | None, where: list):
+    """Groups as ``job.groups`` reads them, noting in ``where[0]`` the input line of the current one.
+
+    A group that a strategy rejects later (nothing graded) is then reported with its
+    file and line, like a malformed line would be.
+    """
+    from gradeset.errors import GradesetError
+    from gradeset.formats import ImportContext, detect_layout, import_rows
+    from gradeset.io import iter_rows, peek_rows
+    from gradeset.io.readers import is_empty
+
+    p = Path(path)
+    if not p.exists():
+        raise GradesetError(f"{path}: no such file or folder")
+    if is_empty(p):
+        raise GradesetError(f"{path}: the file is empty")
+    if layout is None:
+        layout = detect_layout(peek_rows(path, 64, split=split), str(path))
+    ctx = ImportContext(source=str(path), on_reject=job._on_reject)
+    last: list = [None]
+
+    def tracked():
+        for loc, row in iter_rows(path, ctx.on_reject, split=split):
+            last[0] = loc
+            yield loc, row
+
+    try:
+        for g in import_rows(tracked(), layout, ctx):
+            job.read += 1
+            where[0] = last[0]
+            yield g
+    finally:
+        for n in ctx.notes:
+            job.note(n)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="shape graded groups into SFT, DPO, GRPO/GSPO/Dr. GRPO or KTO data",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,17 +164,18 @@ def run(args) -> int:
         job.kind = args.kind
 
         ungraded = [0]
+        where: list = [None]
 
         def on_skip(group: dict, reason: str) -> None:
             if reason == "ungraded":
                 ungraded[0] += 1
-                job.rejects.add(Reject(str(args.input), None,
+                job.rejects.add(Reject(str(args.input), where[0],
                                        f"group {group.get('id')}: no response has a score or a correct flag "
                                        "(run `gradeset verify` first)", dumps(group).decode()))
             else:
                 job.skip(reason)
 
-        groups = progress(job.groups(args.input, args.layout, args.split), desc=f"build {args.kind}",
+        groups = progress(located_groups(job, args.input, args.layout, args.split, where), desc=f"build {args.kind}",
                           unit="group", disable=args.quiet)
         shaped = _iter_shaped(args, groups, stats, on_skip)
         opts = {"conversational": bool(args.conversational or args.messages), "system_prompt": args.system_prompt}
