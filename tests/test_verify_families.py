@@ -242,3 +242,19 @@ def test_plugin_errors_and_hangs_become_verdicts(monkeypatch, tmp_path):
     assert r["correct"] is False and "broken plugin" in r["meta"]["verify_detail"]
     r = verify_groups([g], task="python:bad_plugins:hang", workers=1, timeout=1)[0]["responses"][0]
     assert r["correct"] is False and r["meta"]["verify_detail"] == "timeout"
+
+
+def test_math_verify_string_extraction_rows_with_mcq():
+    """Math-Verify's tests/test_string_extraction.py rows, read by the mcq verifier."""
+    import json
+
+    rows = [json.loads(x) for x in (Path(__file__).parent / "data" / "verify" /
+                                    "math_verify_string_cases.jsonl").read_text().splitlines() if x.strip()]
+    failures = []
+    for r in rows:
+        want = r["right"] if "right" in r else r["expected"]
+        letter, _ = get_verifier("mcq", letters=r["letters"]).extract(r["pred"])
+        if letter != want:
+            failures.append((r["pred"], letter, want))
+    assert not failures
+    assert sum("right" in r for r in rows) == 1

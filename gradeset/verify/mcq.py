@@ -23,10 +23,15 @@ def _letter(s: str, letters: str) -> str | None:
     return None
 
 
-_PHRASE = re.compile(
-    r"(?:answer|choice|option)\s*(?:is|:)?\s*(?:option\s*)?[:\s]*\**\s*(?:\\boxed\{)?\s*(?:\\text\{)?\(?([A-J])\)?(?![A-Za-z])",
-    re.IGNORECASE,
-)
+def _phrase(letters: str) -> re.Pattern:
+    return re.compile(
+        r"(?:answer|choice|option)\s*(?:is|:)?\s*(?:option\s*)?[:\s]*\**\s*(?:\\boxed\{)?\s*(?:\\text\{)?\(?"
+        r"([" + re.escape(letters) + r"])\)?(?![A-Za-z])",
+        re.IGNORECASE,
+    )
+
+
+_LEADING = re.compile(r"^\s*\(?([A-Z])(?:\)|\.(?=\s|$))")
 
 
 class MCQVerifier:
@@ -35,6 +40,13 @@ class MCQVerifier:
     def __init__(self, letters: str = "ABCDEFGHIJ", truncation_chars: int = 400):
         self.letters = letters.upper()
         self.truncation_chars = truncation_chars
+        self._phrase = _phrase(self.letters)
+
+    def __getstate__(self):
+        return {"letters": self.letters, "truncation_chars": self.truncation_chars}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
 
     def extract(self, completion: str) -> tuple[str | None, str]:
         text = extract.after_thinking(extract.strip_turn_tail(completion or ""))
@@ -45,7 +57,7 @@ class MCQVerifier:
         if boxed is not None:
             letter = _letter(boxed, self.letters)
             return (letter, "boxed") if letter else (None, f"boxed content is not a choice: {boxed[:40]!r}")
-        m = extract.last_match(_PHRASE, text)
+        m = extract.last_match(self._phrase, text)
         if m and m.group(1).upper() in self.letters:
             return m.group(1).upper(), "phrase"
         lines = [ln for ln in text.strip().splitlines() if ln.strip()]
@@ -53,6 +65,9 @@ class MCQVerifier:
             letter = _letter(lines[-1], self.letters)
             if letter:
                 return letter, "last line"
+        m = _LEADING.match(text)  # "A. Because ..." / "(B) since ..."
+        if m and m.group(1) in self.letters:
+            return m.group(1), "leading"
         if extract.looks_truncated(text, self.truncation_chars):
             return None, "truncated: no final answer"
         return None, "no choice stated"
