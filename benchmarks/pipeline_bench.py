@@ -67,12 +67,12 @@ def make_source(path: Path, responses: int, group_size: int, seed: int = 0) -> i
     return groups
 
 
-def write_pipeline(folder: Path, chunk: int, workers: int) -> Path:
+def write_pipeline(folder: Path, chunk: int, workers: int, dedup: bool = True) -> Path:
     p = folder / "pipeline.yaml"
+    dedup_step = "\n  - dedup: {method: exact}" if dedup else ""
     p.write_text(f"""source: {{path: source.jsonl}}
 steps:
-  - verify: {{task: math, workers: {workers}}}
-  - dedup: {{method: exact}}
+  - verify: {{task: math, workers: {workers}}}{dedup_step}
 outputs:
   groups: out/groups
   exports:
@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-cpus", type=int, default=os.cpu_count(), help="CPUs for the local Ray instance")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "pipeline.json"))
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--no-dedup", action="store_true",
+                    help="leave out exact dedup (whose index grows with the number of distinct prompts), to "
+                         "see the runner's own memory")
     args = ap.parse_args(argv)
 
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -146,12 +149,13 @@ def main(argv: list[str] | None = None) -> int:
             folder = work / label(n)
             folder.mkdir()
             groups = make_source(folder / "source.jsonl", n, args.group_size)
-            pipeline = write_pipeline(folder, args.chunk_size, args.workers)
+            pipeline = write_pipeline(folder, args.chunk_size, args.workers, dedup=not args.no_dedup)
             runners = ["local"] + (["ray"] if n in ray_sizes else [])
             for runner in runners:
                 r = run_once(pipeline, runner, args.num_cpus)
                 s = r["summary"]
-                row = {"responses": n, "groups": groups, "runner": runner, "seconds": r["seconds"],
+                row = {"responses": n, "groups": groups, "runner": runner, "dedup": not args.no_dedup,
+                       "seconds": r["seconds"],
                        "responses_per_s": round(n / r["seconds"]), "groups_per_s": round(groups / r["seconds"]),
                        "peak_rss_mb": r["peak_rss_mb"], "written_groups": s["written"],
                        "exports": {e["layout"]: e["rows"] for e in s["exports"]},
@@ -166,15 +170,25 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print("| responses | groups | runner | seconds | responses/s | peak RSS (MB, process tree) |")
-    print("|---:|---:|---|---:|---:|---:|")
+    print("| responses | groups | runner | steps | seconds | responses/s | peak RSS (MB, process tree) |")
+    print("|---:|---:|---|---|---:|---:|---:|")
     for r in results:
-        print(f"| {label(r['responses'])} | {r['groups']:,} | {r['runner']} | {r['seconds']:.1f} | "
+        steps = "verify+dedup" if r["dedup"] else "verify"
+        print(f"| {label(r['responses'])} | {r['groups']:,} | {r['runner']} | {steps} | {r['seconds']:.1f} | "
               f"{r['responses_per_s']:,} | {r['peak_rss_mb']:.0f} |")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # keep earlier rows of other sizes/variants, so the big sizes need not be rerun
+    def key(r):
+        return (r["responses"], r["runner"], r.get("dedup", True))
+
+    if out.exists():
+        new = {key(r) for r in results}
+        old = [r for r in json.loads(out.read_text()).get("results", []) if key(r) not in new]
+        results = sorted(old + results, key=lambda r: (not r.get("dedup", True), r["runner"], r["responses"]))
     out.write_text(json.dumps({
-        "benchmark": "pipeline", "pipeline": "source -> verify(math) -> dedup(exact) -> shards + trl-dpo + trl-prompt",
+        "benchmark": "pipeline",
+        "pipeline": "source -> verify(math) [-> dedup(exact)] -> shards + trl-dpo + trl-prompt",
         "group_size": args.group_size, "chunk_size": args.chunk_size, "verify_workers": args.workers,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "results": results}, indent=2))
