@@ -67,6 +67,7 @@ class Engine:
         self._backend = backend
         self.progress: Progress | None = None
         self._seen: dict[str, int] = {}
+        self._base_meta = cfg.response_meta()
         self._refused = 0
         self.limiter: RateLimiter | None = None
         self._abort: RequestError | None = None
@@ -133,8 +134,7 @@ class Engine:
     # -- recording ---------------------------------------------------------------------------
     def _response(self, index: int, sample: Sample | None, *, elapsed: float, error: str | None = None,
                   two_step: bool = False, stage1: Sample | None = None) -> dict[str, Any]:
-        cfg = self.cfg
-        meta = cfg.response_meta()
+        meta = dict(self._base_meta)
         meta.update({"sample_index": index, "generation_time_ms": int(elapsed * 1000),
                      "two_step_applied": two_step, "error": error})
         if sample is not None:

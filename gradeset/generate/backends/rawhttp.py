@@ -156,6 +156,10 @@ class _Conn(asyncio.Protocol):
             self.transport.close()
 
 
+class _Timeout(RequestError):
+    """No complete answer before the request's deadline (retryable)."""
+
+
 def proxy_configured() -> bool:
     return any(os.environ.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
                                             "http_proxy", "https_proxy", "all_proxy"))
@@ -171,6 +175,9 @@ class RawTransport:
         self._urls: dict[str, tuple] = {}
         self._all: set[_Conn] = set()
         self._ssl: ssl.SSLContext | None = None
+        self._inflight: dict[_Conn, float] = {}
+        self._sweep_handle: asyncio.TimerHandle | None = None
+        self._tick = min(0.25, max(0.01, timeout / 10))
 
     def _target(self, url: str) -> tuple:
         t = self._urls.get(url)
@@ -188,7 +195,7 @@ class RawTransport:
             self._urls[url] = t
         return t
 
-    async def _connect(self, host: str, port: int, tls: bool) -> _Conn:
+    async def _connect(self, host: str, port: int, tls: bool, deadline: float) -> _Conn:
         loop = asyncio.get_running_loop()
         ctx = None
         if tls:
@@ -196,14 +203,19 @@ class RawTransport:
                 self._ssl = ssl.create_default_context()
             ctx = self._ssl
         try:
-            _, conn = await loop.create_connection(_Conn, host, port, ssl=ctx,
-                                                   server_hostname=host if tls else None)
+            async with asyncio.timeout_at(deadline):
+                _, conn = await loop.create_connection(_Conn, host, port, ssl=ctx,
+                                                       server_hostname=host if tls else None)
+        except TimeoutError as exc:
+            raise _Timeout(f"timeout: no connection to {host}:{port} within the time limit") from exc
         except OSError as exc:
             raise RequestError(f"connection error: cannot connect to {host}:{port}: {exc}") from exc
         self._all.add(conn)
         return conn
 
     async def _request(self, method: str, url: str, payload: bytes, headers: dict[str, str]) -> Response:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
         host, port, tls, host_header, path = self._target(url)
         key = (host, port, tls)
         idle = self._idle.setdefault(key, [])
@@ -219,25 +231,21 @@ class RawTransport:
         lines.extend(f"{k}: {v}" for k, v in headers.items())
         raw = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + payload
         try:
-            async with asyncio.timeout(self.timeout):
-                reused = conn is not None
-                if conn is None:
-                    conn = await self._connect(host, port, tls)
-                try:
-                    resp = await self._exchange(conn, raw)
-                except RequestError:
-                    # A kept-alive connection the server closed while idle fails before any
-                    # answer byte: send once more on a fresh connection (what browsers do).
-                    if not (reused and conn.closed and conn.headers is None and not conn.buf):
-                        raise
-                    self._all.discard(conn)
-                    conn = await self._connect(host, port, tls)
-                    resp = await self._exchange(conn, raw)
-        except TimeoutError as exc:
-            if conn is not None:
-                conn.waiter = None
-                conn.close()
-            raise RequestError("timeout: no complete answer within the time limit") from exc
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(host, port, tls, deadline)
+            try:
+                resp = await self._exchange(loop, conn, raw, deadline)
+            except _Timeout:
+                raise
+            except RequestError:
+                # A kept-alive connection the server closed while idle fails before any
+                # answer byte: send once more on a fresh connection (what browsers do).
+                if not (reused and conn.closed and conn.headers is None and not conn.buf):
+                    raise
+                self._all.discard(conn)
+                conn = await self._connect(host, port, tls, deadline)
+                resp = await self._exchange(loop, conn, raw, deadline)
         except BaseException:
             if conn is not None:
                 conn.waiter = None
@@ -249,14 +257,33 @@ class RawTransport:
             conn.close()
         return resp
 
-    @staticmethod
-    async def _exchange(conn: _Conn, raw: bytes) -> Response:
+    async def _exchange(self, loop, conn: _Conn, raw: bytes, deadline: float) -> Response:
         if conn.closed:
             raise RequestError("connection error: the connection closed before the request was sent")
-        fut = asyncio.get_running_loop().create_future()
+        fut = loop.create_future()
         conn.waiter = fut
-        conn.transport.write(raw)
-        return await fut
+        self._inflight[conn] = deadline
+        if self._sweep_handle is None:
+            self._sweep_handle = loop.call_later(self._tick, self._sweep, loop)
+        try:
+            conn.transport.write(raw)
+            return await fut
+        finally:
+            self._inflight.pop(conn, None)
+
+    def _sweep(self, loop) -> None:
+        """Fail requests past their deadline: one timer for all of them, not one per request
+        (a per-request timer costs more CPU than the rest of the request at high rates)."""
+        now = loop.time()
+        for conn, deadline in list(self._inflight.items()):
+            if deadline <= now:
+                del self._inflight[conn]
+                w = conn.waiter
+                conn.waiter = None
+                if w is not None and not w.done():
+                    w.set_exception(_Timeout("timeout: no complete answer within the time limit"))
+                conn.close()
+        self._sweep_handle = loop.call_later(self._tick, self._sweep, loop) if self._inflight else None
 
     async def post(self, url: str, payload: bytes, headers: dict[str, str]) -> Response:
         return await self._request("POST", url, payload, headers)
@@ -265,6 +292,9 @@ class RawTransport:
         return await self._request("GET", url, b"", headers)
 
     async def close(self) -> None:
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_handle = None
         for c in list(self._all):
             c.close()
         self._all.clear()
