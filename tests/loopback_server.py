@@ -169,7 +169,7 @@ class LoopbackServer:
 
     def __init__(self, reply: str | Callable[..., Any] = "ok", *, latency: float = 0.0,
                  faults: list[Fault] | None = None, support_n: bool | str = True,
-                 model: str = "loopback", port: int = 0, record: bool = True):
+                 model: str = "loopback", port: int = 0, record: bool = True, ssl=None):
         self.reply = reply
         self.latency = latency
         self.faults = list(faults or [])
@@ -177,6 +177,7 @@ class LoopbackServer:
         self.model = model
         self.port = port
         self.record = record
+        self.ssl = ssl  # an ssl.SSLContext serves https
         self.requests: list[Request] = []
         self.count = 0
         self.open_connections = 0
@@ -202,12 +203,16 @@ class LoopbackServer:
     @property
     def base_url(self) -> str:
         """The OpenAI-style base URL (ends in /v1)."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/v1"
 
     @property
     def root_url(self) -> str:
         """The bare origin (what the Anthropic client wants as base_url)."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl is not None else "http"
 
     def start(self) -> LoopbackServer:
         self._thread = threading.Thread(target=self._run, name="loopback-server", daemon=True)
@@ -225,7 +230,7 @@ class LoopbackServer:
         sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         self._server = loop.run_until_complete(
-            loop.create_server(lambda: _Conn(self), sock=sock, backlog=4096))
+            loop.create_server(lambda: _Conn(self), sock=sock, backlog=4096, ssl=self.ssl))
         self._started.set()
         try:
             loop.run_forever()

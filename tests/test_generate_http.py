@@ -509,3 +509,24 @@ def test_rpm_pacing_carries_across_chunks():
         reqs = srv.generation_requests()
     gaps = [b.time - a.time for a, b in zip(reqs, reqs[1:])]
     assert len(reqs) == 6 and min(gaps) >= 0.08, gaps
+
+
+def test_raw_transport_speaks_tls(tmp_path, monkeypatch):
+    import shutil
+    import ssl
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       capture_output=True, timeout=60)
+    if r.returncode != 0:
+        pytest.skip(f"openssl could not make a certificate: {r.stderr[-200:]!r}")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test certificate (verification stays on)
+    with LoopbackServer(reply=echo, ssl=ctx) as srv:
+        assert srv.base_url.startswith("https://")
+        out = generate_groups(prompts(2), cfg_for(srv, n=2, transport="raw"))
+    assert [r["text"] for r in out[1]["responses"]] == ["[0] question 1", "[1] question 1"]
