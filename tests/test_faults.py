@@ -130,7 +130,7 @@ def _limit_file_size(limit: int):
 
 
 def test_full_disk_gives_a_clear_error_and_a_resumable_state(tmp_path, reference):
-    p = pipeline(tmp_path, slow=0.0, chunk=8)
+    p = pipeline(tmp_path, slow=0.0, chunk=10)
     out = tmp_path / "out" / "groups"
     # shards are ~2 KB; the manifest and the run state grow by an entry per chunk, so the
     # limit is hit part way through the run
@@ -143,7 +143,7 @@ def test_full_disk_gives_a_clear_error_and_a_resumable_state(tmp_path, reference
     assert_no_half_shard(out)
     code, err = run_to_end(p)
     assert code == 0, err
-    assert snapshot(tmp_path) == reference(8)
+    assert snapshot(tmp_path) == reference(10)
 
 
 def test_input_modified_during_the_run_is_detected(tmp_path):
