@@ -334,6 +334,9 @@ class Engine:
             self._backend = get_backend(cfg)
         backend = self._backend
         units = [(w, p) for w in works for p in range(len(w.indices))]
+        # Similar lengths batch together: less padding per generate() call. Results are
+        # keyed, so the order of work does not change the output.
+        units.sort(key=lambda u: sum(len(str(m.get("content") or "")) for m in u[0].prompt.messages))
         try:
             size = getattr(backend, "batch_size", None) or cfg.batch_size
             for start in range(0, len(units), size):
