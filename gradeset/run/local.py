@@ -670,6 +670,7 @@ def format_summary(summary: dict) -> str:
     if summary.get("chunks_skipped_on_resume"):
         line += f"; resumed: {summary['chunks_skipped_on_resume']} finished chunk(s) not redone"
     lines.append(line)
+    lines.append(f"groups -> {summary['output']} ({summary.get('seconds', 0):.1f}s, {summary.get('runner', 'local')})")
     for e in summary.get("exports", []):
         lines.append(f"export {e['layout']:<10} {e['rows']:>8} rows -> {e['path']}")
     if summary.get("check"):
