@@ -120,3 +120,13 @@ def test_cli_options_and_format_tags(tmp_path):
                  "-O", "precision=4", "--workers", "0"]) == 0
     r = json.loads(out.read_text())["responses"][0]
     assert r["correct"] and r["parsed"] == "5"
+
+
+def test_cli_verify_exports_seed003_rows(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(_group("5", "\\boxed{5}", "\\boxed{6}")) + "\n")
+    out = tmp_path / "o.jsonl"
+    assert main(["verify", str(src), "--out", str(out), "--task", "math", "--to", "seed003"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["correctness_label"] for r in rows] == [1, 0]
+    assert "wrote 2 seed003 rows for 1 groups" in capsys.readouterr().err

@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="verifier option (JSON value or string), e.g. -O mode=strict -O precision=4")
     p.add_argument("--batch", type=int, default=256, help="groups per grading batch")
+    p.add_argument("--to", dest="to_layout", default="group",
+                   help="output layout (default group); e.g. seed003 writes one row per completion with "
+                        "correctness_label and pred_parsed")
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -42,6 +45,22 @@ def parse_options(pairs: list[str]) -> dict:
         except json.JSONDecodeError:
             opts[key] = value
     return opts
+
+
+def _write_layout(job: Job, out: str, groups, layout: str, fmt: str | None, batch: int) -> int:
+    """Export graded groups to another layout; the job counts groups, the return value rows."""
+    from gradeset.formats import export_groups, get_layout
+    from gradeset.io import batched, open_writer
+
+    get_layout(layout)  # unknown layout: clear error before any work
+    rows = 0
+    with open_writer(out, fmt) as w:
+        for chunk in batched(groups, batch):
+            exported = list(export_groups(chunk, layout))
+            w.write(exported)
+            rows += len(exported)
+            job.written += len(chunk)
+    return rows
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +84,11 @@ def run(args: argparse.Namespace) -> int:
                 yield from batch
 
         try:
-            write_rows(job, args.out, graded(), fmt=args.out_format)
+            if args.to_layout == "group":
+                write_rows(job, args.out, graded(), fmt=args.out_format)
+            else:
+                rows_out = _write_layout(job, args.out, graded(), args.to_layout, args.out_format, args.batch)
+                job.note(f"wrote {rows_out} {args.to_layout} rows for {job.written} groups")
         finally:
             grader.close()
     s = grader.stats
