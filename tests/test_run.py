@@ -320,3 +320,12 @@ def test_check_step_inside_the_pipeline_reports_on_every_chunk_after_resume(tmp_
 def test_every_example_pipeline_parses(example):
     pipe, _, _ = load_pipeline(Path(__file__).parent.parent / "examples" / example)
     assert pipe.outputs.groups.path and pipe.steps
+
+
+def test_source_inside_the_output_folder_is_refused(tmp_path):
+    p = write_pipeline(tmp_path, base_doc(steps=[], outputs={"groups": "out/groups"}))
+    run_pipeline(p, progress=False)
+    p2 = write_pipeline(tmp_path, base_doc(source={"path": "out/groups"}, steps=[], outputs={"groups": "out/groups"}),
+                        name="p2.yaml")
+    with pytest.raises(PipelineError, match="overlap"):
+        prepare(p2)

@@ -113,6 +113,10 @@ def prepare(pipeline_path: str | os.PathLike, *, build: bool = True) -> Plan:
         source = open_source(pipe.source, base)
     except PipelineError as exc:
         raise PipelineError(f"{where}: {exc}") from None
+    for src in source.inputs:
+        if _inside(src, out) or _inside(str(out), Path(src)):
+            raise PipelineError(f"{where}: source.path {src} and outputs.groups {out} overlap; a run would read "
+                                "what it writes (and --fresh would delete its own input)")
     specs: list[StepSpec] = []
     steps: list[Any] = []
     inputs = list(source.inputs)
