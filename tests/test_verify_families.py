@@ -258,3 +258,9 @@ def test_math_verify_string_extraction_rows_with_mcq():
             failures.append((r["pred"], letter, want))
     assert not failures
     assert sum("right" in r for r in rows) == 1
+
+
+def test_task_aliases_from_datasets():
+    assert get_verifier("mmlu-pro")("\\boxed{C}", "C").correct
+    assert get_verifier("triviaqa")("\\boxed{Paris}", ["Paris"]).correct
+    assert not get_verifier("MMLU")("I think A is wrong", "A").correct

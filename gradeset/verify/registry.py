@@ -22,6 +22,19 @@ VERIFIERS: dict[str, str] = {
 }
 
 
+# Task names datasets and other tools use for the same families.
+ALIASES = {
+    "mmlu": "mcq", "mmlu_pro": "mcq", "mmlu-pro": "mcq", "multiple_choice": "mcq", "choice": "mcq",
+    "triviaqa": "trivia", "trivia_qa": "trivia", "qa": "trivia",
+    "gsm": "gsm8k", "python": "code", "coding": "code", "llm_judge": "judge", "rubric": "judge",
+    "maths": "math", "mathematics": "math",
+}
+
+
+def canonical_task(task: str) -> str:
+    return ALIASES.get(task.lower(), task) if isinstance(task, str) else task
+
+
 def register_verifier(name: str, target: str) -> None:
     """Add a verifier: ``register_verifier("mine", "pkg.mod:MyVerifier")``."""
     VERIFIERS[name] = target
@@ -76,7 +89,7 @@ def accepted_options(task: str) -> set[str] | None:
     """Keyword options the verifier takes (None when it takes any)."""
     if task.startswith("python:"):
         return None
-    target = VERIFIERS.get(task)
+    target = VERIFIERS.get(canonical_task(task))
     if target is None:
         return set()
     factory = _import(target)
@@ -92,6 +105,7 @@ def get_verifier(task: str, **opts: Any) -> Callable:
         return PluginVerifier(task[len("python:"):], **opts)
     if ":" in task and task.split(":", 1)[0] not in VERIFIERS:
         return PluginVerifier(task, **opts)
+    task = canonical_task(task)
     target = VERIFIERS.get(task)
     if target is None:
         raise GradesetError(f"unknown verifier {task!r}; known: {', '.join(known())}, or python:module:function")
