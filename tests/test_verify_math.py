@@ -60,6 +60,8 @@ def test_math_verify_suite_replayed_with_at_least_its_pass_count():
     ("0.5", "\\boxed{50\\%}", True),
     ("1000000", "\\boxed{1,000,000}", True),
     ("12", "\\boxed{12 \\text{ cm}}", True),
+    ("5", "\\boxed{5\\text{ m}}", True),
+    ("2x", "\\boxed{2 x}", True),
     ("12", "\\boxed{\\$12}", True),
     ("30", "\\boxed{30^\\circ}", True),
     ("2\\sqrt{2}", "\\boxed{\\sqrt{8}}", True),

@@ -41,6 +41,8 @@ _STRIP = [
     (re.compile(r'\\?"'), " "),
     (re.compile(r"\s+"), " "),
 ]
+_UNIT_TEXT_END = re.compile(r"([\d}%])\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*[a-zA-Z][a-zA-Z. ]*(?:\^?\{?[23]\}?)?\s*\}"
+                            r"(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname|emph)\s*\{([^{}]*)\}")
 _UNIT_TAIL = re.compile(r"^(.*?[\d}%)])\s*(?:[a-zA-Z][a-zA-Z.]*(?:\s*\^?\s*[23²³])?(?:\s+[a-zA-Z][a-zA-Z.]*)*)\s*$")
 _EQ_PREFIX = re.compile(r"^\s*[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?\s*(?:=|\\in(?![a-zA-Z]))\s*")
@@ -56,6 +58,7 @@ def clean(s: str) -> str:
         if not m:
             break
         s = next(g for g in m.groups() if g is not None).strip()
+    s = _UNIT_TEXT_END.sub(r"\1", s)  # 5\text{ m}: an explicit unit after a number
     s = _TEXT_CMD.sub(lambda m: " " + m.group(1) + " ", s)
     for rx, rep in _STRIP:
         s = rx.sub(rep, s)
@@ -191,6 +194,8 @@ def _number(s: str):
         frac = Fraction(n, d)
         return ("num", Surd.rational(whole - frac if whole < 0 else whole + frac), pct)
     value = _Parser(s).parse()
+    if value is not None and value.has_variables() and re.search(r"[\d}]\s+[a-zA-Z]\s*$", s):
+        return None  # "5 m": a unit or a product? sympy decides
     if value is None:
         m = _UNIT_TAIL.match(s)  # "12 cm", "5 \text{ meters}", "3 dollars"
         if m and m.group(1) != s:
