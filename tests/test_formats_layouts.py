@@ -354,3 +354,20 @@ def test_seed003_parquet_shards_group_across_files(tmp_path):
     assert [r["text"] for r in groups["a"]["responses"]] == ["1", "3"]
     assert [r["pred_parsed"] for r in groups["a"]["responses"]] == [True, False]
     assert len(groups["b"]["responses"]) == 1
+
+
+def test_seed003_csv_files(tmp_path):
+    """Seed 003's CSVs: benchmark questions (question/solution, question/answer letter) and labelled rows."""
+    bench = tmp_path / "merged_math.csv"
+    bench.write_text('question,solution,original_source\n"What is $1+1$?",2,math500\n')
+    (g,) = read_groups(bench)
+    assert (g["prompt"], g["answer"], g["original_source"]) == ("What is $1+1$?", "2", "math500")
+    mmlu = tmp_path / "test.csv"
+    mmlu.write_text("question,answer\nPick one: (A) x (B) y,B\n")
+    (g,) = read_groups(mmlu)
+    assert g["answer"] == "B"
+    rows = tmp_path / "verified.csv"
+    rows.write_text("question,answer,completion,correctness_label,pred_parsed\n"
+                    "q,2,\\boxed{2},1,true\nq,2,\\boxed{3},0,false\n")
+    (g,) = read_groups(rows)
+    assert [(r["correct"], r["pred_parsed"]) for r in g["responses"]] == [(True, True), (False, False)]
