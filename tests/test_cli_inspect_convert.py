@@ -173,3 +173,14 @@ def test_file_where_no_line_parses_still_keeps_every_line(tmp_path, capsys):
     assert "no readable record" in capsys.readouterr().err
     assert [r["line"] for r in lines(tmp_path / "out.jsonl.rejects.jsonl")] == [1, 2, 3]
     assert not out.exists()
+
+
+def test_inspect_reports_a_mixed_folder_file_by_file(tmp_path, capsys):
+    d = tmp_path / "mixed"
+    d.mkdir()
+    (d / "a.jsonl").write_bytes(b'{"prompt": "a", "responses": [{"text": "x", "score": 1.0}]}\n')
+    (d / "b.jsonl").write_bytes(b'{"positive": "1+1=? The answer is 2", "negative": "no"}\n')
+    assert main(["inspect", str(d), "--json"]) == 0
+    info = orjson.loads(capsys.readouterr().out)
+    assert info["layout"] == "mixed" and "a.jsonl is group" in info["why"] and "b.jsonl is seed002" in info["why"]
+    assert (info["files"], info["groups"], info["responses"], info["rejected"]) == (2, 2, 3, 0)

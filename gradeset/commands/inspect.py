@@ -98,8 +98,21 @@ def inspect_path(path: str, layout: str | None = None, split: str | None = None,
     if not sample:
         raise GradesetError(f"{path}: no readable records (see `gradeset convert` for the bad lines)")
     winner, votes, scores = layout_reasons(sample)
+    file_layouts: dict[str, str] = {}
+    if len(files) > 1 and not layout:
+        from gradeset.formats.registry import detect_layout
+
+        for f in files:
+            rows = peek_rows(f, 64)
+            if rows:
+                file_layouts[str(f)] = detect_layout(rows, str(f))
     if layout:
         chosen, why = get_layout(layout).name, "given with --layout"
+    elif len(set(file_layouts.values())) > 1:
+        chosen = "mixed"
+        why = ("the files have different layouts: "
+               + "; ".join(f"{Path(f).name} is {lay}" for f, lay in file_layouts.items())
+               + "; each file is counted with its own layout here, but convert needs --from or one layout")
     else:
         from gradeset.formats import _detect_files
 
@@ -143,11 +156,16 @@ def inspect_path(path: str, layout: str | None = None, split: str | None = None,
             if limit is not None and n_rows >= limit:
                 return
 
-    raw = rows_of_files(files, ctx) if len(files) > 1 else iter_rows(p, ctx.on_reject, split=split)
+    if chosen == "mixed":
+        groups = (g for f in files for g in import_rows(counted(rows_of_files([f], ctx)),
+                                                        file_layouts.get(str(f), "group"), ctx))
+    else:
+        raw = rows_of_files(files, ctx) if len(files) > 1 else iter_rows(p, ctx.on_reject, split=split)
+        groups = import_rows(counted(raw), chosen, ctx)
     n_groups = n_resp = n_graded = n_correct = 0
     buckets: dict[str, int] = {}
     shown: list[dict] = []
-    for g in import_rows(counted(raw), chosen, ctx):
+    for g in groups:
         n_groups += 1
         rs = g.get("responses") or []
         n_resp += len(rs)
@@ -160,6 +178,7 @@ def inspect_path(path: str, layout: str | None = None, split: str | None = None,
     n_rows += state["bad_lines"]
     return {
         "path": str(p), "file_format": fmt, "files": len(files), "layout": chosen, "why": why,
+        "file_layouts": file_layouts,
         "candidates": scores,
         "rows": n_rows, "groups": n_groups, "responses": n_resp,
         "graded_responses": n_graded, "graded_share": round(n_graded / n_resp, 4) if n_resp else None,
