@@ -183,3 +183,9 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def test_answer_phrase_at_the_top_of_a_cut_completion_is_not_an_answer():
+    text = "Answer: Let me think about this. " + "We try 12 and then 7 and then compute more terms of " * 12 + "the"
+    v = MathVerifier()(text, "12")
+    assert v.parsed is None and "truncated" in v.detail

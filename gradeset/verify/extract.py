@@ -173,6 +173,15 @@ def _last_boxed_pos(text: str) -> int:
     return text.rfind("\\boxed") if "\\boxed" in text else text.rfind("\\fbox")
 
 
+def weak_phrase_far_from_end(text: str, window: int = 300) -> bool:
+    """The deciding phrase is a bare "Answer:" far from the end (prompts often start "Answer: let's
+    think"); "final answer is" and "the answer is" are strong wherever they are."""
+    m = last_match(_FINAL_PHRASES, text)
+    if m is None or len(text) - m.start() <= window:
+        return False
+    return m.group(0).strip().lower().startswith("answer")
+
+
 def extract_final(text: str, tags: tuple[str, ...] = ()) -> tuple[str | None, str | None]:
     """(answer, marker) from the last final-answer marker; (None, None) when there is none.
 

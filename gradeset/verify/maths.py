@@ -123,6 +123,10 @@ class MathVerifier:
         if extract.unclosed_last_box(text):
             return None, "truncated: unclosed \\boxed"
         ans, marker = extract.extract_final(text, self.tags)
+        if (ans is not None and marker == "phrase" and extract.looks_truncated(text, self.truncation_chars)
+                and extract.weak_phrase_far_from_end(text)):
+            # "Answer: let me think ..." at the top of a completion cut mid-reasoning is no answer
+            return None, "truncated: no final answer"
         if ans is not None:
             if marker == "phrase" and normalize.canonical(ans) is None and _has_prose(ans):
                 # "The final answer is: the volume of $ABCD$ is 120" -> 120
