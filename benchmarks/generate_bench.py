@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADESET_NO_PROGRESS", "1")
 
+import httpx  # noqa: E402  (imported here so that import time is not counted as request CPU)
+
 from gradeset.generate import GenerateConfig, Stats, generate_groups  # noqa: E402
 
 LATENCY = 0.05
@@ -75,8 +77,6 @@ def bench_gradeset(url: str, conc: int, requests: int, transport: str = "auto") 
 @measured
 def bench_sequential(url: str, requests: int) -> dict:
     """Seed 001's shape: for each prompt, for each sample, one blocking call."""
-    import httpx
-
     with httpx.Client(timeout=60) as client:
         t0 = time.perf_counter()
         for g in groups_for(requests, "seq"):
@@ -90,14 +90,19 @@ def bench_sequential(url: str, requests: int) -> dict:
 
 
 @measured
-def bench_openai_sdk(url: str, conc: int, requests: int) -> dict:
-    """The usual hand-written async script: AsyncOpenAI + a semaphore + gather."""
+def bench_openai_sdk(url: str, conc: int, requests: int, aiohttp: bool = False) -> dict:
+    """The usual hand-written async script: AsyncOpenAI + a semaphore + gather
+    (with the SDK's default httpx client, or its aiohttp client)."""
     import httpx
     import openai
 
     async def run() -> float:
-        client = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0, http_client=httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=conc, max_keepalive_connections=conc), timeout=60))
+        if aiohttp:
+            http_client = openai.DefaultAioHttpClient(timeout=60)
+        else:
+            http_client = httpx.AsyncClient(limits=httpx.Limits(max_connections=conc,
+                                                                max_keepalive_connections=conc), timeout=60)
+        client = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0, http_client=http_client)
         sem = asyncio.Semaphore(conc)
 
         async def one(g):
@@ -114,6 +119,16 @@ def bench_openai_sdk(url: str, conc: int, requests: int) -> dict:
 
     secs = asyncio.run(run())
     return {"requests": requests, "seconds": round(secs, 3), "req_per_s": round(requests / secs, 1)}
+
+
+def _has_sdk_aiohttp() -> bool:
+    try:
+        import openai
+
+        openai.DefaultAioHttpClient()
+        return True
+    except Exception:
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
                              **h})
                 s = bench_openai_sdk(url, conc, slow_req)
                 rows.append({"system": "AsyncOpenAI + Semaphore", "concurrency": conc, "ideal_req_per_s": ideal, **s})
+                if _has_sdk_aiohttp():
+                    s = bench_openai_sdk(url, conc, n_req, aiohttp=True)
+                    rows.append({"system": "AsyncOpenAI(aiohttp) + Semaphore", "concurrency": conc,
+                                 "ideal_req_per_s": ideal, **s})
     finally:
         proc.kill()
         proc.wait()
@@ -162,13 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         r["pct_of_ideal"] = round(100 * r["req_per_s"] / r["ideal_req_per_s"], 1)
         r["x_sequential"] = round(r["req_per_s"] / seq["req_per_s"], 1)
     load = [round(x, 2) for x in os.getloadavg()]
-    header = (f"{'system':<30} {'conc':>5} {'requests':>8} {'req/s':>9} {'ideal':>8} {'% ideal':>8} {'x seq':>7} "
+    header = (f"{'system':<34} {'conc':>5} {'requests':>8} {'req/s':>9} {'ideal':>8} {'% ideal':>8} {'x seq':>7} "
               f"{'CPU us/req':>10}")
     print(f"loopback server latency {LATENCY * 1000:.0f} ms; {os.cpu_count()} CPUs; load average {load}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['system']:<30} {r['concurrency']:>5} {r['requests']:>8} {r['req_per_s']:>9.1f} "
+        print(f"{r['system']:<34} {r['concurrency']:>5} {r['requests']:>8} {r['req_per_s']:>9.1f} "
               f"{r['ideal_req_per_s']:>8.0f} {r['pct_of_ideal']:>7.1f}% {r['x_sequential']:>7.1f} "
               f"{r['client_cpu_us_per_req']:>10}")
     at256 = [r for r in rows if r["system"] == "gradeset" and r["concurrency"] == 256]
