@@ -130,3 +130,21 @@ def test_cli_verify_exports_seed003_rows(tmp_path, capsys):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["correctness_label"] for r in rows] == [1, 0]
     assert "wrote 2 seed003 rows for 1 groups" in capsys.readouterr().err
+
+
+def test_pool_replaces_a_worker_that_died_between_batches():
+    import os
+    import signal
+
+    from gradeset.verify.groups import Grader
+
+    grader = Grader(task="math", workers=1, timeout=5)
+    try:
+        grader.grade([_group("1", "\\boxed{1}")])
+        os.kill(grader.pool.workers[0].proc.pid, signal.SIGKILL)
+        grader.pool.workers[0].proc.wait()
+        out = grader.grade([_group("2", "\\boxed{2}", "\\boxed{3}")])
+    finally:
+        grader.close()
+    assert [r["correct"] for r in out[0]["responses"]] == [True, False]
+    assert grader.stats["errors"] == 0

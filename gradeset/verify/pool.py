@@ -170,6 +170,9 @@ class VerifyPool:
         """Verdicts in the order of items."""
         results: list[Verdict | None] = [None] * len(items)
         queue: deque = deque((i, k, c, g) for i, (k, c, g) in enumerate(items))
+        for w in list(self.workers):  # a worker that died between batches is replaced quietly
+            if w.proc.poll() is not None:
+                self._replace(w)
         while len(self.workers) < min(self.n, max(1, len(items))):
             self._spawn()
         busy: dict[Any, _Worker] = {}
