@@ -146,3 +146,15 @@ def test_bad_options_are_clear(tmp_path, capsys):
     assert main(["synth", "arithmetic", "--out", str(tmp_path / "x.jsonl"), "--n", "-1"]) == 2
     with pytest.raises(ValueError, match="negatives must be one of"):
         arith.sample(10, negatives="nonsense")
+
+
+def test_group_layout_converts_to_the_same_seed002_rows(tmp_path, capsys):
+    """synth --layout group, then convert --to seed002, gives what synth --layout seed002 writes."""
+    g, s, c = tmp_path / "g.jsonl", tmp_path / "s.jsonl", tmp_path / "c.jsonl"
+    for out, layout in ((g, "group"), (s, "seed002")):
+        assert main(["synth", "arithmetic", "--out", str(out), "--n", "300", "--layout", layout,
+                     "--negatives", "mixed", "--seed", "4"]) == 0
+    assert main(["convert", str(g), str(c), "--to", "seed002"]) == 0
+    pick = [("positive", "negative")]
+    conv = [{k: r[k] for k in pick[0]} for r in map(orjson.loads, c.read_bytes().splitlines())]
+    assert conv == [orjson.loads(x) for x in s.read_bytes().splitlines()]

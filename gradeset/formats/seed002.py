@@ -100,10 +100,13 @@ def from_groups(groups: Iterable[dict], **_) -> Iterator[dict]:
         if isinstance(sp, int | float) and isinstance(sn, int | float) and sn > sp:
             pos, neg = neg, pos
         prompt = prompt_text(g.get("prompt"))
+        neg_text = response_text(neg)
+        if "prompt_rule" in g:  # read from seed002 rows: write the negative back as it was
+            with_prompt = bool(g.get("negative_has_prompt")) or g["prompt_rule"] == "common-prefix"
+        else:  # an answer-shaped negative repeats the question like the positive; a refusal does not
+            with_prompt = neg_text.startswith("The answer is")
         row = {"positive": f"{prompt} {response_text(pos)}",
-               "negative": (f"{prompt} {response_text(neg)}"
-                            if g.get("negative_has_prompt") or g.get("prompt_rule") == "common-prefix"
-                            else response_text(neg))}
+               "negative": f"{prompt} {neg_text}" if with_prompt else neg_text}
         derived_answer = parse_answer(row["positive"])
         for k, v in g.items():
             if k in ("prompt", "responses", "prompt_rule", "negative_has_prompt"):
