@@ -103,7 +103,10 @@ def test_format_think_answer_with_answer_check():
 def test_regex_verifier():
     v = get_verifier("regex", pattern=r"ANSWER:\s*(\w+)")
     assert v("... ANSWER: Paris", "paris").correct
+    assert not v("... ANSWER: London", "paris").correct
     assert v("no marker", "paris").parsed is None
+    assert v("we are still thinking and the ANSW", "paris").parsed is None  # cut before the marker
+    assert not v("ANSWER: __import__('os').system('id') " * 20000, "paris").correct  # big hostile text
     with pytest.raises(re.error):
         get_verifier("regex", pattern="(")
 
@@ -206,11 +209,13 @@ def test_judge_through_verify_groups_uses_group_context_and_survives_a_dead_back
 
     group = {"prompt": [{"role": "user", "content": "Capital of France?"}], "answer": "Paris",
              "rubric": "name the city", "task": "judge",
-             "responses": [{"text": "Paris."}, {"text": "Lyon."}]}
+             "responses": [{"text": "Paris."}, {"text": "Lyon."},
+                           {"text": "It is Par", "meta": {"finish_reason": "length"}}]}
     with loop.LoopbackServer(reply=reply) as srv:
         out = verify_groups([group], task="auto", workers=1, model="j", base_url=srv.base_url, retries=0)
         assert len(srv.generation_requests()) == 2
-    assert [r["correct"] for r in out[0]["responses"]] == [True, False]
+    assert [r["correct"] for r in out[0]["responses"]] == [True, False, False]
+    assert out[0]["responses"][2]["parsed"] is None  # truncated: never sent to the judge
     dead = {"prompt": "q", "answer": "a", "responses": [{"text": "a"}]}
     out = verify_groups([dead], task="judge", model="j", base_url="http://127.0.0.1:9/v1", retries=0, timeout=2)
     r = out[0]["responses"][0]
