@@ -192,6 +192,25 @@ def test_changed_sampling_parameters_do_not_reuse_cache(tmp_path):
     assert [r["meta"]["sample_index"] for r in out[0]["responses"]] == [0, 1, 2]
 
 
+def test_rerun_on_own_output_adds_only_missing_samples(tmp_path):
+    faults = [Fault("500", times=100, match=lambda r: r.prompt_text == "question 1")]
+    with LoopbackServer(reply=echo, faults=faults) as srv:
+        first = generate_groups(prompts(2), cfg_for(srv, n=2, retries=0))  # no cache file at all
+        assert [r.get("failed", False) for r in first[1]["responses"]] == [True, True]
+        sent = len(srv.generation_requests())
+        srv.faults.clear()
+        # same config on its own output: nothing new for group 0, the failures of group 1 are redone
+        again = generate_groups(first, cfg_for(srv, n=2, retries=0))
+        redo = srv.generation_requests()[sent:]
+        assert [r.prompt_text for r in redo] == ["question 1"]
+        assert again[0]["responses"] == first[0]["responses"]
+        assert [r["text"] for r in again[1]["responses"]] == ["[0] question 1", "[1] question 1"]
+        # asking for more samples adds only the new sample indices
+        more = generate_groups(again, cfg_for(srv, n=3, retries=0))
+        assert [r["meta"]["sample_index"] for r in more[0]["responses"]] == [0, 1, 2]
+        assert len(srv.generation_requests()) == sent + 1 + 2
+
+
 def test_duplicate_prompts_get_their_own_samples():
     with LoopbackServer(reply=lambda r, c: f"s{r.index}-{c}") as srv:
         out = generate_groups([{"prompt": "same"}, {"prompt": "same"}], cfg_for(srv, n=2))

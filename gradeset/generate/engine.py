@@ -43,6 +43,20 @@ class Work:
     keys: list[str]
 
 
+def _key_of(response: dict) -> str | None:
+    meta = response.get("meta")
+    return meta.get("sample_key") if isinstance(meta, dict) else None
+
+
+def _keyed_responses(group: dict) -> dict[str, dict]:
+    """The group's existing responses by request-cache key (those gradeset generated)."""
+    out = {}
+    for r in group.get("responses") or []:
+        if isinstance(r, dict) and (k := _key_of(r)):
+            out[k] = r
+    return out
+
+
 def _seed_for(cfg: GenerateConfig, gid: str, index: int) -> int | None:
     """A per-request seed derived from the run seed, stable across resumes."""
     if cfg.seed is None:
@@ -101,9 +115,11 @@ class Engine:
         for gi, gid in enumerate(bases):
             g = groups[gi]
             missing, keys = [], []
+            have = _keyed_responses(g)
             for i in range(n):
                 k = sample_key(gid, i, self.fingerprint)
-                if self.cache.done(k):
+                old = have.get(k)
+                if (old is not None and not old.get("failed")) or self.cache.done(k):
                     self.stats.cached += 1
                 else:
                     missing.append(i)
@@ -121,13 +137,23 @@ class Engine:
         n = self.cfg.n if n is None else n
         out = []
         for g, base in zip(groups, bases):
-            new = []
+            have = _keyed_responses(g)
+            new, replaced = [], set()
             for i in range(n):
-                r = self.cache.get(sample_key(base, i, self.fingerprint))
-                if r is not None:
-                    new.append({**r, "meta": dict(r.get("meta") or {})})
+                k = sample_key(base, i, self.fingerprint)
+                old = have.get(k)
+                if old is not None and not old.get("failed"):
+                    continue  # the input already carries this sample (a re-run on its own output)
+                r = self.cache.get(k)
+                if r is None or (old is not None and r.get("failed")):
+                    continue
+                if old is not None:
+                    replaced.add(k)  # a failed sample of the input, now generated
+                new.append({**r, "meta": dict(r.get("meta") or {})})
+            kept = [r for r in g.get("responses") or []
+                    if not (replaced and isinstance(r, dict) and _key_of(r) in replaced)]
             g2 = dict(g)
-            g2["responses"] = list(g.get("responses") or []) + new
+            g2["responses"] = kept + new
             out.append(g2)
         return out
 
@@ -160,6 +186,7 @@ class Engine:
         return resp
 
     def _record(self, work: Work, pos: int, resp: dict) -> None:
+        resp["meta"]["sample_key"] = work.keys[pos]
         self.cache.put(work.keys[pos], work.gid, work.indices[pos], resp)
         st = self.stats
         if resp.get("failed"):
