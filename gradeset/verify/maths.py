@@ -170,6 +170,8 @@ class MathVerifier:
             return graded(False, ans, "not comparable without the symbolic path")
         from gradeset.verify import symbolic
 
+        if not symbolic.available():
+            return graded(False, ans, "not comparable: install gradeset[symbolic] for the symbolic path")
         g = symbolic.parse_gold(gtext)
         p = symbolic.parse_answer(ans)
         if not p:

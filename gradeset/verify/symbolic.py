@@ -14,11 +14,19 @@ import warnings
 from functools import lru_cache
 
 
+def available() -> bool:
+    """math-verify installed (the ``symbolic`` extra)? The exact path works without it."""
+    import importlib.util
+
+    return importlib.util.find_spec("math_verify") is not None
+
+
 def _mv():
+    from gradeset.errors import require
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import math_verify
-    return math_verify
+        return require("math_verify", "symbolic", "symbolic math equivalence")
 
 
 @lru_cache(maxsize=4096)
@@ -67,8 +75,3 @@ def symbolic_equal(gold_parsed, pred_parsed, precision: int = 6, strict: bool = 
             return False
 
 
-def describe(parsed) -> str | None:
-    """The string form math-verify extracted (its second element is the matched text)."""
-    if not parsed:
-        return None
-    return str(parsed[-1]) if len(parsed) > 1 else str(parsed[0])
