@@ -139,6 +139,23 @@ def test_malformed_json_is_recorded_as_failure_not_dropped():
     assert stats.failed == 4 and stats.generated == 0
 
 
+def test_answer_without_choices_is_a_failure_not_a_loop():
+    import json as _json
+
+    from loopback_server import _http
+
+    class NoChoices(LoopbackServer):
+        def _answer(self, req, path, body, n):
+            return _http(200, _json.dumps({"id": "x", "choices": [], "usage": {}}).encode())
+
+    with NoChoices(reply=echo) as srv:
+        stats = Stats()
+        out = generate_groups(prompts(1), cfg_for(srv, n=3, retries=1), stats=stats)
+        sent = len(srv.generation_requests())
+    assert sent == 2 and stats.failed == 3
+    assert all("no choices" in r["meta"]["error"] for r in out[0]["responses"])
+
+
 def test_client_errors_fail_at_once_and_rerun_retries_only_failures(tmp_path):
     cache = tmp_path / "c.jsonl"
     faults = [Fault("400", times=1, match=lambda r: r.prompt_text == "question 1")]

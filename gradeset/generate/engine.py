@@ -320,6 +320,11 @@ class Engine:
                                                   error=f"{type(exc).__name__}: {exc}"))
             return
         samples = samples[:n]
+        if not samples:  # nothing to use and nothing to retry on: a failure, not a loop
+            for p in range(n):
+                self._record(w, p, self._response(w.indices[p], None, elapsed=time.monotonic() - t0,
+                                                  error="the backend returned no samples"))
+            return
         for p in range(len(samples), n):  # the server answered fewer choices than asked
             queue.put_nowait(self._single(w, p))
         if cfg.two_step:

@@ -119,6 +119,8 @@ class OpenAIBackend(Backend):
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise RequestError(f"malformed response: not the JSON of a completion ({exc})",
                                status=resp.status) from exc
+        if not isinstance(choices, list) or not choices:
+            raise RequestError("malformed response: the answer has no choices", status=resp.status)
         usage = data.get("usage") or {}
         samples = [self._sample(c) for c in sorted(choices, key=lambda c: c.get("index", 0))]
         if n > 1 and len(samples) < n:
