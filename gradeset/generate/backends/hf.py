@@ -25,7 +25,13 @@ class TransformersBackend(LocalBackend):
             self.tok = transformers.AutoTokenizer.from_pretrained(cfg.model)
             kwargs = {}
             if cfg.dtype:
-                kwargs["dtype"] = getattr(torch, cfg.dtype)
+                # transformers renamed torch_dtype to dtype in 4.56
+                major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+                name = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+                dtype = getattr(torch, cfg.dtype, None)
+                if not isinstance(dtype, torch.dtype):
+                    raise GradesetError(f"unknown dtype {cfg.dtype!r}; use e.g. bfloat16, float16, float32")
+                kwargs[name] = dtype
             self.model = transformers.AutoModelForCausalLM.from_pretrained(cfg.model, **kwargs)
         except (OSError, ValueError) as exc:
             raise GradesetError(f"cannot load model {cfg.model!r} with transformers: {exc}") from exc
