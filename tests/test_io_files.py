@@ -106,11 +106,27 @@ def test_writer_is_atomic(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # no temp file left behind
 
 
-def test_parquet_refuses_fields_that_appear_late(tmp_path):
-    rows = [{"a": i} for i in range(10)] + [{"a": 1, "b": 2}]
-    with pytest.raises(GradesetError, match=r"field\(s\) \['b'\] first appear"):
+def test_parquet_schema_grows_with_late_fields_and_nested_keys(tmp_path):
+    import pyarrow.parquet as pq
+
+    rows = ([{"a": i, "r": [{"text": "t", "meta": {"model": "m"}}], "n": None} for i in range(10)]
+            + [{"a": 1, "b": "late", "r": [{"text": "u", "meta": {"model": "m", "tokens": 7}}], "n": 2.5}]
+            + [{"a": 2, "r": [], "n": 3}])
+    out = tmp_path / "x.parquet"
+    assert write_rows(out, rows, batch=10, batch_rows=10) == 12
+    back = pq.read_table(out).to_pylist()
+    assert back[10]["b"] == "late" and back[0]["b"] is None
+    assert back[10]["r"][0]["meta"] == {"model": "m", "tokens": 7}  # a nested key first seen late is kept
+    assert back[0]["r"][0]["meta"] == {"model": "m", "tokens": None}
+    assert [r["n"] for r in back[9:]] == [None, 2.5, 3.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.parquet"]  # the parts were merged and removed
+
+
+def test_parquet_stops_on_types_that_cannot_merge(tmp_path):
+    rows = [{"a": i} for i in range(10)] + [{"a": "ten"}]
+    with pytest.raises(GradesetError, match="does not fit the Parquet schema"):
         write_rows(tmp_path / "x.parquet", rows, batch=10, batch_rows=10)
-    assert not (tmp_path / "x.parquet").exists()
+    assert list(tmp_path.iterdir()) == []  # no output, no leftover parts
 
 
 def test_shard_manifest_counts_checksums_and_resume(tmp_path):

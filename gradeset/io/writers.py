@@ -55,7 +55,11 @@ class Writer:
     def close(self) -> None:
         if self.closed:
             return
-        self._finish()
+        try:
+            self._finish()
+        except BaseException:
+            self.abort()  # a failed finish (last batch, merge) must not leave temp files behind
+            raise
         commit(self.tmp, self.path)
         self.closed = True
 
@@ -119,11 +123,17 @@ def _promote_nulls(schema):
 
 
 class ParquetWriter(Writer):
-    """Parquet with a schema inferred from the first batch.
+    """Parquet whose schema grows with the data, written in bounded memory.
 
-    Parquet needs one schema per file. Later batches are cast to it (missing fields
-    become null); a field that first appears later, or a type that cannot be cast,
-    stops with a clear error instead of being dropped silently.
+    Parquet needs one schema per file. Each batch's schema is inferred and merged with
+    the file's (``pyarrow.unify_schemas``, permissive: a field or a nested key that
+    first appears later, null columns that get a type, int widening to float). Rows
+    that fit are cast to the file schema (missing fields become null). When the schema
+    has to grow, the rows so far are closed as a part and a new part starts; on close
+    the parts are rewritten, batch by batch, into one file with the final schema. Only
+    types that cannot be merged (a string where numbers were) stop with a clear error;
+    nothing is dropped silently (``from_pylist(rows, schema=...)`` alone would drop
+    nested keys it does not know).
     """
 
     def __init__(self, path: str | os.PathLike, batch_rows: int = 4096, compression: str = "zstd"):
@@ -133,42 +143,46 @@ class ParquetWriter(Writer):
         self._writer = None
         self.schema = None
         self._pending: list[dict] = []
+        self._parts: list[Path] = []
 
     def write(self, rows: Iterable[dict]) -> None:
         self._pending.extend(rows)
         if len(self._pending) >= self.batch_rows:
             self._flush()
 
+    def _start_part(self) -> None:
+        import pyarrow.parquet as pq
+
+        if self._writer is not None:
+            self._writer.close()
+        part = temp_path(self.path)
+        self._parts.append(part)
+        self._writer = pq.ParquetWriter(part, self.schema, compression=self.compression)
+
     def _flush(self) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         if not self._pending:
             return
         rows, self._pending = self._pending, []
+        try:
+            table = pa.Table.from_pylist(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise GradesetError(f"{self.path}: rows near {self.count + 1} cannot share one Parquet schema ({exc}); "
+                                "write JSONL instead") from exc
         if self.schema is None:
+            self.schema = table.schema
+            self._start_part()
+        elif table.schema != self.schema:
             try:
-                table = pa.Table.from_pylist(rows)
+                merged = pa.unify_schemas([self.schema, table.schema], promote_options="permissive")
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise GradesetError(f"{self.path}: rows cannot share one Parquet schema ({exc}); "
-                                    "write JSONL instead") from exc
-            self.schema = _promote_nulls(table.schema)
-            table = table.cast(self.schema)
-            self._writer = pq.ParquetWriter(self.tmp, self.schema, compression=self.compression)
-        else:
-            names = set(self.schema.names)
-            for i, row in enumerate(rows):
-                extra = set(row) - names
-                if extra:
-                    raise GradesetError(
-                        f"{self.path}: field(s) {sorted(extra)} first appear at row {self.count + i + 1}; "
-                        "a Parquet file has one schema fixed by its first rows. Write JSONL, or put "
-                        "such rows first.")
-            try:
-                table = pa.Table.from_pylist(rows, schema=self.schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise GradesetError(f"{self.path}: a row near {self.count + 1} does not fit the "
-                                    f"Parquet schema of the first rows ({exc}); write JSONL instead") from exc
+                raise GradesetError(f"{self.path}: a row near {self.count + 1} does not fit the Parquet schema of "
+                                    f"the earlier rows ({exc}); write JSONL instead") from exc
+            if merged != self.schema:
+                self.schema = merged
+                self._start_part()
+            table = _conform(table, self.schema, self.path)
         self._writer.write_table(table)
         self.count += table.num_rows
 
@@ -179,8 +193,45 @@ class ParquetWriter(Writer):
         self._flush()
         if self._writer is None:
             pq.write_table(pa.table({}), self.tmp)
+            return
+        self._writer.close()
+        if len(self._parts) == 1:
+            os.replace(self._parts[0], self.tmp)
+            return
+        with pq.ParquetWriter(self.tmp, self.schema, compression=self.compression) as out:
+            for part in self._parts:
+                for batch in pq.ParquetFile(part).iter_batches(batch_size=self.batch_rows):
+                    out.write_table(_conform(pa.Table.from_batches([batch]), self.schema, self.path))
+        for part in self._parts:
+            discard(part)
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+        for part in self._parts:
+            discard(part)
+        discard(self.tmp)
+        self.closed = True
+
+
+def _conform(table, schema, path):
+    """table with schema's columns, in its order (absent ones null), cast to its types."""
+    import pyarrow as pa
+
+    cols = []
+    for field in schema:
+        if field.name in table.column_names:
+            cols.append(table.column(field.name))
         else:
-            self._writer.close()
+            cols.append(pa.nulls(table.num_rows, field.type))
+    try:
+        return pa.Table.from_arrays(cols, schema=pa.schema([pa.field(f.name, c.type) for f, c in zip(schema, cols)])
+                                    ).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise GradesetError(f"{path}: rows do not fit one Parquet schema ({exc}); write JSONL instead") from exc
 
 
 class CsvWriter(Writer):
