@@ -163,3 +163,15 @@ def test_memory_stays_flat_while_streaming_jsonl(tmp_path):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert n == 20000 and peak < p.stat().st_size / 10
+
+
+def test_hf_folder_keeps_late_and_nested_fields(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    rows = ([{"prompt": f"p{i}", "meta": {"m": 1}, "late": None} for i in range(5)]
+            + [{"prompt": "q", "meta": {"m": 2, "extra": "kept"}, "late": 3, "new": [1, 2]}])
+    out = tmp_path / "d.hf"
+    assert write_rows(out, rows, batch=5, batch_rows=5) == 6
+    ds = datasets.load_from_disk(str(out))
+    assert ds[5]["meta"] == {"m": 2, "extra": "kept"} and ds[5]["late"] == 3 and ds[5]["new"] == [1, 2]
+    assert ds[0]["late"] is None and ds[0]["new"] is None
+    assert sorted(p.name for p in out.iterdir()) == ["data-00000-of-00001.arrow", "dataset_info.json", "state.json"]

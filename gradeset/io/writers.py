@@ -106,22 +106,6 @@ class JsonlWriter(Writer):
         self._raw.close()
 
 
-def _promote_nulls(schema):
-    """Columns that were all-null in the first batch become strings (nullable)."""
-    import pyarrow as pa
-
-    def fix(t):
-        if pa.types.is_null(t):
-            return pa.large_string()
-        if pa.types.is_struct(t):
-            return pa.struct([pa.field(f.name, fix(f.type)) for f in t])
-        if pa.types.is_list(t) or pa.types.is_large_list(t):
-            return pa.list_(fix(t.value_type))
-        return t
-
-    return pa.schema([pa.field(f.name, fix(f.type)) for f in schema])
-
-
 class ParquetWriter(Writer):
     """Parquet whose schema grows with the data, written in bounded memory.
 
@@ -323,6 +307,8 @@ class HfDiskWriter(Writer):
 
 
 class _ArrowStream:
+    """One Arrow IPC stream whose schema grows like :class:`ParquetWriter`'s (parts merged on finish)."""
+
     def __init__(self, path: Path, batch_rows: int):
         self.path = path
         self.batch_rows = batch_rows
@@ -331,11 +317,27 @@ class _ArrowStream:
         self._pending: list[dict] = []
         self._writer = None
         self._sink = None
+        self._parts: list[Path] = []
 
     def write(self, rows: Iterable[dict]) -> None:
         self._pending.extend(rows)
         if len(self._pending) >= self.batch_rows:
             self._flush()
+
+    def _start_part(self) -> None:
+        import pyarrow as pa
+
+        self._close_part()
+        part = self.path.with_name(f".part-{len(self._parts):05d}.arrow")
+        self._parts.append(part)
+        self._sink = pa.OSFile(str(part), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, self.schema)
+
+    def _close_part(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._writer = self._sink = None
 
     def _flush(self) -> None:
         import pyarrow as pa
@@ -343,17 +345,22 @@ class _ArrowStream:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
-        if self.schema is None:
+        try:
             table = pa.Table.from_pylist(rows)
-            self.schema = _promote_nulls(table.schema)
-            table = table.cast(self.schema)
-            self._sink = pa.OSFile(str(self.path), "wb")
-            self._writer = pa.ipc.new_stream(self._sink, self.schema)
-        else:
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise GradesetError(f"{self.path.parent}: rows do not fit one Arrow schema ({exc})") from exc
+        if self.schema is None:
+            self.schema = table.schema
+            self._start_part()
+        elif table.schema != self.schema:
             try:
-                table = pa.Table.from_pylist(rows, schema=self.schema)
+                merged = pa.unify_schemas([self.schema, table.schema], promote_options="permissive")
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise GradesetError(f"{self.path.parent}: rows do not fit one Arrow schema ({exc})") from exc
+            if merged != self.schema:
+                self.schema = merged
+                self._start_part()
+            table = _conform(table, self.schema, self.path.parent)
         self._writer.write_table(table)
         self.count += table.num_rows
 
@@ -361,12 +368,20 @@ class _ArrowStream:
         import pyarrow as pa
 
         self._flush()
-        if self._writer is None:
+        if self.schema is None:
             self.schema = pa.schema([])
-            self._sink = pa.OSFile(str(self.path), "wb")
-            self._writer = pa.ipc.new_stream(self._sink, self.schema)
-        self._writer.close()
-        self._sink.close()
+            self._start_part()
+        self._close_part()
+        if len(self._parts) == 1:
+            os.replace(self._parts[0], self.path)
+            return
+        with pa.OSFile(str(self.path), "wb") as sink, pa.ipc.new_stream(sink, self.schema) as out:
+            for part in self._parts:
+                with pa.memory_map(str(part), "r") as src:
+                    for batch in pa.ipc.open_stream(src):
+                        out.write_table(_conform(pa.Table.from_batches([batch]), self.schema, self.path.parent))
+        for part in self._parts:
+            discard(part)
 
 
 def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
