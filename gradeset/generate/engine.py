@@ -213,7 +213,9 @@ class Engine:
             self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
         else:  # a later chunk on a new event loop: keep the pacing and token budget, new lock
             self.limiter.rebind()
-        self.slots = asyncio.Semaphore(cfg.concurrency)
+        # Stage-2 continuations are extra requests from the same worker: only then can the
+        # worker pool alone exceed the cap.
+        self.slots = asyncio.Semaphore(cfg.concurrency) if cfg.two_step else None
         if not works:
             return
         await backend.start()
@@ -259,36 +261,48 @@ class Engine:
 
     async def _call(self, prompt: Prompt, n: int, max_tokens: int, *, prefill: str | None = None,
                     seed: int | None = None, request_id: str | None = None) -> list[Sample]:
-        """One request with retries, pacing and the concurrency slot."""
+        """One request with retries, pacing and (with two-step) the concurrency slot."""
         cfg = self.cfg
-        est = _est_tokens(prompt, max_tokens, n)
+        limiter = self.limiter
+        est = _est_tokens(prompt, max_tokens, n) if limiter.tpm else 0
         attempt = 0
         while True:
-            await self.limiter.acquire(est)
-            async with self.slots:
-                try:
-                    samples = await self._backend.generate(prompt, n, max_tokens, prefill=prefill, seed=seed,
-                                                           request_id=request_id)
-                except RequestError as exc:
-                    self.stats.errors += 1
-                    self.limiter.settle(est, 0)
-                    if exc.n_unsupported or not exc.retryable or attempt >= cfg.retries:
-                        raise
-                    error = exc
-                else:
-                    self.stats.requests += 1
-                    used = sum((s.completion_tokens or 0) for s in samples) + (samples[0].prompt_tokens or 0
-                                                                                if samples else 0)
-                    self.limiter.settle(est, used)
-                    return samples
-            if error.retry_after is not None:
-                delay = error.retry_after
-                self.limiter.pause(delay)
+            if limiter.must_wait():
+                await limiter.acquire(est)
+            if self.slots is None:  # one worker per slot and one request per worker: no semaphore needed
+                result = await self._attempt(prompt, n, max_tokens, prefill, seed, request_id, est)
+            else:
+                async with self.slots:
+                    result = await self._attempt(prompt, n, max_tokens, prefill, seed, request_id, est)
+            if not isinstance(result, RequestError):
+                return result
+            if result.n_unsupported or not result.retryable or attempt >= cfg.retries:
+                raise result
+            if result.retry_after is not None:
+                delay = result.retry_after
+                limiter.pause(delay)
             else:
                 delay = backoff_delay(attempt, cfg.backoff_base, cfg.backoff_max)
             self.stats.retries += 1
             attempt += 1
             await asyncio.sleep(delay)
+
+    async def _attempt(self, prompt: Prompt, n: int, max_tokens: int, prefill: str | None, seed: int | None,
+                       request_id: str | None, est: int) -> list[Sample] | RequestError:
+        try:
+            samples = await self._backend.generate(prompt, n, max_tokens, prefill=prefill, seed=seed,
+                                                   request_id=request_id)
+        except RequestError as exc:
+            self.stats.errors += 1
+            if est:
+                self.limiter.settle(est, 0)
+            return exc
+        self.stats.requests += 1
+        if est:
+            used = sum((s.completion_tokens or 0) for s in samples) + ((samples[0].prompt_tokens or 0)
+                                                                       if samples else 0)
+            self.limiter.settle(est, used)
+        return samples
 
     async def _do_work(self, w: Work, queue: asyncio.Queue) -> None:
         cfg = self.cfg

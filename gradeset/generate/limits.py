@@ -30,6 +30,10 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = asyncio.Lock() if (rpm or tpm) else None
 
+    def must_wait(self) -> bool:
+        """False when ``acquire`` would return at once (no limits, no pause): skip the call."""
+        return self._lock is not None or self._paused_until > self._clock()
+
     def rebind(self) -> None:
         """A fresh lock for a new event loop (asyncio locks belong to the loop that used them)."""
         if self._lock is not None:
