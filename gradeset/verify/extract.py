@@ -12,10 +12,6 @@ import re
 # Chat special tokens after which a model is hallucinating the next turn.
 _TURN_END = re.compile(r"<\|im_end\|>|<\|im_start\|>|<\|endoftext\|>|<\|eot_id\|>|<\|end\|>|</s>|<\|user\|>")
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
-_FINAL_PHRASES = re.compile(
-    r"(?:final\s+answer\s*(?:is|:)|the\s+answer\s+is|answer\s*:)\s*",
-    re.IGNORECASE,
-)
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
@@ -27,12 +23,62 @@ TAG_PAIRS = {
 }
 
 
-def last_match(rx: re.Pattern, text: str) -> re.Match | None:
-    """The last non-overlapping match (a forward scan: no quadratic backtracking from the end)."""
+def last_match(rx: re.Pattern, text: str, window: int = 2000) -> re.Match | None:
+    """The last non-overlapping match (forward scans: no quadratic backtracking from the end).
+
+    The closing ``window`` characters are scanned first; answers live there, and a long
+    completion is then read once instead of once per marker kind.
+    """
     found = None
+    if len(text) > window:
+        for found in rx.finditer(text, len(text) - window):  # noqa: B007
+            pass
+        if found is not None:
+            return found
     for found in rx.finditer(text):  # noqa: B007
         pass
     return found
+
+
+_PHRASE_TAIL = re.compile(r"answer\s*(is\b|:)\s*")
+_PHRASE_HEAD = re.compile(r"(final|the)\s+$")
+
+
+class _Span:
+    """start/end/group(0) of a final-answer phrase (the subset of re.Match callers use)."""
+
+    __slots__ = ("_end", "_start", "_text")
+
+    def __init__(self, text: str, start: int, end: int):
+        self._text, self._start, self._end = text, start, end
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._end
+
+    def group(self, _: int = 0) -> str:
+        return self._text[self._start:self._end]
+
+
+def last_phrase(text: str) -> _Span | None:
+    """The last "final answer is/:", "the answer is" or "answer:" (case-insensitive).
+
+    Found with ``rfind`` on the word "answer" instead of a regex scan of the whole text:
+    the phrase test runs on every completion, which is mostly reasoning.
+    """
+    low = text.lower()
+    i = len(low)
+    while True:
+        i = low.rfind("answer", 0, i)
+        if i < 0:
+            return None
+        m = _PHRASE_TAIL.match(low, i)
+        if m:
+            head = _PHRASE_HEAD.search(low, max(0, i - 12), i)
+            if m.group(1) == ":" or head is not None:
+                return _Span(text, head.start() if head is not None else i, m.end())
 
 
 def strip_turn_tail(text: str) -> str:
@@ -43,6 +89,8 @@ def strip_turn_tail(text: str) -> str:
 
 def after_thinking(text: str) -> str:
     """The part after ``</think>`` (the answer); an unclosed ``<think>`` leaves nothing."""
+    if "think>" not in text and "THINK>" not in text and "Think>" not in text:
+        return text
     close = last_match(_THINK_CLOSE, text)
     if close is not None:
         return text[close.end():]
@@ -98,6 +146,8 @@ _WORDS_AND = re.compile(r"^[\sa-zA-Z,;]*\b(?:and|or)\b[\s,;]*$")
 
 def boxed_run(text: str, lenient: bool = False) -> str | None:
     """The last box, or the last run of boxes written as one answer (``\boxed{1} and \boxed{2}``)."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return None
     spans = []
     for m in _BOXED.finditer(text):
         start = m.end()
@@ -122,6 +172,8 @@ def boxed_run(text: str, lenient: bool = False) -> str | None:
 
 def unclosed_last_box(text: str) -> bool:
     """The last ``\\boxed{`` never closes: the completion was cut inside its answer."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return False
     m = last_match(_BOXED, text)
     if m is None or m.end() >= len(text) or text[m.end()] != "{":
         return False
@@ -149,7 +201,7 @@ def hashes_answer(text: str) -> str | None:
 
 def final_phrase(text: str) -> str | None:
     """What follows the last "final answer is" / "The answer is" / "Answer:", up to the sentence end."""
-    found = last_match(_FINAL_PHRASES, text)
+    found = last_phrase(text)
     if found is None:
         return None
     rest = text[found.end():]
@@ -176,7 +228,7 @@ def _last_boxed_pos(text: str) -> int:
 def weak_phrase_far_from_end(text: str, window: int = 300) -> bool:
     """The deciding phrase is a bare "Answer:" far from the end (prompts often start "Answer: let's
     think"); "final answer is" and "the answer is" are strong wherever they are."""
-    m = last_match(_FINAL_PHRASES, text)
+    m = last_phrase(text)
     if m is None or len(text) - m.start() <= window:
         return False
     return m.group(0).strip().lower().startswith("answer")
@@ -199,10 +251,10 @@ def extract_final(text: str, tags: tuple[str, ...] = ()) -> tuple[str | None, st
     boxed = boxed_run(text)
     if boxed is not None:
         found.append((_last_boxed_pos(text), boxed, "boxed"))
-    h = last_match(_HASHES, text)
+    h = last_match(_HASHES, text) if "####" in text else None
     if h is not None:
         found.append((h.start(), h.group(1).strip(), "####"))
-    ph = last_match(_FINAL_PHRASES, text)
+    ph = last_phrase(text)
     if ph is not None and (not found or ph.start() > max(f[0] for f in found)):
         p = final_phrase(text[ph.start():])
         if p is not None:

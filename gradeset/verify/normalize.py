@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 from gradeset.verify.numbers import Refused, Surd, numbers_equal, parse_decimal
 
@@ -67,6 +68,18 @@ def clean(s: str) -> str:
 
 
 def canonical(text: str | int | float | None):
+    """Canonical value of an answer (cached: golds and common answers repeat), or None."""
+    if isinstance(text, str):
+        return _canonical_cached(text)
+    return _canonical_uncached(text)
+
+
+@lru_cache(maxsize=65536)
+def _canonical_cached(text: str):
+    return _canonical_uncached(text)
+
+
+def _canonical_uncached(text: str | int | float | None):
     if text is None:
         return None
     if isinstance(text, bool):

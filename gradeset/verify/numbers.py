@@ -15,6 +15,7 @@ in microseconds instead of computed.
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 
 MAX_EXPONENT = 64
@@ -173,6 +174,9 @@ class Surd:
         return f"Surd({self.terms!r}, approx={self.approx})"
 
 
+_DECIMAL = re.compile(r"(\d{1,3}(?:,\d{3})+|\d*)(?:\.(\d*))?(?:[eE]([-+]?\d{1,4}))?")
+
+
 def parse_decimal(s: str) -> Surd | None:
     """A plain number literal: ``42``, ``-3.5``, ``.4``, ``1,234,567.8``, ``2.5e-3``."""
     s = s.strip()
@@ -182,9 +186,7 @@ def parse_decimal(s: str) -> Surd | None:
     if s[0] in "+-":
         sign = -1 if s[0] == "-" else 1
         s = s[1:]
-    import re
-
-    m = re.fullmatch(r"(\d{1,3}(?:,\d{3})+|\d*)(?:\.(\d*))?(?:[eE]([-+]?\d{1,4}))?", s)
+    m = _DECIMAL.fullmatch(s)
     if not m or not (m.group(1) or m.group(2)):
         return None
     whole = (m.group(1) or "0").replace(",", "")

@@ -37,10 +37,18 @@ def _worker_main(conn, verifiers: dict[str, Callable]) -> None:
             return
         if msg is None:
             return
+        buf: list[tuple] = []
+        flushed = time.monotonic()
         for idx, key, completion, gold in msg:
             verdict = run_one(verifiers[key], completion, gold)
-            conn.send((idx, verdict.score, verdict.correct, verdict.parsed, verdict.detail,
-                       verdict.execution_output))
+            buf.append((idx, verdict.score, verdict.correct, verdict.parsed, verdict.detail,
+                        verdict.execution_output))
+            now = time.monotonic()
+            if len(buf) >= 64 or now - flushed > 0.01:
+                conn.send(buf)
+                buf, flushed = [], now
+        if buf:
+            conn.send(buf)
 
 
 def run_one(verifier: Callable, completion: str, gold: Any) -> Verdict:
@@ -106,7 +114,8 @@ class _Worker:
         child.close()
         self.conn = Connection(parent.detach())
         self.conn.send(verifiers)
-        self.pending: deque = deque()  # items sent, not yet answered
+        self.pending: dict[int, tuple] = {}  # items sent, not yet answered
+        self.solo = False  # a chunk of one suspect item
         self.last = time.monotonic()
 
     def kill(self) -> None:
@@ -167,9 +176,16 @@ class VerifyPool:
         return self.budgets.get(key, self.timeout)
 
     def map(self, items: Sequence[Item]) -> list[Verdict]:
-        """Verdicts in the order of items."""
+        """Verdicts in the order of items.
+
+        Workers send results in small bursts (every 64 items or 10 ms) to keep the parent
+        cheap. When a worker stalls past the limit it is killed; since the parent cannot know
+        which of its unanswered items hung, those items are retried one per chunk ("solo"),
+        and only an item that stalls alone is recorded as a timeout.
+        """
         results: list[Verdict | None] = [None] * len(items)
         queue: deque = deque((i, k, c, g) for i, (k, c, g) in enumerate(items))
+        solo: deque = deque()
         for w in list(self.workers):  # a worker that died between batches is replaced quietly
             if w.proc.poll() is not None:
                 self._replace(w)
@@ -177,60 +193,67 @@ class VerifyPool:
             self._spawn()
         busy: dict[Any, _Worker] = {}
         remaining = len(items)
+
+        def give_up(w: _Worker, detail: str) -> None:
+            nonlocal remaining
+            pending = list(w.pending.values())
+            if w.solo and len(pending) == 1:
+                results[pending[0][0]] = Verdict(0.0, False, None, detail)
+                remaining -= 1
+                if detail == "timeout":
+                    self.timeouts += 1
+                else:
+                    self.crashes += 1
+            else:
+                solo.extend(pending)
+            w.pending = {}
+            busy.pop(w.conn, None)
+            self._replace(w)
+
         while remaining:
             for w in list(self.workers):
-                if not w.pending and queue:
+                if w.pending or not (queue or solo):
+                    continue
+                if solo:
+                    batch, w.solo = [solo.popleft()], True
+                else:
                     size = min(self.chunk, max(1, len(queue) // len(self.workers)))
-                    batch = [queue.popleft() for _ in range(min(size, len(queue)))]
-                    try:
-                        w.conn.send(batch)
-                    except (OSError, BrokenPipeError):
-                        queue.extendleft(reversed(batch))
-                        self._replace(w)
-                        continue
-                    w.pending.extend(batch)
-                    w.last = time.monotonic()
-                    busy[w.conn] = w
+                    batch, w.solo = [queue.popleft() for _ in range(min(size, len(queue)))], False
+                try:
+                    w.conn.send(batch)
+                except (OSError, BrokenPipeError):
+                    (solo if w.solo else queue).extendleft(reversed(batch))
+                    self._replace(w)
+                    continue
+                w.pending = {b[0]: b for b in batch}
+                w.last = time.monotonic()
+                busy[w.conn] = w
             if not busy:
                 continue
             now = time.monotonic()
-            deadline = min(w.last + self._limit(w.pending[0][1]) for w in busy.values())
+            deadline = min(w.last + max(self._limit(p[1]) for p in w.pending.values()) for w in busy.values())
             ready = wait(list(busy), timeout=max(0.0, deadline - now))
             for conn in ready:
-                w = busy[conn]
+                w = busy.get(conn)
+                if w is None:
+                    continue
                 try:
                     while conn.poll():
-                        idx, score, correct, parsed, detail, out = conn.recv()
-                        results[idx] = Verdict(score, correct, parsed, detail, out)
-                        remaining -= 1
-                        if w.pending and w.pending[0][0] == idx:
-                            w.pending.popleft()
-                        else:
-                            w.pending = deque(p for p in w.pending if p[0] != idx)
+                        for idx, score, correct, parsed, detail, out in conn.recv():
+                            if w.pending.pop(idx, None) is not None:
+                                results[idx] = Verdict(score, correct, parsed, detail, out)
+                                remaining -= 1
                         w.last = time.monotonic()
                 except (EOFError, OSError):
-                    # the worker died (memory limit, segfault): its current item is lost
-                    if w.pending:
-                        idx = w.pending.popleft()[0]
-                        results[idx] = Verdict(0.0, False, None, "error: worker died")
-                        remaining -= 1
-                        self.crashes += 1
-                    queue.extendleft(reversed(w.pending))
-                    del busy[conn]
-                    self._replace(w)
+                    # the worker died (memory limit, segfault)
+                    give_up(w, "error: worker died")
                     continue
                 if not w.pending:
                     del busy[conn]
             now = time.monotonic()
-            for conn, w in list(busy.items()):
-                if w.pending and now - w.last > self._limit(w.pending[0][1]):
-                    idx = w.pending.popleft()[0]
-                    results[idx] = Verdict(0.0, False, None, "timeout")
-                    remaining -= 1
-                    self.timeouts += 1
-                    queue.extendleft(reversed(w.pending))
-                    del busy[conn]
-                    self._replace(w)
+            for w in list(busy.values()):
+                if w.pending and now - w.last > max(self._limit(p[1]) for p in w.pending.values()):
+                    give_up(w, "timeout")
         return results  # type: ignore[return-value]
 
     def _replace(self, w: _Worker) -> None:
