@@ -189,3 +189,11 @@ def test_answer_phrase_at_the_top_of_a_cut_completion_is_not_an_answer():
     text = "Answer: Let me think about this. " + "We try 12 and then 7 and then compute more terms of " * 12 + "the"
     v = MathVerifier()(text, "12")
     assert v.parsed is None and "truncated" in v.detail
+
+
+def test_canonical_text_is_the_same_for_equal_values():
+    """Others key answers by ``repr(canonical(x))`` (maj@k): equal values must print alike."""
+    for a, b in [("\\{2, 1\\}", "\\{1,2\\}"), ("0.5", "\\frac12"), ("\\sqrt2 + 1", "1+\\sqrt{2}"),
+                 ("x^2+2x+1", "(x+1)^2")]:
+        assert repr(canonical(a)) == repr(canonical(b)), (a, b)
+    assert repr(canonical("\\{1, 3\\}")) != repr(canonical("\\{1, 2\\}"))

@@ -117,23 +117,23 @@ def _canonical(s: str):
         return ("union", tuple(items))
     if s.startswith("\\{") and s.endswith("\\}"):
         items = _split_items(s[2:-2])
-        return None if items is None else ("set", items)
+        return None if items is None else ("set", _sorted(items))
     if s.startswith("{") and s.endswith("}") and _top_level_comma(s[1:-1]):
         items = _split_items(s[1:-1])
-        return None if items is None else ("set", items)
+        return None if items is None else ("set", _sorted(items))
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _top_level_comma(s[1:-1]):
         items = _split_items(s[1:-1])
         return None if items is None else ("seq", s[0], s[-1], items)
     if _top_level_comma(s) and not re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?%?", s):
         s2 = re.sub(r",?\s*\band\b\s*", ",", s)
         items = _split_items(s2)
-        return None if items is None else ("set", items)
+        return None if items is None else ("set", _sorted(items))
     num = _number(s)
     if num is not None:
         return num
     if re.search(r"\band\b", s):  # "12 and 13"
         items = _split_items(re.sub(r",?\s*\band\b\s*", ",", s))
-        return None if items is None else ("set", items)
+        return None if items is None else ("set", _sorted(items))
     words = s.replace("\\", " ").strip()
     if _WORDS.match(s) and len(words) >= 2 and not _looks_symbolic(words):
         return ("text", " ".join(words.lower().replace("-", " ").split()))
@@ -149,6 +149,11 @@ def _looks_symbolic(words: str) -> bool:
     # one or two letters (variables like "x", "ab") are algebra, not text
     return any(t in _SYMBOLIC_WORDS for t in toks) or (len(toks) == 1 and len(toks[0]) <= 2
                                                        and toks[0] not in _SHORT_WORDS)
+
+
+def _sorted(items: tuple) -> tuple:
+    """Set members in a canonical order, so equal sets also print the same."""
+    return tuple(sorted(items, key=repr))
 
 
 def _top_level_comma(s: str) -> bool:

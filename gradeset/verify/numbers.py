@@ -171,7 +171,8 @@ class Surd:
         return tuple(sorted(self.terms.items()))
 
     def __repr__(self) -> str:
-        return f"Surd({self.terms!r}, approx={self.approx})"
+        # canonical text (sorted terms): equal exact values print the same (maj@k keys use it)
+        return f"Surd({self.key()!r})"
 
 
 _DECIMAL = re.compile(r"(\d{1,3}(?:,\d{3})+|\d*)(?:\.(\d*))?(?:[eE]([-+]?\d{1,4}))?")
