@@ -245,6 +245,9 @@ class Engine:
             if (self._abort.status == 404 and cfg.backend == "openai" and cfg.base_url
                     and not cfg.base_url.rstrip("/").endswith("/v1")):
                 hint = f" (OpenAI-compatible servers usually want the base URL to end in /v1: {cfg.base_url}/v1)"
+            elif (self._abort.status == 404 and cfg.backend == "anthropic" and cfg.base_url
+                    and cfg.base_url.rstrip("/").endswith("/v1")):
+                hint = " (the anthropic backend wants the bare origin as base URL, without /v1)"
             raise GradesetError(
                 f"every request is refused ({self._abort}){hint}; check --model, --base-url and the API key "
                 f"({cfg.api_key_env or 'the default key variable'}). Nothing more was sent")
