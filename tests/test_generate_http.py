@@ -300,7 +300,7 @@ def test_rpm_limit_paces_real_requests():
         elapsed = time.monotonic() - t0
         reqs = srv.generation_requests()
     span = reqs[-1].time - reqs[0].time
-    assert span >= 0.45 and elapsed < 3  # 10 gaps of 50 ms
+    assert span >= 0.45 and elapsed < 10  # 10 gaps of 50 ms
 
 
 def test_httpx_transport_works_too():
