@@ -495,12 +495,16 @@ def test_raw_transport_reads_chunked_close_delimited_and_connection_close():
     close = (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " + str(len(b2)).encode() + b"\r\n\r\n" + b2)
     b3 = _chat_json("http10 answer")
     http10 = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + b3
-    st = _raw_server([chunked, chunked, close, http10])
+    import gzip
+
+    b4 = gzip.compress(_chat_json("gzipped answer"))
+    gz = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " + str(len(b4)).encode() + b"\r\n\r\n" + b4
+    st = _raw_server([chunked, chunked, close, http10, gz])
     cfg = GenerateConfig(model="m", base_url=f"http://127.0.0.1:{st['port']}/v1", n=1, concurrency=1,
                          transport="raw", retries=0, timeout=5)
-    texts = complete(["a", "b", "c", "d"], cfg)
+    texts = complete(["a", "b", "c", "d", "e"], cfg)
     st["loop"].call_soon_threadsafe(st["loop"].stop)
-    assert texts == ["chunked answer", "chunked answer", "closing answer", "http10 answer"]
+    assert texts == ["chunked answer", "chunked answer", "closing answer", "http10 answer", "gzipped answer"]
 
 
 def test_raw_transport_garbage_is_a_retryable_failure():

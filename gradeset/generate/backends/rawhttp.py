@@ -12,8 +12,11 @@ configured (proxies go through aiohttp/httpx, which implement them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import os
 import ssl
+import zlib
 from urllib.parse import urlsplit
 
 from gradeset.generate.backends.base import RequestError
@@ -142,7 +145,14 @@ class _Conn(asyncio.Protocol):
     def _done(self) -> None:
         w = self.waiter
         self.waiter = None
-        resp = Response(self.status, self.headers or {}, bytes(self.body))
+        headers = self.headers or {}
+        body = bytes(self.body)
+        coding = headers.get("content-encoding", "").lower()
+        if coding in ("gzip", "x-gzip", "deflate"):  # we asked for identity, but servers may still compress
+            # left as is when it does not decompress: the JSON parse then reports a malformed answer
+            with contextlib.suppress(OSError, zlib.error, EOFError):
+                body = gzip.decompress(body) if "gzip" in coding else zlib.decompress(body)
+        resp = Response(self.status, headers, body)
         keep = self.keep
         self._reset()
         if not keep:
@@ -227,7 +237,7 @@ class RawTransport:
                 break
             self._all.discard(c)
         lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}", f"Content-Length: {len(payload)}",
-                 "Accept: application/json", "User-Agent: gradeset"]
+                 "Accept: application/json", "Accept-Encoding: identity", "User-Agent: gradeset"]
         lines.extend(f"{k}: {v}" for k, v in headers.items())
         raw = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + payload
         try:
