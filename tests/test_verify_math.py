@@ -197,3 +197,8 @@ def test_canonical_text_is_the_same_for_equal_values():
                  ("x^2+2x+1", "(x+1)^2")]:
         assert repr(canonical(a)) == repr(canonical(b)), (a, b)
     assert repr(canonical("\\{1, 3\\}")) != repr(canonical("\\{1, 2\\}"))
+
+
+def test_empty_box_is_unparsed():
+    v = MathVerifier()("so the answer is \\boxed{}", "5")
+    assert v.parsed is None and not v.correct and v.detail == "empty answer"

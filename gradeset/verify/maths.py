@@ -151,6 +151,8 @@ class MathVerifier:
         ans, why = self.extract(completion)
         if ans is None:
             return unparsed(why or "no final answer")
+        if not ans.strip():
+            return unparsed("empty answer")
         return self.compare(ans, gold)
 
     def compare(self, ans: str, gold: Any) -> Verdict:
