@@ -269,3 +269,19 @@ def test_task_aliases_from_datasets():
     assert get_verifier("mmlu-pro")("\\boxed{C}", "C").correct
     assert get_verifier("triviaqa")("\\boxed{Paris}", ["Paris"]).correct
     assert not get_verifier("MMLU")("I think A is wrong", "A").correct
+
+
+def test_code_sandbox_with_bubblewrap_blocks_network_and_host_writes():
+    from gradeset.verify.sandbox import bwrap_path
+
+    if not bwrap_path():
+        pytest.skip("bubblewrap not installed or not usable here (the sandbox then says so in its output)")
+    v = get_verifier("code", test_timeout=5)
+    probe = Path(__file__).parent / "data" / "verify" / "_sandbox_probe.txt"
+    net = v("```python\nimport socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n```", ["assert True"])
+    assert not net.correct and "unreachable" in net.execution_output.lower()
+    write = v(f"```python\nopen({str(probe)!r}, 'w').write('x')\n```", ["assert True"])
+    assert not write.correct and not probe.exists()
+    local = v("```python\nopen('scratch.txt', 'w').write('ok')\nassert open('scratch.txt').read() == 'ok'\n```",
+              ["assert True"])
+    assert local.correct  # its own working folder is writable
