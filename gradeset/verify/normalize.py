@@ -442,17 +442,3 @@ def _unordered_equal(xs, ys, precision) -> bool | None:
         else:
             return None if any(equal(x, y, precision) is None for y in left) else False
     return True
-
-
-def display(value) -> str:
-    """A short readable form of a canonical value (for ``parsed``)."""
-    kind = value[0]
-    if kind == "num":
-        q = value[1].as_rational()
-        s = str(q) if q is not None else repr(value[1].key())
-        return s + ("%" if value[2] else "")
-    if kind == "inf":
-        return "-oo" if value[1] < 0 else "oo"
-    if kind == "text":
-        return value[1]
-    return kind
