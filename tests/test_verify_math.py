@@ -117,6 +117,15 @@ def test_truncated_completion_is_not_graded_from_a_stray_number():
     assert v2.parsed is None and not v2.correct
 
 
+def test_short_completion_cut_mid_sentence_is_not_graded_from_its_last_number():
+    # short texts get no length-based truncation check, but a sentence that stops on "and"
+    # was cut: its last number (7) is a step, not an answer
+    v = MathVerifier()("I think it is 12. Let me check: 3*4=12, then we add 7 and", "7")
+    assert v.parsed is None and v.correct is False and "truncated" in v.detail
+    # a finished short sentence still falls back to its last number
+    assert MathVerifier()("Adding them gives 19.", "19").correct
+
+
 def test_unclosed_think_block_is_unparsed():
     v = MathVerifier()("<think>the answer might be 5 but let me", "5")
     assert v.parsed is None and not v.correct

@@ -280,3 +280,17 @@ def looks_truncated(text: str, limit: int = 400) -> bool:
     if re.search(r"\\boxed\s*\{[^}]*$", text[-200:]):
         return True
     return not _ENDS_CLEANLY.search(text[-50:])
+
+
+_DANGLING = re.compile(
+    r"(?:[,:;=+\-*/^(]|\b(?:and|or|but|then|so|thus|hence|the|a|an|of|to|with|is|are|was|be|we|by|for|"
+    r"plus|minus|times|over|from|into|gives|get|that|which|if|because))\s*$", re.IGNORECASE)
+
+
+def stops_mid_sentence(text: str) -> bool:
+    """The text ends on a word or sign that cannot end a sentence ("... then we add 7 and").
+
+    Used for short completions, where the length-based check does not apply: a text cut
+    there has no answer, and its last number is a step of the reasoning.
+    """
+    return bool(_DANGLING.search(text[-30:]))

@@ -141,6 +141,9 @@ class MathVerifier:
         short = text.strip()
         if len(short) <= 200 and normalize.canonical(short) is not None:
             return short, None
+        if extract.stops_mid_sentence(text):
+            # no marker and cut mid-sentence: the last number is a stray step, not an answer
+            return None, "truncated: no final answer"
         ans = fallback_answer(text, self.decimal_comma)
         return (ans, None) if ans is not None else (None, "no final answer")
 
