@@ -121,3 +121,32 @@ def test_quickstart_same_outputs_on_both_runners(tmp_path):
         outputs[runner] = {k: by_id(rows_of(v)) for k, v in files.items()}
     assert outputs["ray"] == outputs["local"]
     assert all(outputs["local"][k] for k in outputs["local"])
+
+
+def test_ray_run_resumes_after_a_failed_step(tmp_path):
+    flag = tmp_path / "crash.flag"
+    flag.write_text("armed")
+    doc = {
+        "source": {"path": "groups.jsonl"},
+        "steps": [{"verify": {"task": "math"}}, {"runsteps:Crash": {"at": 4, "flag": str(flag)}},
+                  "runsteps:DropOdd"],
+        "outputs": {"groups": "out/groups"},
+        "run": {"chunk_size": 50},
+    }
+    for name in ("ray", "local"):
+        (tmp_path / name).mkdir()
+        shutil.copy(RUN_DATA / "groups.jsonl", tmp_path / name)
+        (tmp_path / name / "p.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(Exception, match="boom"):
+        run_pipeline(tmp_path / "ray" / "p.yaml", runner="ray", progress=False)
+    out = tmp_path / "ray" / "out" / "groups"
+    m = read_manifest(out)
+    assert not m["complete"] and len(m["shards"]) < 8
+    assert len(m["shards"]) == 3  # every chunk before the failing one is written (in order)
+    flag.unlink()
+    summary = run_pipeline(tmp_path / "ray" / "p.yaml", runner="ray", progress=False)
+    assert summary["resumed"] and summary["chunks_skipped_on_resume"] == len(m["shards"])
+    run_pipeline(tmp_path / "local" / "p.yaml", runner="local", progress=False)
+    local = tmp_path / "local" / "out" / "groups"
+    assert {f.name: f.read_bytes() for f in out.glob("shard-*.jsonl")} == \
+           {f.name: f.read_bytes() for f in local.glob("shard-*.jsonl")}

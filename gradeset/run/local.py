@@ -311,6 +311,17 @@ class Engine:
     def consume(self, prefix_results: Iterable[tuple[int, list[dict] | None, int]]) -> None:
         """Drive prefix outputs ``(chunk, rows or None if skipped, source rows)`` to shards."""
         plan = self.plan
+        if not plan.middle:  # map steps only: a chunk is complete as soon as its rows arrive
+            for k, rows, n_in in prefix_results:
+                self.chunks = max(self.chunks, k + 1)
+                if self._bar is not None:
+                    self._bar.update(n_in)
+                if rows is None:
+                    self.skipped_chunks += 1
+                    continue
+                self._buffers[k] = rows
+                self._finish_chunk(k)
+            return
         current = [-1]
 
         def feeder() -> Iterator[list[dict]]:

@@ -17,6 +17,9 @@ Known Ray Data pitfalls, and what this module does about them:
 * **pandas batches leak memory and mangle nested fields.** Batches are ``pyarrow``
   tables; a group travels as its orjson bytes in a binary column (groups have free-form,
   mixed-type fields that no fixed Arrow schema holds), decoded with ``to_pylist``.
+* **A failing step loses nothing finished.** An exception in a step is caught in the actor
+  and travels as a row of its chunk, so the driver writes every earlier chunk first and
+  then stops with the step's error; a re-run resumes from there.
 * **Nothing is written twice.** Workers never write files (a retried task would write
   again); only the driver writes shards, atomically, with the chunk -> shard mapping.
 """
@@ -32,6 +35,7 @@ from gradeset.errors import require
 from gradeset.run.pipeline import PipelineError
 
 CHUNK, DATA, STATS = "_chunk", "_json", "_stats"
+ERROR = "__error__"
 
 
 class StageActor:
@@ -68,7 +72,13 @@ class StageActor:
             while j < n and chunks[j] == chunks[i] and data[j] is not None:
                 j += 1
             rows = [orjson.loads(b) for b in data[i:j]]
-            rows, counts = apply_map_steps(steps, self.indices, rows)
+            try:
+                rows, counts = apply_map_steps(steps, self.indices, rows)
+            except Exception as exc:  # noqa: BLE001 - reported in chunk order by the driver
+                import traceback
+
+                rows, counts = [], {ERROR: f"{type(exc).__name__}: {exc}",
+                                    "traceback": traceback.format_exc(limit=8)}
             from gradeset.io.writers import dumps
 
             for r in rows:
@@ -179,6 +189,10 @@ def _rows(ds) -> Iterator[tuple[int, bytes | None, bytes | None]]:
                        table.column(STATS).to_pylist())
 
 
+class StepFailed(RuntimeError):
+    """A step raised inside a Ray actor (a bug or bad data in the step, not in the pipeline file)."""
+
+
 def _add_counts(a: dict | None, b: dict) -> dict:
     """Counts of one step on one chunk, summed when Ray split the chunk into several batches."""
     if a is None:
@@ -207,7 +221,11 @@ def _merge(engine, plan, order, stream) -> Iterator[tuple[int, list[dict] | None
             if data is not None:
                 rows.append(orjson.loads(data))
             else:
-                for i, v in orjson.loads(stats).items():
+                st = orjson.loads(stats)
+                if ERROR in st:  # a step raised on a worker: every earlier chunk is written by now
+                    raise StepFailed(f"chunk {k}: a step failed on a Ray worker: {st[ERROR]}\n"
+                                     f"{st.get('traceback', '')}".rstrip())
+                for i, v in st.items():
                     counts[i] = _add_counts(counts.get(i), v)
             pending = next(stream, None)
         if plan.checkpointed:

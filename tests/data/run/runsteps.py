@@ -63,13 +63,15 @@ class FirstSeen:
 class Crash:
     """Fails at a given call, to test that an error leaves a resumable state."""
 
-    def __init__(self, at: int = 3, env: str = "RUNSTEPS_CRASH"):
+    def __init__(self, at: int = 3, env: str = "RUNSTEPS_CRASH", flag: str | None = None):
         self.at = at
         self.env = env
+        self.flag = flag  # crash only while this file exists (reaches Ray workers, unlike env changes)
         self.calls = 0
 
     def __call__(self, batch):
         self.calls += 1
-        if os.environ.get(self.env) and self.calls == self.at:
+        armed = os.path.exists(self.flag) if self.flag else bool(os.environ.get(self.env))
+        if armed and self.calls == self.at:
             raise RuntimeError("boom")
         return batch
