@@ -94,7 +94,25 @@ def test_request_cache_survives_torn_line_and_keeps_last(tmp_path):
     c.close()
     lines = path.read_bytes().splitlines()
     assert orjson.loads(lines[-1])["response"] == {"text": "c"}
-    assert len(RequestCache(path).entries) == 3
+    assert len(RequestCache(path)) == 3
+
+
+def test_request_cache_reads_responses_back_from_disk(tmp_path):
+    path = tmp_path / "c.jsonl"
+    texts = {f"{i:024x}": "x" * (i * 37) + '"failed":true \n é' for i in range(50)}
+    with RequestCache(path) as c:
+        for i, (k, t) in enumerate(texts.items()):
+            c.put(k, "g", i, {"text": t, "meta": {"sample_index": i}})
+        c.put("f" * 24, "g", 99, {"text": "", "failed": True})
+        c.release(next(iter(texts)))  # released from memory, still readable from disk
+        assert c.get(next(iter(texts)))["text"] == texts[next(iter(texts))]
+    c = RequestCache(path)
+    assert len(c) == 51 and c.torn_lines == 0
+    for i, (k, t) in enumerate(texts.items()):
+        assert c.done(k) and c.get(k) == {"text": t, "meta": {"sample_index": i}}
+    assert not c.done("f" * 24) and c.get("f" * 24)["failed"] is True
+    assert c.get("missing") is None
+    c.close()
 
 
 def test_failed_samples_are_not_done(tmp_path):

@@ -150,6 +150,7 @@ class Engine:
                 if old is not None:
                     replaced.add(k)  # a failed sample of the input, now generated
                 new.append({**r, "meta": dict(r.get("meta") or {})})
+                self.cache.release(k)
             kept = [r for r in g.get("responses") or []
                     if not (replaced and isinstance(r, dict) and _key_of(r) in replaced)]
             g2 = dict(g)
