@@ -14,6 +14,7 @@ import yaml
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
+from gradeset.errors import GradesetError  # noqa: E402
 from gradeset.io import read_manifest  # noqa: E402
 from gradeset.io.readers import read_jsonl  # noqa: E402
 from gradeset.run.local import run_pipeline  # noqa: E402
@@ -137,7 +138,7 @@ def test_ray_run_resumes_after_a_failed_step(tmp_path):
         (tmp_path / name).mkdir()
         shutil.copy(RUN_DATA / "groups.jsonl", tmp_path / name)
         (tmp_path / name / "p.yaml").write_text(yaml.safe_dump(doc))
-    with pytest.raises(Exception, match="boom"):
+    with pytest.raises(GradesetError, match=r"on a Ray worker: steps\[1\] runsteps:Crash failed on chunk 3: .*boom"):
         run_pipeline(tmp_path / "ray" / "p.yaml", runner="ray", progress=False)
     out = tmp_path / "ray" / "out" / "groups"
     m = read_manifest(out)

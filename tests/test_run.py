@@ -188,7 +188,7 @@ def test_resume_after_a_crash_redoes_only_unfinished_chunks(tmp_path, monkeypatc
     p = write_pipeline(tmp_path, doc)
     out = tmp_path / "out" / "groups"
     monkeypatch.setenv("RUNSTEPS_CRASH", "1")
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(GradesetError, match=r"steps\[1\] runsteps:Crash failed on chunk 3: RuntimeError: boom"):
         run_pipeline(p, progress=False)
     m = read_manifest(out)
     assert not m["complete"]
@@ -306,7 +306,7 @@ def test_check_step_inside_the_pipeline_reports_on_every_chunk_after_resume(tmp_
              {"check": {"group_size": 2, "disable": ["near_duplicates"], "json": "out/stage.json"}}]
     p = write_pipeline(tmp_path, base_doc(steps=steps, outputs={"groups": "out/groups"}))
     monkeypatch.setenv("RUNSTEPS_CRASH", "1")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(GradesetError, match="boom"):
         run_pipeline(p, progress=False)
     monkeypatch.delenv("RUNSTEPS_CRASH")
     summary = run_pipeline(p, progress=False)

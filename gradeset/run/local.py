@@ -137,7 +137,10 @@ def prepare(pipeline_path: str | os.PathLike, *, build: bool = True) -> Plan:
                 inputs.append(p)
         if build:
             try:
-                steps.append(build_step(s.name, params))
+                built = build_step(s.name, params)
+                with contextlib.suppress(AttributeError, TypeError):
+                    built._gradeset_name = s.name  # for error messages
+                steps.append(built)
             except GradesetError as exc:
                 raise PipelineError(f"{where}: steps[{i}].{s.name}: {exc}") from None
             except Exception as exc:  # a step's own validation (ValueError, pydantic, ...)
@@ -189,15 +192,35 @@ def stats_delta(before: dict, after: dict) -> dict:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
-def apply_map_steps(steps: list[Any], indices: list[int], rows: list[dict]) -> tuple[list[dict], dict]:
+class StepError(GradesetError):
+    """A step raised while running: named by its place in the pipeline; finished shards stay."""
+
+
+def step_error(i: int, step: Any, exc: BaseException, chunk: int | None = None) -> StepError:
+    import traceback
+
+    if isinstance(exc, StepError):
+        return exc
+    name = getattr(step, "_gradeset_name", None) or type(step).__name__
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {tb[-1].filename}:{tb[-1].lineno})" if tb else ""
+    on = f" on chunk {chunk}" if chunk is not None else ""
+    return StepError(f"steps[{i}] {name} failed{on}: {type(exc).__name__}: {exc}{where}. Finished shards are "
+                     "kept: fix the cause and re-run the same command to resume")
+
+
+def apply_map_steps(steps: list[Any], indices: list[int], rows: list[dict], chunk: int | None = None
+                    ) -> tuple[list[dict], dict]:
     """Run map steps in order on one chunk; returns rows and per-step {in, out, stats delta}."""
     counts: dict[str, dict] = {}
     for i in indices:
         step = steps[i]
         before = _numeric(getattr(step, "stats", None))
         n_in = len(rows)
-        rows = step(rows) if rows else rows
-        rows = list(rows)
+        try:
+            rows = list(step(rows)) if rows else rows
+        except Exception as exc:
+            raise step_error(i, step, exc, chunk) from exc
         counts[str(i)] = {"in": n_in, "out": len(rows), "stats": stats_delta(before, _numeric(getattr(step, "stats", None)))}
     return rows, counts
 
@@ -355,10 +378,14 @@ class Engine:
                 count.n_in += len(b)
                 yield b
 
-        if is_stream_step(step):
-            out = step.process(counted_in(it))
-        else:
-            out = (step(b) for b in counted_in(it))
+        def mapped(src):
+            for b in src:
+                try:
+                    yield step(b)
+                except Exception as exc:
+                    raise step_error(i, step, exc) from exc
+
+        out = step.process(counted_in(it)) if is_stream_step(step) else mapped(counted_in(it))
         for b in out:
             b = list(b)
             count.n_out += len(b)
@@ -373,7 +400,7 @@ class Engine:
         rows = self._buffers.pop(k, [])
         if k in self.final_done:
             return
-        rows, counts = apply_map_steps(self.plan.steps, self.plan.tail, rows)
+        rows, counts = apply_map_steps(self.plan.steps, self.plan.tail, rows, k)
         self._chunk_state(k)["tail"] = counts
         self._save_state()
         self.writer.write_shard(k, rows)
@@ -581,7 +608,7 @@ def local_prefix(engine: Engine, plan: Plan, chunks: Iterable[list[dict]]
         elif engine.prefix_cached(k):
             yield k, engine.read_checkpoint(k), len(chunk)
         else:
-            rows, counts = apply_map_steps(plan.steps, plan.prefix, chunk)
+            rows, counts = apply_map_steps(plan.steps, plan.prefix, chunk, k)
             if plan.checkpointed:
                 engine.record_prefix(k, rows, counts)
             else:

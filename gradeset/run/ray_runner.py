@@ -26,6 +26,7 @@ Known Ray Data pitfalls, and what this module does about them:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -46,6 +47,9 @@ class StageActor:
 
         self.indices = [i for i, _, _ in specs]
         self.steps: dict[int, Any] = {i: build_step(name, params) for i, name, params in specs}
+        for i, name, _ in specs:
+            with contextlib.suppress(AttributeError, TypeError):
+                self.steps[i]._gradeset_name = name
 
     def __call__(self, table):
         import pyarrow as pa
@@ -73,12 +77,9 @@ class StageActor:
                 j += 1
             rows = [orjson.loads(b) for b in data[i:j]]
             try:
-                rows, counts = apply_map_steps(steps, self.indices, rows)
+                rows, counts = apply_map_steps(steps, self.indices, rows, chunks[i])
             except Exception as exc:  # noqa: BLE001 - reported in chunk order by the driver
-                import traceback
-
-                rows, counts = [], {ERROR: f"{type(exc).__name__}: {exc}",
-                                    "traceback": traceback.format_exc(limit=8)}
+                rows, counts = [], {ERROR: str(exc)}
             from gradeset.io.writers import dumps
 
             for r in rows:
@@ -189,10 +190,6 @@ def _rows(ds) -> Iterator[tuple[int, bytes | None, bytes | None]]:
                        table.column(STATS).to_pylist())
 
 
-class StepFailed(RuntimeError):
-    """A step raised inside a Ray actor (a bug or bad data in the step, not in the pipeline file)."""
-
-
 def _add_counts(a: dict | None, b: dict) -> dict:
     """Counts of one step on one chunk, summed when Ray split the chunk into several batches."""
     if a is None:
@@ -223,8 +220,9 @@ def _merge(engine, plan, order, stream) -> Iterator[tuple[int, list[dict] | None
             else:
                 st = orjson.loads(stats)
                 if ERROR in st:  # a step raised on a worker: every earlier chunk is written by now
-                    raise StepFailed(f"chunk {k}: a step failed on a Ray worker: {st[ERROR]}\n"
-                                     f"{st.get('traceback', '')}".rstrip())
+                    from gradeset.run.local import StepError
+
+                    raise StepError(f"on a Ray worker: {st[ERROR]}")
                 for i, v in st.items():
                     counts[i] = _add_counts(counts.get(i), v)
             pending = next(stream, None)
