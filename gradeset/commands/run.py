@@ -33,6 +33,15 @@ def run(args: argparse.Namespace) -> int:
         plan.close()
         names = " -> ".join(s.name for s in plan.specs) or "(no steps)"
         print(f"{args.pipeline}: ok: {plan.source.describe} -> {names} -> {plan.out}", file=sys.stderr)
+
+        def part(idx: list[int]) -> str:
+            return ", ".join(plan.specs[i].name for i in idx) or "-"
+
+        print(f"  per chunk{' (checkpointed)' if plan.checkpointed else ''}: {part(plan.prefix)}; "
+              f"whole stream (replayed on resume): {part(plan.middle)}; after them: {part(plan.tail)}",
+              file=sys.stderr)
+        for e in plan.pipeline.outputs.exports:
+            print(f"  export {e.layout}{f' ({e.build.kind})' if e.build else ''} -> {e.path}", file=sys.stderr)
         return 0
     summary = run_pipeline(args.pipeline, runner=args.runner, resume=args.resume, progress=not args.quiet,
                            strict=args.strict, address=args.address, num_cpus=args.num_cpus)
