@@ -84,7 +84,10 @@ run: {{chunk_size: {chunk}}}
 
 
 def tree_rss(pid: int) -> int:
-    import psutil
+    try:
+        import psutil  # comes with the 'ray' extra; without it only the largest child is measured
+    except ImportError:
+        return 0
 
     try:
         proc = psutil.Process(pid)
@@ -119,6 +122,10 @@ def run_once(pipeline: Path, runner: str, num_cpus: int | None) -> dict:
     wall = time.perf_counter() - start
     done.set()
     t.join()
+    if peak[0] == 0:  # no psutil: the largest resident set among finished children
+        import resource
+
+        peak[0] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     if proc.returncode != 0:
         raise SystemExit(f"{runner} run failed ({proc.returncode}):\n{err.decode()[-3000:]}")
     summary = json.loads((pipeline.parent / "out" / "groups" / "run.json").read_text())
