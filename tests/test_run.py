@@ -329,3 +329,19 @@ def test_source_inside_the_output_folder_is_refused(tmp_path):
                         name="p2.yaml")
     with pytest.raises(PipelineError, match="overlap"):
         prepare(p2)
+
+
+def test_parquet_shards_hold_the_same_groups(tmp_path):
+    from gradeset.io.readers import read_shards
+
+    doc = base_doc(steps=[{"verify": {"task": "math"}}, "runsteps:DropOdd"])
+    p = write_pipeline(tmp_path / "j", doc)
+    doc["outputs"] = {"groups": {"path": "out/groups", "format": "parquet"}}
+    q = write_pipeline(tmp_path / "q", doc)
+    run_pipeline(p, progress=False)
+    summary = run_pipeline(q, progress=False)
+    pq_rows = [r for _, r in read_shards(tmp_path / "q" / "out" / "groups")]
+    assert sorted(f.name for f in (tmp_path / "q" / "out" / "groups").glob("shard-*"))[0] == "shard-00000.parquet"
+    assert [r["id"] for r in pq_rows] == [r["id"] for r in shard_rows(tmp_path / "j" / "out" / "groups")]
+    assert summary["written"] == len(pq_rows) == 200
+    assert all(r["responses"][0]["correct"] is True for r in pq_rows)
