@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,8 +18,7 @@ from gradeset.run.local import prepare, run_pipeline
 from gradeset.run.pipeline import PipelineError, load_pipeline
 
 RUN_DATA = Path(__file__).parent / "data" / "run"
-sys.path.insert(0, str(RUN_DATA))
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUN_DATA), os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, str(RUN_DATA))  # the test-only steps (runsteps:...) are imported in-process
 
 
 def source_rows() -> list[dict]:
