@@ -667,6 +667,7 @@ def _run(plan: Plan, *, runner: str, resume: bool, progress: bool, strict: bool,
         return prev
     engine = Engine(plan, resume=resume, progress=progress, stream=stream, runner=runner)
     reader = SourceReader(plan, strict=strict, stream=stream)
+    results = None
     try:
         if runner == "ray":
             from gradeset.run.ray_runner import ray_prefix
@@ -676,6 +677,8 @@ def _run(plan: Plan, *, runner: str, resume: bool, progress: bool, strict: bool,
             results = local_prefix(engine, plan, reader.chunks())
         engine.consume(results)
     except BaseException:
+        if results is not None:
+            results.close()  # ends a Ray session this run started
         reader.rejects.close()
         engine.abort()
         raise
