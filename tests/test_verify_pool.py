@@ -46,6 +46,19 @@ def test_truncated_by_finish_reason_is_never_graded():
     assert r["parsed"] is None and r["correct"] is False and r["score"] == 0.0
 
 
+def test_failed_generations_stay_ungraded_and_make_no_dpo_rejected():
+    from gradeset.shape import build_dpo
+
+    g = _group("5", "\\boxed{5}", "\\boxed{4}")
+    g["responses"].append({"text": "", "failed": True, "meta": {"error": "HTTP 500 after 4 tries"}})
+    r_ok, r_wrong, r_failed = verify_groups([g], workers=0)[0]["responses"]
+    assert (r_ok["correct"], r_wrong["correct"]) == (True, False)
+    assert r_failed["score"] is None and r_failed["correct"] is None and r_failed["parsed"] is None
+    assert r_failed["meta"]["verify_detail"].startswith("generation failed")
+    pairs, _ = build_dpo([g], strategy="correct-vs-incorrect", pairs_per_prompt=5)
+    assert [p["responses"][1]["text"] for p in pairs] == ["\\boxed{4}"]  # never the failed ""
+
+
 def test_auto_task_uses_each_groups_task_and_fills_every_response():
     groups = [
         _group("5", "\\boxed{5}", "\\boxed{4}", task="math"),

@@ -9,7 +9,7 @@ from gradeset.verify.pool import Item, VerifyPool, inline_map
 from gradeset.verify.registry import accepted_options, get_verifier
 from gradeset.verify.verdict import Verdict
 
-STAT_KEYS = ("graded", "correct", "unparsed", "truncated", "timeouts", "errors")
+STAT_KEYS = ("graded", "correct", "unparsed", "truncated", "timeouts", "errors", "failed_generations")
 
 
 def task_of(group: dict, task: str, default: str = "math") -> str:
@@ -90,6 +90,11 @@ class Grader:
             for r in responses:
                 if not isinstance(r, dict):
                     continue
+                if r.get("failed"):
+                    # the request failed: there is no model answer to grade, and scoring it 0
+                    # would turn a network error into a "wrong" sample for pairs and pass rates
+                    self._leave_ungraded(r, "generation failed: not graded")
+                    continue
                 if is_truncated(r):
                     self._fill(r, Verdict(0.0, False, None, "truncated (finish_reason=length)"))
                     continue
@@ -114,6 +119,14 @@ class Grader:
         for r, verdict in zip(where, verdicts):
             self._fill(r, verdict)
         return groups
+
+    def _leave_ungraded(self, response: dict, why: str) -> None:
+        response["score"] = response["correct"] = response["parsed"] = None
+        meta = response.get("meta")
+        if not isinstance(meta, dict):
+            meta = response["meta"] = {}
+        meta["verify_detail"] = why
+        self.stats["failed_generations"] += 1
 
     def _fill(self, response: dict, v: Verdict) -> None:
         response["score"] = float(v.score)
