@@ -14,7 +14,6 @@ import pytest
 from gradeset.check import CheckConfig, CheckRunner, collect_stats, render_report, run_checks
 from gradeset.check.api import check_groups
 from gradeset.check.stats import histogram, quantile
-from gradeset.check.text import NearDuplicateIndex, ngrams, words
 from gradeset.cli import main
 
 DATA = Path(__file__).parent / "data" / "check"
@@ -202,15 +201,18 @@ def test_streaming_keeps_bounded_state():
     assert not hasattr(runner, "rows") and len(runner.prompts_seen) == 1500
 
 
-def test_minhash_near_duplicates_and_ngrams():
-    idx = NearDuplicateIndex(num_perm=64, threshold=0.8)
+def test_test_overlap_and_near_duplicates_follow_the_shaping_rules():
+    # check flags what `gradeset decontaminate` / `dedup --method near` would remove, no more:
+    # templated arithmetic prompts that differ in a number are other questions
+    train = [{"prompt": "8-x=42,x=?"}, {"prompt": "50-x=42,x=?"}, {"prompt": "1+50=?"},
+             {"prompt": "Quiz: what is 50-x=42,x=? Show your work."}]
+    rep = run_checks(train, test_prompts=["50-x=42,x=?", "x*1=50,x=?"])
+    assert [x.line for x in rep.result("test_overlap").examples] == [2, 4]
+    assert "is in the test set" in rep.result("test_overlap").examples[0].detail
     base = "the quick brown fox jumps over the lazy dog near the river bank at dawn every single day"
-    assert idx.add(base, "a") is None
-    hit = idx.add(base + " again", "b")
-    assert hit is not None and hit[0] == "a" and hit[1] > 0.8
-    assert idx.add("completely different words about integrals and series convergence tests", "c") is None
-    assert ngrams(words("A b C d"), 3) == {"a b c", "b c d"}
-    assert ngrams(words("short one"), 8) == {"short one"}
+    rep = run_checks([{"prompt": base}, {"prompt": base + " again"}, {"prompt": base.replace("dawn", "dusk")},
+                      {"prompt": "completely different words about integrals and series convergence tests"}])
+    assert [x.line for x in rep.result("near_duplicates").examples] == [2]
 
 
 def test_quantile_and_histogram():

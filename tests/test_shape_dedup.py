@@ -80,6 +80,17 @@ def test_decontaminate_short_and_long_questions_with_matching_row(bench):
     assert stats == {"groups": 5, "contaminated": 3, "kept": 2}
 
 
+def test_decontaminate_needs_the_same_numbers(bench):
+    # seed 002's find-x prompts share most n-grams when only one number differs; they are
+    # other questions unless numbers_must_match is turned off
+    gs = [new_group("x+45=95,x=?"), new_group("x+55=96,x=?"), new_group("x + 55 = 95, x = ?")]
+    kept, removed, _ = decontaminate(gs, [str(bench)], ngram=4)
+    assert [g["prompt"] for g in kept] == ["x+45=95,x=?", "x+55=96,x=?"]
+    assert [r["prompt"] for r in removed] == ["x + 55 = 95, x = ?"]
+    kept, _, _ = decontaminate(gs, [str(bench)], ngram=4, numbers_must_match=False)
+    assert len(kept) < 2
+
+
 def test_partial_overlap_below_threshold_is_kept(bench):
     half = " ".join(LONG.split()[:12]) + " and then something completely different follows here for many words"
     kept, _, _ = decontaminate([new_group(half)], [str(bench)], min_overlap=0.9)

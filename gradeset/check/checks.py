@@ -17,8 +17,10 @@ from typing import Any
 
 from gradeset.check.config import CheckConfig, mode_for_layout
 from gradeset.check.stats import DatasetStats, LengthFn, quantile, valid_score, word_lengths
-from gradeset.check.text import NearDuplicateIndex, build_test_index, ngrams, normalize, text_hash, words
 from gradeset.records import group_id, prompt_text, response_text, validate_group
+from gradeset.shape.decontaminate import BenchmarkIndex
+from gradeset.shape.dedup import NearIndex, numbers_guard
+from gradeset.shape.text import normalize, text_hash
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 
@@ -155,16 +157,21 @@ class CheckRunner:
         self.sizes_seen: dict[int, int] = {}
         self.prompts_seen: dict[bytes, tuple[Any, Any]] = {}
         self.distinct_prompts: set[bytes] = set()
-        self.near: NearDuplicateIndex | None = None
+        self.near: NearIndex | None = None
         self.near_unavailable: str | None = None
         if cfg.enabled("near_duplicates"):
             try:
-                self.near = NearDuplicateIndex(cfg.num_perm, cfg.near_duplicate_threshold, cfg.seed)
+                # the same index and number guard as `gradeset dedup --method near`
+                self.near = NearIndex(cfg.near_duplicate_threshold, cfg.num_perm, 3, cfg.seed)
             except ImportError:  # numpy is not a core dependency of every install
                 self.near_unavailable = "numpy is not installed (pip install numpy)"
         self.test_index = None
         if test_prompts is not None:
-            self.test_index = build_test_index(test_prompts, cfg.ngram)
+            # the same rule as `gradeset decontaminate`, so the check flags what that step removes
+            self.test_index = BenchmarkIndex(cfg.ngram)
+            for i, t in enumerate(test_prompts, 1):
+                if t and t.strip():
+                    self.test_index.add(t, "test", i, {"question": t})
         self.splits = splits
         self.split_of: dict[bytes, tuple[str, str | None, int | None]] = {}
         self._long: list[tuple] = []  # min-heap of the longest texts: (length, -order, id, line, where, source)
@@ -282,7 +289,8 @@ class CheckRunner:
                 self.prompts_seen[key] = (gid, line if source is None else f"{source}:{line}")
         if self.near is not None and ptext.strip() and phash not in self.distinct_prompts:
             self.distinct_prompts.add(phash)
-            twin = self.near.add(ptext, (gid, line if source is None else f"{source}:{line}"))
+            twin = self.near.query_add(norm_prompt, (gid, line if source is None else f"{source}:{line}"),
+                                       numbers_guard(norm_prompt))
             if twin is not None:
                 (tid, tline), sim = twin
                 self._hit("near_duplicates", gid, line, f"~{sim:.2f} similar to line {tline} (id {tid})")
@@ -291,13 +299,11 @@ class CheckRunner:
 
         # test overlap
         if self.test_index is not None and ptext.strip():
-            grams, exact = self.test_index
-            if phash in exact:
-                self._hit("test_overlap", gid, line, "prompt is in the test set")
-            else:
-                shared = next((g for g in ngrams(words(ptext), cfg.ngram) if g in grams), None)
-                if shared is not None:
-                    self._hit("test_overlap", gid, line, f"shares the {cfg.ngram}-gram {shared!r} with the test set")
+            hit = self.test_index.match(ptext)
+            if hit is not None:
+                what = "is in the test set" if hit["overlap"] >= 1.0 and normalize(hit["text"]) == norm_prompt \
+                    else f"overlaps test prompt {hit['line']} ({hit['overlap']:.0%} of {cfg.ngram}-grams)"
+                self._hit("test_overlap", gid, line, f"prompt {what}")
 
         # truncation
         for i, r in enumerate(responses):

@@ -8,11 +8,17 @@ side catches a benchmark question pasted inside a longer prompt and vice versa;
 n-grams that occur in more than ``max_df`` benchmark rows (shared boilerplate such as
 "put your final answer within \\boxed{}") are ignored so they cannot match everything.
 
+With ``numbers_must_match`` (the default) the numbers of the shorter text must all occur
+in the longer one: "8-x=42,x=?" shares most of its n-grams with "50-x=42,x=?", yet it is
+another question, as dedup also holds. A benchmark question pasted into a longer prompt
+brings its numbers along, so that case still matches.
+
 Removed rows keep the matching benchmark row, file and line, so a person can check.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +26,7 @@ from typing import Any
 from gradeset.errors import GradesetError
 from gradeset.records import ensure_id, is_messages, prompt_text
 from gradeset.shape.scoring import ShapeError, bump
-from gradeset.shape.text import tokens
+from gradeset.shape.text import numbers, tokens
 
 TEXT_FIELDS = ("prompt", "question", "problem", "instruction", "query", "input", "text", "messages", "positive")
 
@@ -52,12 +58,14 @@ def benchmark_text(row: dict, field: str | None = None) -> str | None:
 class BenchmarkIndex:
     """n-gram index of benchmark questions (built once, queried per prompt)."""
 
-    def __init__(self, ngram: int = 8, min_overlap: float = 0.5, max_df: int = 50):
+    def __init__(self, ngram: int = 8, min_overlap: float = 0.5, max_df: int = 50, numbers_must_match: bool = True):
         if ngram < 1:
             raise ShapeError(f"ngram must be >= 1, got {ngram}")
         if not 0.0 <= min_overlap <= 1.0:
             raise ShapeError(f"min_overlap must be in [0, 1], got {min_overlap}")
         self.n, self.min_overlap, self.max_df = ngram, min_overlap, max_df
+        self.numbers_must_match = numbers_must_match
+        self.numbers: list[Counter[str]] = []
         self.index: dict[int, list[int]] = {}
         self.rows: list[tuple[str, int, str, dict]] = []  # (file, line, text, raw row)
         self.sizes: list[int] = []
@@ -73,6 +81,7 @@ class BenchmarkIndex:
             self.short_lengths.add(len(toks))
         self.rows.append((source, line, text, row))
         self.sizes.append(len(grams))
+        self.numbers.append(Counter(numbers(toks)))
         for g in grams:
             self.index.setdefault(g, []).append(i)
 
@@ -110,24 +119,35 @@ class BenchmarkIndex:
                 continue
             for i in rows:
                 hits[i] = hits.get(i, 0) + 1
+        nums = Counter(numbers(toks)) if self.numbers_must_match else None
         best, best_ratio = None, 0.0
         for i, h in hits.items():
             ratio = min(1.0, h / max(1, min(own, self.sizes[i])))
-            if ratio > best_ratio or (ratio == best_ratio and best is not None and i < best):
-                best, best_ratio = i, ratio
-        if best is None or best_ratio < max(self.min_overlap, 1e-12):
+            if ratio < max(self.min_overlap, 1e-12) or (ratio < best_ratio) or (
+                    ratio == best_ratio and best is not None and i > best):
+                continue
+            if nums is not None and not _same_numbers(nums, self.numbers[i]):
+                continue
+            best, best_ratio = i, ratio
+        if best is None:
             return None
         source, line, btext, row = self.rows[best]
         return {"benchmark": source, "line": line, "text": btext, "overlap": round(best_ratio, 4),
                 "benchmark_row": row}
 
 
+def _same_numbers(a: Counter[str], b: Counter[str]) -> bool:
+    """The numbers of the text with fewer of them all occur in the other (as a multiset)."""
+    small, big = (a, b) if sum(a.values()) <= sum(b.values()) else (b, a)
+    return all(big[k] >= v for k, v in small.items())
+
+
 class Decontaminator:
     def __init__(self, benchmarks: Sequence[str], ngram: int = 8, min_overlap: float = 0.5, max_df: int = 50,
-                 field: str | None = None):
+                 field: str | None = None, numbers_must_match: bool = True):
         if not benchmarks:
             raise ShapeError("decontaminate needs at least one benchmark file")
-        self.index = BenchmarkIndex(ngram, min_overlap, max_df)
+        self.index = BenchmarkIndex(ngram, min_overlap, max_df, numbers_must_match)
         self.loaded = {str(b): self.index.add_file(b, field) for b in benchmarks}
         self.stats: dict[str, int] = {}
 
@@ -163,11 +183,11 @@ class DecontaminateStep:
     """Runner step; the benchmark index is built lazily in each process (it never pickles)."""
 
     def __init__(self, benchmarks: Sequence[str] | str, ngram: int = 8, min_overlap: float = 0.5, max_df: int = 50,
-                 field: str | None = None):
+                 field: str | None = None, numbers_must_match: bool = True):
         if isinstance(benchmarks, str):
             benchmarks = [benchmarks]
         self.params = dict(benchmarks=list(benchmarks), ngram=ngram, min_overlap=min_overlap, max_df=max_df,
-                           field=field)
+                           field=field, numbers_must_match=numbers_must_match)
         self._d: Decontaminator | None = None
         self.stats: dict[str, int] = {}
 

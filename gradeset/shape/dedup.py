@@ -27,6 +27,11 @@ _NUMBER = re.compile(r"\d+")
 METHODS = ("exact", "near", "both")
 
 
+def numbers_guard(text: str) -> tuple[str, ...]:
+    """Near duplicates must carry the same numbers ("180 miles" vs "240 miles" are two questions)."""
+    return tuple(sorted(_NUMBER.findall(text)))
+
+
 def _false_rates(threshold: float, b: int, r: int) -> float:
     import numpy as np
 
@@ -144,7 +149,7 @@ class Deduper:
             return {"kind": "exact", "duplicate_of": first}
         self.exact[h] = group["id"]
         if self.near is not None:
-            guard = tuple(sorted(_NUMBER.findall(text))) if self.numbers_must_match else None
+            guard = numbers_guard(text) if self.numbers_must_match else None
             hit = self.near.query_add(text, group["id"], guard)
             if hit is not None:
                 bump(self.stats, "near_duplicates")
@@ -196,4 +201,4 @@ class DedupStep:
         self.__init__(**state["params"])
 
 
-__all__ = ["DedupStep", "Deduper", "MinHasher", "NearIndex", "dedup", "lsh_params", "normalize"]
+__all__ = ["DedupStep", "Deduper", "MinHasher", "NearIndex", "dedup", "lsh_params", "normalize", "numbers_guard"]

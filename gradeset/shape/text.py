@@ -21,6 +21,11 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
+def numbers(toks: list[str]) -> list[str]:
+    """The number tokens of a tokenised text: what makes "79-7" and "79-8" two questions."""
+    return [t for t in toks if t.isdigit()]
+
+
 def normalize(text: str) -> str:
     return " ".join(tokens(text))
 
