@@ -75,7 +75,7 @@ def build_step(name: str, params: dict[str, Any] | None = None) -> Any:
     try:
         return factory(**(params or {}))
     except TypeError as exc:
-        raise GradesetError(f"step {name!r}: bad parameters {sorted((params or {}))}: {exc}") from exc
+        raise GradesetError(f"step {name!r}: bad parameters {sorted(params or {})}: {exc}") from exc
 
 
 def run_steps_on_batch(steps: list[Any], batch: list[dict]) -> list[dict]:
