@@ -49,6 +49,18 @@ def bwrap_path() -> str | None:
     return path if ok else None
 
 
+def _python_binds() -> list[str]:
+    """Read-only binds that bring back an interpreter living under /tmp (a venv in a CI clone
+    there), which the fresh tmpfs on /tmp would otherwise hide."""
+    binds: list[str] = []
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    for d in sorted(dirs):
+        real = os.path.realpath(d)
+        if real == "/tmp" or real.startswith("/tmp/"):
+            binds += ["--ro-bind", real, real]
+    return binds
+
+
 def sandbox_info() -> dict:
     return {"bubblewrap": bwrap_path() is not None, "network_isolated": bwrap_path() is not None,
             "rlimits": True, "new_session": True, "isolated_python": True}
@@ -90,8 +102,8 @@ def run_python(files: dict[str, str], main: str, *, stdin: str = "", timeout: fl
         bw = bwrap_path()
         if bw:
             args = [bw, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev",
-                    "--proc", "/proc", "--tmpfs", "/tmp", "--bind", work, work, "--chdir", work,
-                    "--new-session", *args]
+                    "--proc", "/proc", "--tmpfs", "/tmp", *_python_binds(), "--bind", work, work,
+                    "--chdir", work, "--new-session", *args]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": work, "TMPDIR": work,
                "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
         proc = subprocess.Popen(args, cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
