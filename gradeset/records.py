@@ -162,7 +162,11 @@ def pass_rate(group: Mapping[str, Any]) -> float | None:
 
 def bucket(group: Mapping[str, Any]) -> str:
     """Seed 003's correctness bucket: all-correct, all-wrong, mixed, or ungraded."""
-    flags = [r.get("correct") for r in group.get("responses") or []]
+    return bucket_of_flags([r.get("correct") for r in group.get("responses") or []])
+
+
+def bucket_of_flags(flags: Iterable[bool | None]) -> str:
+    """The bucket of correctness flags (None = ungraded, ignored)."""
     flags = [f for f in flags if f is not None]
     if not flags:
         return "ungraded"

@@ -106,7 +106,56 @@ class JsonlWriter(Writer):
         self._raw.close()
 
 
-class ParquetWriter(Writer):
+class _GrowingSchema:
+    """Batches written under one Arrow schema that grows with the data.
+
+    Each batch's schema is merged with the file's (``pyarrow.unify_schemas``, permissive: a
+    field or nested key that first appears later, null columns that get a type, int
+    widening to float). When the schema grows, a new part starts (``_start_part``); the
+    writer merges its parts on finish. Shared by the Parquet and Arrow (HF folder) writers.
+    """
+
+    schema = None
+    count = 0
+    _kind = "Arrow"
+    _pending: list[dict]
+    _writer = None
+
+    def _where(self) -> str:
+        raise NotImplementedError
+
+    def _start_part(self) -> None:
+        raise NotImplementedError
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        try:
+            table = pa.Table.from_pylist(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise GradesetError(f"{self._where()}: rows near {self.count + 1} cannot share one {self._kind} "
+                                f"schema ({exc}); write JSONL instead") from exc
+        if self.schema is None:
+            self.schema = table.schema
+            self._start_part()
+        elif table.schema != self.schema:
+            try:
+                merged = pa.unify_schemas([self.schema, table.schema], promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise GradesetError(f"{self._where()}: a row near {self.count + 1} does not fit the {self._kind} "
+                                    f"schema of the earlier rows ({exc}); write JSONL instead") from exc
+            if merged != self.schema:
+                self.schema = merged
+                self._start_part()
+            table = _conform(table, self.schema, self._where())
+        self._writer.write_table(table)
+        self.count += table.num_rows
+
+
+class ParquetWriter(_GrowingSchema, Writer):
     """Parquet whose schema grows with the data, written in bounded memory.
 
     Parquet needs one schema per file. Each batch's schema is inferred and merged with
@@ -119,6 +168,8 @@ class ParquetWriter(Writer):
     nothing is dropped silently (``from_pylist(rows, schema=...)`` alone would drop
     nested keys it does not know).
     """
+
+    _kind = "Parquet"
 
     def __init__(self, path: str | os.PathLike, batch_rows: int = 4096, compression: str = "zstd"):
         super().__init__(path)
@@ -134,6 +185,9 @@ class ParquetWriter(Writer):
         if len(self._pending) >= self.batch_rows:
             self._flush()
 
+    def _where(self) -> str:
+        return str(self.path)
+
     def _start_part(self) -> None:
         import pyarrow.parquet as pq
 
@@ -142,33 +196,6 @@ class ParquetWriter(Writer):
         part = temp_path(self.path)
         self._parts.append(part)
         self._writer = pq.ParquetWriter(part, self.schema, compression=self.compression)
-
-    def _flush(self) -> None:
-        import pyarrow as pa
-
-        if not self._pending:
-            return
-        rows, self._pending = self._pending, []
-        try:
-            table = pa.Table.from_pylist(rows)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise GradesetError(f"{self.path}: rows near {self.count + 1} cannot share one Parquet schema ({exc}); "
-                                "write JSONL instead") from exc
-        if self.schema is None:
-            self.schema = table.schema
-            self._start_part()
-        elif table.schema != self.schema:
-            try:
-                merged = pa.unify_schemas([self.schema, table.schema], promote_options="permissive")
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise GradesetError(f"{self.path}: a row near {self.count + 1} does not fit the Parquet schema of "
-                                    f"the earlier rows ({exc}); write JSONL instead") from exc
-            if merged != self.schema:
-                self.schema = merged
-                self._start_part()
-            table = _conform(table, self.schema, self.path)
-        self._writer.write_table(table)
-        self.count += table.num_rows
 
     def _finish(self) -> None:
         import pyarrow as pa
@@ -306,7 +333,7 @@ class HfDiskWriter(Writer):
         (self.tmp / "dataset_info.json").write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
 
 
-class _ArrowStream:
+class _ArrowStream(_GrowingSchema):
     """One Arrow IPC stream whose schema grows like :class:`ParquetWriter`'s (parts merged on finish)."""
 
     def __init__(self, path: Path, batch_rows: int):
@@ -324,6 +351,9 @@ class _ArrowStream:
         if len(self._pending) >= self.batch_rows:
             self._flush()
 
+    def _where(self) -> str:
+        return str(self.path.parent)
+
     def _start_part(self) -> None:
         import pyarrow as pa
 
@@ -338,31 +368,6 @@ class _ArrowStream:
             self._writer.close()
             self._sink.close()
             self._writer = self._sink = None
-
-    def _flush(self) -> None:
-        import pyarrow as pa
-
-        if not self._pending:
-            return
-        rows, self._pending = self._pending, []
-        try:
-            table = pa.Table.from_pylist(rows)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise GradesetError(f"{self.path.parent}: rows do not fit one Arrow schema ({exc})") from exc
-        if self.schema is None:
-            self.schema = table.schema
-            self._start_part()
-        elif table.schema != self.schema:
-            try:
-                merged = pa.unify_schemas([self.schema, table.schema], promote_options="permissive")
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise GradesetError(f"{self.path.parent}: rows do not fit one Arrow schema ({exc})") from exc
-            if merged != self.schema:
-                self.schema = merged
-                self._start_part()
-            table = _conform(table, self.schema, self.path.parent)
-        self._writer.write_table(table)
-        self.count += table.num_rows
 
     def finish(self) -> None:
         import pyarrow as pa

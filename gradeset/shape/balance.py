@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradeset.errors import GradesetError
-from gradeset.records import ensure_id
+from gradeset.records import bucket_of_flags, ensure_id
 from gradeset.shape.scoring import ShapeError, bump, is_correct, stable_rng_seed
 
 BUCKETS = ("all-correct", "all-wrong", "mixed", "ungraded")
@@ -140,18 +140,7 @@ def ratio_caps(counts: dict[str, int], ratios: dict[str, float]) -> dict[str, in
 
 def bucket_of(group: dict, threshold: float = 1.0) -> str:
     """all-correct / all-wrong / mixed / ungraded, reading scores where ``correct`` is missing."""
-    return _bucket([is_correct(r, threshold) for r in group.get("responses") or [] if isinstance(r, dict)])
-
-
-def _bucket(flags: list[bool | None]) -> str:
-    flags = [f for f in flags if f is not None]
-    if not flags:
-        return "ungraded"
-    if all(flags):
-        return "all-correct"
-    if not any(flags):
-        return "all-wrong"
-    return "mixed"
+    return bucket_of_flags([is_correct(r, threshold) for r in group.get("responses") or [] if isinstance(r, dict)])
 
 
 def _cap(caps: dict[str, int], key: str) -> int | None:
@@ -245,7 +234,7 @@ class Balancer:
         thr = cfg.correct_threshold
         flags = [c if (c := r.get("correct")) is True or c is False else is_correct(r, thr)
                  for r in g.get("responses") or ()]
-        b = _bucket(flags)
+        b = bucket_of_flags(flags)
         bump(self.stats, "groups_in")
         self._tally(self.before, task, b, g)
         if b in cfg.drop_buckets:
