@@ -54,16 +54,17 @@ def register_step(name: str, target: str) -> None:
     STEPS[name] = target
 
 
-def resolve(target: str) -> Callable[..., Any]:
+def resolve(target: str, what: str = "step") -> Callable[..., Any]:
+    """The object a ``"module:attribute"`` target names (steps, verifier plugins)."""
     module, _, attr = target.partition(":")
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        raise GradesetError(f"cannot import {module} for step {target!r}: {exc}") from exc
+        raise GradesetError(f"cannot import {module} for {what} {target!r}: {exc}") from exc
     try:
         return getattr(mod, attr)
     except AttributeError as exc:
-        raise GradesetError(f"{module} has no {attr!r}") from exc
+        raise GradesetError(f"module {module!r} has no {attr!r}") from exc
 
 
 def build_step(name: str, params: dict[str, Any] | None = None) -> Any:

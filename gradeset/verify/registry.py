@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from gradeset.errors import GradesetError
+from gradeset.steps import resolve
 
 VERIFIERS: dict[str, str] = {
     "math": "gradeset.verify.maths:MathVerifier",
@@ -41,15 +41,7 @@ def register_verifier(name: str, target: str) -> None:
 
 
 def _import(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise GradesetError(f"cannot import verifier module {module!r}: {exc}") from exc
-    try:
-        return getattr(mod, attr)
-    except AttributeError as exc:
-        raise GradesetError(f"module {module!r} has no {attr!r}") from exc
+    return resolve(target, "verifier")
 
 
 class PluginVerifier:
