@@ -118,6 +118,19 @@ def test_cli_verify_writes_fields_and_reports(tmp_path, capsys):
     assert (tmp_path / "out.jsonl.rejects.jsonl").exists()
 
 
+def test_cli_coverage_counts_scored_responses_and_excludes_failed_generations(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    g = _group("5", "\\boxed{5}", "no idea at all, sorry and")
+    g["responses"].append({"text": "", "failed": True})
+    g["responses"].append({"text": "\\boxed{4}"})
+    src.write_text(json.dumps(g) + "\n", encoding="utf-8")
+    assert main(["verify", str(src), "--out", str(tmp_path / "o.jsonl"), "--task", "math", "--workers", "0"]) == 0
+    err = capsys.readouterr().err
+    # 3 of 4 scored (the failed generation is not), 2 with an answer, 1 right
+    assert "coverage 75.0% (scored 3, answer extracted from 2)" in err
+    assert "accuracy 25.0%" in err and "unparsed 1" in err and "failed generations 1" in err
+
+
 def test_cli_verify_bad_task_is_exit_2(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(_group("5", "\\boxed{5}")) + "\n")

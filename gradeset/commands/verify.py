@@ -92,10 +92,13 @@ def run(args: argparse.Namespace) -> int:
         finally:
             grader.close()
     s = grader.stats
-    graded_n = s["graded"]
-    coverage = graded_n / responses if responses else 0.0
+    # coverage as seed 001 and `gradeset check` define it: the share of responses that got a
+    # score (unparsed answers score 0 and count; failed generations stay unscored)
+    scored = s["graded"] + s["unparsed"]
+    coverage = scored / responses if responses else 0.0
     accuracy = s["correct"] / responses if responses else 0.0
-    print(f"verify: {responses} responses: coverage {coverage:.1%} (graded {graded_n}), "
-          f"accuracy {accuracy:.1%} (correct {s['correct']}), unparsed {s['unparsed']} "
-          f"(truncated {s['truncated']}, timeouts {s['timeouts']}, errors {s['errors']})", file=sys.stderr)
+    print(f"verify: {responses} responses: coverage {coverage:.1%} (scored {scored}, answer extracted from "
+          f"{s['graded']}), accuracy {accuracy:.1%} (correct {s['correct']}), unparsed {s['unparsed']} "
+          f"(truncated {s['truncated']}, timeouts {s['timeouts']}, errors {s['errors']}), "
+          f"failed generations {s['failed_generations']}", file=sys.stderr)
     return 0
