@@ -120,17 +120,10 @@ class Job(AbstractContextManager):
 def write_rows(job: Job, path: str | os.PathLike, rows: Iterable[dict], fmt: str | None = None,
                batch: int = 2048, **opts) -> int:
     """Write rows atomically, counting them as the job's written rows."""
-    from gradeset.io import open_writer
+    from gradeset.io import batched, open_writer
 
     with open_writer(path, fmt, **opts) as w:
-        chunk: list[dict] = []
-        for r in rows:
-            chunk.append(r)
-            if len(chunk) >= batch:
-                w.write(chunk)
-                job.written += len(chunk)
-                chunk = []
-        if chunk:
+        for chunk in batched(rows, batch):
             w.write(chunk)
             job.written += len(chunk)
     return w.count

@@ -18,6 +18,7 @@ import orjson
 
 from gradeset.errors import GradesetError, InputError
 from gradeset.io.atomic import clean_stale_temps, sha256_file, write_bytes_atomic
+from gradeset.io.writers import Transaction
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "gradeset-shards/1"
@@ -100,7 +101,7 @@ def _json_type(v: Any) -> str:
     return type(v).__name__
 
 
-class ShardWriter:
+class ShardWriter(Transaction):
     """Write shards atomically and keep the manifest current after each one.
 
     ``write(rows)`` fills shards of ``rows_per_shard`` in order. Runners that map input
@@ -213,14 +214,6 @@ class ShardWriter:
         self._pending = []
         self.closed = True
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def verify_inputs(manifest: dict) -> list[str]:

@@ -11,7 +11,7 @@ import csv
 import gzip
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -36,7 +36,26 @@ def _default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-class Writer:
+class Transaction:
+    """``with`` commits on success (``close``) and rolls back on an exception (``abort``)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class Writer(Transaction):
     """Base: count rows, write to a temp path, commit on close."""
 
     def __init__(self, path: str | os.PathLike):
@@ -71,14 +90,6 @@ class Writer:
         discard(self.tmp)
         self.closed = True
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class JsonlWriter(Writer):
@@ -433,17 +444,23 @@ def open_writer(path: str | os.PathLike, fmt: str | None = None, **opts) -> Writ
     raise GradesetError(f"unknown output format {fmt!r}")
 
 
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    """Lists of up to size items from any iterable (the unit writers and steps work on)."""
+    chunk: list = []
+    for it in items:
+        chunk.append(it)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def write_rows(path: str | os.PathLike, rows: Iterable[dict], fmt: str | None = None,
                batch: int = 2048, **opts) -> int:
     """Write an iterable of rows in batches; returns the count."""
     with open_writer(path, fmt, **opts) as w:
-        chunk: list[dict] = []
-        for r in rows:
-            chunk.append(r)
-            if len(chunk) >= batch:
-                w.write(chunk)
-                chunk = []
-        if chunk:
+        for chunk in batched(rows, batch):
             w.write(chunk)
     return w.count
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from gradeset.errors import GradesetError
+from gradeset.io import batched
 from gradeset.records import prompt_text, response_text
 from gradeset.shape.scoring import ShapeError
 
@@ -67,14 +68,7 @@ def group_tokens(group: dict, count: Callable[[str], int], include: str = "promp
 def static_batches(items: Iterable[dict], batch_size: int) -> Iterator[list[dict]]:
     if batch_size < 1:
         raise ShapeError(f"batch size must be >= 1, got {batch_size}")
-    batch: list[dict] = []
-    for it in items:
-        batch.append(it)
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    yield from batched(items, batch_size)
 
 
 def _windows(items: Iterable[tuple[dict, int]], window: int) -> Iterator[tuple[dict, int]]:
