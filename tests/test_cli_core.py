@@ -67,3 +67,12 @@ def test_step_registry_builds_and_chains():
         build_step("no-such-step")
     with pytest.raises(GradesetError, match="bad parameters"):
         build_step("double-test", {"nope": 1})
+
+
+def test_job_limit_stops_reading_and_counts_what_was_read(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(b'{"prompt": "p%d", "responses": []}\n' % i for i in range(10)) + b"{bad\n")
+    with Job(tmp_path / "o.jsonl", name="t") as job:
+        got = [g["prompt"] for g in job.groups(src, limit=3)]
+    assert got == ["p0", "p1", "p2"] and job.read == 3 and job.rejected == 0
+    assert "after --limit 3" in capsys.readouterr().err

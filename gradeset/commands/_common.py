@@ -75,8 +75,11 @@ class Job(AbstractContextManager):
             self.notes.append(message)
 
     def groups(self, path: str | os.PathLike, layout: str | None = None, split: str | None = None,
-               **options: Any) -> Iterator[dict]:
-        """Groups read from path, counted; bad lines go to the reject file."""
+               limit: int | None = None, **options: Any) -> Iterator[dict]:
+        """Groups read from path, counted; bad lines go to the reject file.
+
+        With ``limit`` reading stops after that many groups (the rest is not read, so the
+        counts cover what was read)."""
         from gradeset.formats import ImportContext, read_groups
 
         p = Path(path)
@@ -87,6 +90,9 @@ class Job(AbstractContextManager):
         ctx = ImportContext(source=str(path), on_reject=self._on_reject, options=options)
         try:
             for g in read_groups(path, layout=layout, split=split, ctx=ctx):
+                if limit is not None and self.read - self.rejected >= limit:
+                    self.note(f"stopped reading {path} after --limit {limit} groups")
+                    break
                 self.read += 1
                 yield g
         finally:

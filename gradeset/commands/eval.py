@@ -80,11 +80,7 @@ def run(args) -> int:
     else:
         out_hint = args.save_groups or args.json or args.csv or args.txt or str(Path(args.out_dir) / "debug" / "eval")
     with Job(out_hint, strict=args.strict, name="eval") as job:
-        groups = list(job.groups(args.input, args.layout, split=args.split))
-        if args.limit is not None:
-            if len(groups) > args.limit:
-                job.skip("beyond --limit", len(groups) - args.limit)
-            groups = groups[: args.limit]
+        groups = list(job.groups(args.input, args.layout, split=args.split, limit=args.limit))
         if not groups:
             raise GradesetError(f"{args.input}: no groups to evaluate")
         cfg = None

@@ -71,11 +71,7 @@ def run(args) -> int:
     layout = args.layout_out or ("gsm8k" if args.task == "gsm8k" else "trl-sft")
     cache = args.cache or default_cache_path(args.out)
     with Job(args.out, strict=args.strict, name="traces") as job:
-        groups = list(job.groups(args.input, args.layout, split=args.split))
-        if args.limit is not None:
-            if len(groups) > args.limit:
-                job.skip("beyond --limit", len(groups) - args.limit)
-            groups = groups[: args.limit]
+        groups = list(job.groups(args.input, args.layout, split=args.split, limit=args.limit))
         if not groups:
             raise GradesetError(f"{args.input}: no prompts")
         rows, stats, graded = make_traces(
