@@ -211,3 +211,11 @@ def test_canonical_text_is_the_same_for_equal_values():
 def test_empty_box_is_unparsed():
     v = MathVerifier()("so the answer is \\boxed{}", "5")
     assert v.parsed is None and not v.correct and v.detail == "empty answer"
+
+
+def test_markdown_emphasis_and_colon_after_the_phrase_are_not_the_answer():
+    v = MathVerifier()
+    assert v("The answer is: **42**.", "42").parsed == "42"
+    assert v("**Final Answer:** 42", "42").correct
+    assert v("So the final answer is *7*", "7").correct
+    assert not v("The answer is: **41**.", "42").correct

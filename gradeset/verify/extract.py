@@ -42,6 +42,8 @@ def last_match(rx: re.Pattern, text: str, window: int = 2000) -> re.Match | None
 
 _PHRASE_TAIL = re.compile(r"answer\s*(is\b|:)\s*")
 _PHRASE_HEAD = re.compile(r"(final|the)\s+$")
+_LEAD_NOISE = re.compile(r"^\s*:?\s*(?:\*\*|__|\*|_(?=\S))?")
+_EMPHASIS = re.compile(r"^(?:\*\*|__|\*)|(?:\*\*|__|\*)$")
 
 
 class _Span:
@@ -206,6 +208,8 @@ def final_phrase(text: str) -> str | None:
         return None
     rest = text[found.end():]
     rest = rest.split("\n\n", 1)[0]
+    # "The answer is: **42**." -- a colon after "is" and Markdown emphasis are not the answer
+    rest = _LEAD_NOISE.sub(" ", rest)
     # a $...$ span right after the phrase is the answer (it may contain periods)
     m = re.match(r"\s*(\$\$?)(.+?)\1", rest, re.DOTALL)
     if m:
@@ -215,7 +219,7 @@ def final_phrase(text: str) -> str | None:
         return m.group(1).strip()
     # up to a sentence end: ". " or end of line, keeping decimal points
     m = re.match(r"(.+?)(?:\.(?:\s|$)|\n|$)", rest.strip())
-    ans = (m.group(1) if m else rest).strip().rstrip(".")
+    ans = _EMPHASIS.sub("", (m.group(1) if m else rest).strip().rstrip(".")).strip()
     if ans.lower().startswith("i hope"):
         return None
     return ans or None
