@@ -153,6 +153,20 @@ def test_trl_dpo_implicit_prompt_string_and_conversational():
     assert row["chosen"] == [{"role": "assistant", "content": "Blue."}]  # conversational stays conversational
 
 
+def test_ultrafeedback_rows_string_prompt_with_conversations_and_1_to_10_ratings():
+    # trl-lib/ultrafeedback_binarized: a string prompt beside full conversations, ratings 1-10
+    rows = [{"prompt": "Sky?", "score_chosen": 8.0, "score_rejected": 3.5,
+             "chosen": [{"role": "user", "content": "Sky?"}, {"role": "assistant", "content": "Blue."}],
+             "rejected": [{"role": "user", "content": "Sky?"}, {"role": "assistant", "content": "Green."}]}]
+    (g,), _, _ = imp("trl-dpo", rows)
+    assert g["prompt"] == [{"role": "user", "content": "Sky?"}] and "given_prompt" not in g
+    assert [(r["text"], r["score"], r["meta"]["rating"]) for r in g["responses"]] == [
+        ("Blue.", 1.0, 8.0), ("Green.", 0.0, 3.5)]
+    (row,) = export_groups([g], "trl-dpo")
+    assert row["chosen"] == [{"role": "assistant", "content": "Blue."}]
+    assert (row["score_chosen"], row["score_rejected"]) == (8.0, 3.5)  # the ratings come back
+
+
 def test_trl_dpo_export_orders_by_score_and_refuses_bigger_groups():
     g = {"prompt": "p", "responses": [{"text": "bad", "score": 0.2}, {"text": "good", "score": 0.9}]}
     (row,) = export_groups([g], "trl-dpo")

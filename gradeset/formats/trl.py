@@ -31,7 +31,7 @@ from gradeset.formats._util import (
     split_transcript,
 )
 from gradeset.formats.registry import ImportContext, Layout, Row, register
-from gradeset.records import is_messages
+from gradeset.records import is_messages, prompt_text
 
 
 def _is_text_or_messages(v) -> bool:
@@ -119,6 +119,15 @@ def _score(v, default: float) -> float:
     return default
 
 
+def _pair_response(completion, raw_score, default: float) -> dict:
+    """A pair's response; a rating outside [0, 1] (UltraFeedback's 1-10) is kept in meta.rating
+    and the score says only which side was preferred."""
+    r = {"text": completion_text(completion), "score": _score(raw_score, default)}
+    if _is_num(raw_score) and r["score"] != raw_score:
+        r["meta"] = {"rating": raw_score}
+    return r
+
+
 def dpo_to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
     for loc, row in rows:
         missing = [k for k in ("chosen", "rejected") if k not in row]
@@ -135,7 +144,10 @@ def dpo_to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
             continue
         g = pass_through(row, {"prompt", "chosen", "rejected", "score_chosen", "score_rejected"})
         prompt = row.get("prompt")
-        if prompt is None or prompt == "" or prompt == []:
+        # UltraFeedback-style rows carry a string prompt *and* full conversations in chosen and
+        # rejected; as TRL's maybe_extract_prompt does, the prompt is then the shared prefix
+        given = prompt if isinstance(prompt, str) and is_messages(chosen) and prompt.strip() else None
+        if prompt is None or prompt == "" or prompt == [] or given is not None:
             prefix = common_prefix(chosen, rejected)
             if isinstance(prefix, list):
                 # keep the assistant turns out of the prompt even when both start the same
@@ -150,16 +162,16 @@ def dpo_to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
             if isinstance(chosen, str):
                 chosen, rejected = chosen.lstrip(), rejected.lstrip()
             g["prompt_rule"] = "common-prefix"
+            if given is not None and isinstance(prompt, list) and given.strip() != prompt_text(prompt).strip():
+                g["given_prompt"] = given  # kept when it says something the conversation does not
             ctx.note("trl-dpo: rows without a prompt: prompt = the common prefix of chosen and rejected "
                      "(as TRL's extract_prompt); recorded as prompt_rule=common-prefix")
         elif not _is_text_or_messages(prompt):
             ctx.reject(loc, _bad_type("prompt", prompt), row)
             continue
         g["prompt"] = prompt
-        g["responses"] = [
-            {"text": completion_text(chosen), "score": _score(row.get("score_chosen"), 1.0)},
-            {"text": completion_text(rejected), "score": _score(row.get("score_rejected"), 0.0)},
-        ]
+        g["responses"] = [_pair_response(chosen, row.get("score_chosen"), 1.0),
+                          _pair_response(rejected, row.get("score_rejected"), 0.0)]
         yield finish(g)
 
 
@@ -180,9 +192,17 @@ def dpo_from_groups(groups: Iterable[dict], conversational: bool = False, system
         row = {"prompt": prompt_value(g.get("prompt"), conv, system_prompt),
                "chosen": completion_value(c, conv), "rejected": completion_value(r, conv)}
         row.update(extras(g, {"chosen", "rejected", "score_chosen", "score_rejected"}))
+        rc, rr = _rating(c), _rating(r)
+        if rc is not None and rr is not None:  # the ratings the pair was imported with
+            sc, sr = rc, rr
         if _is_num(sc) and _is_num(sr):
             row["score_chosen"], row["score_rejected"] = sc, sr
         yield row
+
+
+def _rating(response: dict):
+    meta = response.get("meta")
+    return meta.get("rating") if isinstance(meta, dict) and _is_num(meta.get("rating")) else None
 
 
 # ------------------------------------------------------------------------------ trl-prompt
