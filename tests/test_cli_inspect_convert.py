@@ -90,7 +90,7 @@ def test_empty_missing_and_unknown_inputs_exit_2(tmp_path, capsys):
 
 def test_all_rows_bad_writes_nothing_and_exits_2(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
-    src.write_bytes(b'{"question": "q", "answer": [1]}\n{"question": "r", "answer": {}}\n')
+    src.write_bytes(b'{"question": "q", "answer": true}\n{"question": "r", "answer": {}}\n')
     out = tmp_path / "out.jsonl"
     assert main(["convert", str(src), str(out)]) == 2
     assert "nothing written" in capsys.readouterr().err

@@ -202,7 +202,7 @@ def test_wrong_types_and_missing_fields_are_rejected_with_field_names():
         ("seed000", {"prompt": "p", "completions": [{"text": "a", "score": "high"}]}, "completions[0].score"),
         ("seed002", {"positive": "a The answer is 1"}, "negative: missing"),
         ("seed003", {"question": "q", "completion": "c", "correctness_label": 7}, "correctness_label: expected 0 or 1"),
-        ("gsm8k", {"question": "q", "answer": ["x"]}, "answer: expected a string or a number"),
+        ("gsm8k", {"question": "q", "answer": [{"x": 1}]}, "answer: expected a string, a number or a list of aliases"),
         ("sharegpt", {"conversations": [{"from": "alien", "value": "hi"}]}, "unknown speaker"),
         ("alpaca", {"instruction": "i"}, "output: missing"),
         ("verl", {"prompt": [{"role": "user", "content": "q"}], "reward_model": {}}, "ground_truth: missing"),
@@ -385,3 +385,20 @@ def test_seed003_csv_files(tmp_path):
                     "q,2,\\boxed{2},1,true\nq,2,\\boxed{3},0,false\n")
     (g,) = read_groups(rows)
     assert [(r["correct"], r["pred_parsed"]) for r in g["responses"]] == [(True, True), (False, False)]
+
+
+def test_triviaqa_alias_objects_and_math_problem_solution_rows():
+    rows = [{"question": "Capital of France?", "answer": {"aliases": ["Paris", "City of Light"], "value": "Paris"}},
+            {"question": "Largest planet?", "answer": ["Jupiter", "jupiter"]},
+            {"problem": "Find x.", "level": "Level 2", "solution": "So $x = \\boxed{\\frac{1}{2}}$."}]
+    assert detect_layout(rows) == "gsm8k"
+    groups, rejects, ctx = imp("gsm8k", rows)
+    assert not rejects
+    assert groups[0]["answer"]["aliases"] == ["Paris", "City of Light"]  # kept whole for the trivia verifier
+    assert groups[1]["answer"] == ["Jupiter", "jupiter"]
+    assert groups[2]["prompt"] == "Find x." and groups[2]["answer"] == "\\frac{1}{2}"
+    assert groups[2]["reference"].startswith("So $x") and "solution" not in groups[2] and groups[2]["level"] == "Level 2"
+    assert any("boxed" in n for n in ctx.notes)
+    from gradeset.verify import get_verifier
+
+    assert get_verifier("trivia")("It is \\boxed{the City of Light}", groups[0]["answer"]).correct

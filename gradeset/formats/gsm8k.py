@@ -3,6 +3,11 @@
 A GSM8K answer is a worked solution ending ``#### 42``: the gold answer is the final
 number after ``####`` with thousands commas removed, and the whole solution is kept as
 ``reference``. Numeric answers (seed 002's test file has ints) are kept as they are.
+
+The same shape with ``problem`` for the question (MATH, OpenR1) is read too: a solution
+without ``####`` gives its last ``\\boxed{}`` as the answer (kept whole as reference), and
+answers that are alias lists or TriviaQA's ``{"aliases": [...]}`` objects stay as they are,
+for the trivia verifier.
 """
 
 from __future__ import annotations
@@ -12,18 +17,34 @@ from collections.abc import Iterable, Iterator
 from gradeset.formats._util import ExportError, finish, gsm8k_answer, pass_through, responses_of
 from gradeset.formats.registry import ImportContext, Layout, Row, register
 from gradeset.records import group_id, prompt_text, response_text
+from gradeset.verify.extract import last_boxed
+
+
+def _is_gold(ans) -> bool:
+    """A string or number, a non-empty list of alias strings/numbers, or an aliases object
+    (TriviaQA ``{"aliases": [...]}``, SQuAD ``{"text": [...]}``, ``{"value": ...}``)."""
+    if isinstance(ans, bool):
+        return False
+    if isinstance(ans, str | int | float):
+        return True
+    if isinstance(ans, list):
+        return bool(ans) and all(isinstance(a, str | int | float) and not isinstance(a, bool) for a in ans)
+    if isinstance(ans, dict):
+        return any(ans.get(k) not in (None, "", []) for k in ("aliases", "normalized_aliases", "text", "value"))
+    return False
 
 
 def _detect(fields: frozenset[str], row: dict) -> int:
-    if "question" in fields and fields & {"answer", "solution"} and "completion" not in fields:
+    if fields & {"question", "problem"} and fields & {"answer", "solution"} and "completion" not in fields:
         return 80
     return 0
 
 
 def to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
-    extracted = 0
+    extracted = boxed_n = 0
     for loc, row in rows:
-        q = row.get("question")
+        qkey = "question" if "question" in row else "problem"
+        q = row.get(qkey)
         if not isinstance(q, str):
             ctx.reject(loc, "question: missing" if q is None else
                        f"question: expected a string, got {type(q).__name__}", row)
@@ -33,18 +54,25 @@ def to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
             ctx.reject(loc, "answer: missing", row)
             continue
         ans = row[key]
-        if isinstance(ans, bool) or not isinstance(ans, str | int | float):
-            ctx.reject(loc, f"{key}: expected a string or a number, got {type(ans).__name__}", row)
+        if not _is_gold(ans):
+            ctx.reject(loc, f"{key}: expected a string, a number or a list of aliases, got {type(ans).__name__}",
+                       row)
             continue
-        g = {"prompt": q, **pass_through(row, {"question", "answer"})}
+        g = {"prompt": q, **pass_through(row, {qkey, key})}
         if isinstance(ans, str):
             value, marked = gsm8k_answer(ans)
             if marked:
                 extracted += 1
                 g["reference"] = ans
                 ans = value
+            elif key == "solution" and (boxed := last_boxed(ans)) is not None:
+                boxed_n += 1
+                g["reference"] = ans
+                ans = boxed
         g["answer"] = ans
         yield finish(g)
+    if boxed_n:
+        ctx.note(f"gsm8k: {boxed_n} answers taken from the last \\boxed{{}} of the solution (kept as reference)")
     if extracted:
         ctx.note(f"gsm8k: {extracted} answers taken from the number after '####' (commas removed); the full "
                  "solution is kept as reference")
