@@ -274,6 +274,8 @@ ROUNDTRIPS = {
                                     {"from": "gpt", "value": "hello"}]}],
     "alpaca": [{"instruction": "Add", "input": "1 and 2", "output": "3"}, {"instruction": "Say hi", "input": "",
                                                                          "output": "hi"}],
+    "generations": [{"problem": "1+1?", "answer": "2", "generations": ["\\boxed{2}", "\\boxed{3}"],
+                     "correctness_math_verify": [True, False], "finish_reasons": ["stop", "stop"]}],
 }
 
 
@@ -402,3 +404,20 @@ def test_triviaqa_alias_objects_and_math_problem_solution_rows():
     from gradeset.verify import get_verifier
 
     assert get_verifier("trivia")("It is \\boxed{the City of Light}", groups[0]["answer"]).correct
+
+
+def test_openr1_generations_rows_become_graded_groups_and_round_trip():
+    row = {"problem": "What is 1+1?", "answer": "2", "uuid": "u1",
+           "generations": ["<think>ok</think> \\boxed{2}", "\\boxed{3}"],
+           "correctness_math_verify": [True, False], "correctness_llama": [None, None],
+           "is_reasoning_complete": [True, False], "finish_reasons": ["stop", "length"]}
+    assert detect_layout([row]) == "generations"
+    (g,), rejects, _ = imp("generations", [row])
+    assert not rejects and g["prompt"] == "What is 1+1?" and g["uuid"] == "u1"
+    assert [(r["correct"], r["score"]) for r in g["responses"]] == [(True, 1.0), (False, 0.0)]
+    assert g["responses"][1]["meta"] == {"correctness_llama": None, "is_reasoning_complete": False,
+                                         "finish_reason": "length", "sample_index": 1}
+    (back,) = export_groups([g], "generations")
+    assert {k: back[k] for k in row} == row  # every column comes back
+    groups, rejects, _ = imp("generations", [row, {"problem": "x", "generations": "not a list"}])
+    assert len(groups) == 1 and "generations: expected a list of strings" in str(rejects)
