@@ -38,14 +38,16 @@ def test_math_verify_suite_replayed_with_at_least_its_pass_count():
     documented = [r for r in rows if "right" in r]
     assert all(r["why"] and r["right"] != r["expected"] for r in documented)
     math_verify_passes = sum(r.get("right", r["expected"]) == r["expected"] for r in rows)
-    failures = []
+    failures, misses = [], []
     for r in rows:
         got = _verifier(r["options"])(r["pred"], r["gold"])
         if int(got.correct) != r.get("right", r["expected"]):
-            failures.append((r["case"], r["gold"][:60], r["pred"][-80:], got))
-    passes = len(rows) - len(failures)
+            (misses if "gradeset_miss" in r else failures).append((r["case"], r["gold"][:60], r["pred"][-80:], got))
+    passes = len(rows) - len(failures) - len(misses)
     assert passes >= math_verify_passes, failures
     assert not failures, failures
+    # documented misses are real: each still fails, and says why
+    assert len(misses) == sum("gradeset_miss" in r for r in rows)
 
 
 @pytest.mark.parametrize("gold,pred,ok", [
@@ -219,3 +221,15 @@ def test_markdown_emphasis_and_colon_after_the_phrase_are_not_the_answer():
     assert v("**Final Answer:** 42", "42").correct
     assert v("So the final answer is *7*", "7").correct
     assert not v("The answer is: **41**.", "42").correct
+
+
+def test_hostile_gold_from_a_dataset_is_never_evaluated(tmp_path):
+    # a downloaded dataset is someone else's text too: golds never reach Python's expression parser
+    target = tmp_path / "pwned"
+    for gold in (f"__import__('os').system('touch {target}')", f"open('{target}', 'w')",
+                 "exit()", f"(lambda: open('{target}', 'w'))()"):
+        v = MathVerifier()("\\boxed{1}", gold)
+        assert v.correct is False
+    assert not target.exists()
+    # plain math golds still get the expression parser
+    assert MathVerifier()("\\boxed{\\frac{x^2}{2}}", "x^2/2").correct

@@ -2,14 +2,14 @@
 
 Used only when the fast exact path (``normalize``) cannot decide. The parser is an ANTLR
 grammar that builds sympy objects; nothing here calls ``sympify`` or ``parse_expr`` on
-model text (math-verify's ``ExprExtractionConfig`` does, so it is never used for
-completions). It can still run for a very long time on ``9^{9^{9^9}}``: callers run it
+model or dataset text (math-verify's ``ExprExtractionConfig`` does, so it is never used). It can still run for a very long time on ``9^{9^{9^9}}``: callers run it
 inside a worker process that is killed at the time limit (see ``pool``). math-verify's
 own SIGALRM timeouts are switched off because they break in threads.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from functools import lru_cache
 
@@ -31,14 +31,36 @@ def _mv():
 
 @lru_cache(maxsize=4096)
 def parse_gold(gold: str) -> tuple:
-    """Gold answers are dataset text: LaTeX and plain numbers, boxed or not."""
+    """Gold answers are dataset text: LaTeX and plain numbers, boxed or not.
+
+    A dataset downloaded from a hub is someone else's text too, and math-verify's expression
+    parser evaluates Python: it only sees golds made of math characters, single-letter
+    variables and standard function names (``_plain_math``); everything else is LaTeX only.
+    """
     mv = _mv()
-    configs = [mv.LatexExtractionConfig(boxed_match_priority=0), mv.ExprExtractionConfig()]
+    configs = [mv.LatexExtractionConfig(boxed_match_priority=0)]
+    if _plain_math(gold):
+        configs.append(mv.ExprExtractionConfig())
     text = gold if ("$" in gold or "\\boxed" in gold or "\\(" in gold or "\\[" in gold) else f"${gold}$"
     parsed = _quiet(mv.parse, text, configs)
     if not parsed and text != gold:
         parsed = _quiet(mv.parse, gold, configs)
     return tuple(parsed)
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+_SAFE_NAMES = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh",
+                         "tanh", "log", "ln", "exp", "sqrt", "pi", "oo", "inf", "infty"})
+
+
+def _plain_math(gold: str) -> bool:
+    """Gold text the expression parser may see: math characters only, and no name it could
+    call (single letters and standard function names only; no quotes, dots or dunders)."""
+    if len(gold) > 200 or re.search(r"[^0-9A-Za-z\s+\-*/^().,=<>|!\[\]{}]", gold) or "__" in gold:
+        return False
+    if re.search(r"\.\s*[A-Za-z_]", gold):
+        return False
+    return all(len(name) == 1 or name in _SAFE_NAMES for name in _IDENT.findall(gold))
 
 
 def parse_answer(answer: str, whole_text: bool = False) -> list:
