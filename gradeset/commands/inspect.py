@@ -57,24 +57,9 @@ def _type(v: Any) -> str:
 
 def layout_reasons(rows: list[dict]) -> tuple[str, dict[str, int], dict[str, int]]:
     """(best layout, votes per layout, best score per layout) over sample rows."""
-    from gradeset.formats import LAYOUTS, readable_layouts
+    from gradeset.formats.registry import layout_votes
 
-    readable_layouts()  # loads the layout modules
-    votes: dict[str, int] = {}
-    best_scores: dict[str, int] = {}
-    for row in rows:
-        fields = frozenset(row)
-        best, best_s = None, 0
-        for lay in LAYOUTS.values():
-            if lay.detect is None or lay.to_groups is None:
-                continue
-            s = lay.detect(fields, row)
-            if s > 0:
-                best_scores[lay.name] = max(best_scores.get(lay.name, 0), s)
-            if s > best_s:
-                best, best_s = lay.name, s
-        if best:
-            votes[best] = votes.get(best, 0) + 1
+    votes, best_scores = layout_votes(rows)
     winner = max(votes.items(), key=lambda kv: kv[1])[0] if votes else ""
     return winner, votes, best_scores
 

@@ -85,12 +85,12 @@ def writable_layouts() -> list[str]:
     return sorted(n for n, lay in LAYOUTS.items() if lay.from_groups is not None)
 
 
-def detect_layout(rows: list[dict], source: str = "<input>") -> str:
-    """The best-scoring readable layout for sample rows; a clear error when none fits."""
+def layout_votes(rows: list[dict]) -> tuple[dict[str, int], dict[str, int]]:
+    """(rows won per layout, best score per layout) over sample rows: each row votes for the
+    readable layout whose ``detect`` scores it highest. ``inspect`` shows both as its reasons."""
     _load_builtin()
-    if not rows:
-        raise GradesetError(f"{source}: no records to detect a layout from (empty input?)")
     votes: dict[str, int] = {}
+    best_scores: dict[str, int] = {}
     for row in rows:
         fields = frozenset(row)
         best, best_score = None, 0
@@ -98,10 +98,20 @@ def detect_layout(rows: list[dict], source: str = "<input>") -> str:
             if lay.detect is None or lay.to_groups is None:
                 continue
             s = lay.detect(fields, row)
+            if s > 0:
+                best_scores[lay.name] = max(best_scores.get(lay.name, 0), s)
             if s > best_score:
                 best, best_score = lay.name, s
         if best is not None:
             votes[best] = votes.get(best, 0) + 1
+    return votes, best_scores
+
+
+def detect_layout(rows: list[dict], source: str = "<input>") -> str:
+    """The best-scoring readable layout for sample rows; a clear error when none fits."""
+    if not rows:
+        raise GradesetError(f"{source}: no records to detect a layout from (empty input?)")
+    votes, _ = layout_votes(rows)
     if not votes:
         raise GradesetError(f"{source}: fields {sorted(rows[0])} match no known layout; "
                             f"known: {', '.join(readable_layouts())}")
