@@ -62,6 +62,22 @@ def run_to_end(p: Path, *extra: str, preexec=None) -> tuple[int, str]:
     return proc.returncode, err.decode()
 
 
+def kill_repeatedly(p: Path, out: Path, rng: random.Random, tries: int, after: tuple[float, float]) -> int:
+    """Start the pipeline and kill -9 it at a random moment, up to ``tries`` times (stopping
+    early if a run finishes); after each kill no shard may be half written. Returns the kills."""
+    kills = 0
+    for _ in range(tries):
+        proc = start(p)
+        time.sleep(rng.uniform(*after))
+        if proc.poll() is not None:
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        assert_no_half_shard(out)
+    return kills
+
+
 def assert_no_half_shard(out: Path) -> None:
     """Every visible shard parses completely; every manifest entry matches its file."""
     for f in out.glob("shard-*.jsonl"):
@@ -100,18 +116,8 @@ def reference(tmp_path_factory):
 def test_kill_9_at_random_points_then_resume_equals_uninterrupted(tmp_path, reference):
     p = pipeline(tmp_path, slow=0.1, chunk=10)  # 40 chunks x 0.1 s: five attempts cannot reach the end
     out = tmp_path / "out" / "groups"
-    rng = random.Random(1234)
-    kills = 0
-    for _ in range(8):
-        proc = start(p)
-        time.sleep(rng.uniform(0.5, 1.2))  # after start-up, somewhere in slow step / verify / writing
-        if proc.poll() is not None:
-            break
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        kills += 1
-        assert_no_half_shard(out)
-    assert kills >= 5
+    # after start-up, somewhere in slow step / verify / writing
+    assert kill_repeatedly(p, out, random.Random(1234), tries=8, after=(0.5, 1.2)) >= 5
     code, err = run_to_end(p)
     assert code == 0, err
     assert snapshot(tmp_path) == reference(10)
@@ -204,17 +210,7 @@ def test_kill_9_during_generation_against_a_loopback_server(tmp_path):
     with LoopbackServer(reply=_answer, latency=0.1) as slow:  # ~0.5 s per chunk of 20 prompts
         p = generate_pipeline(tmp_path / "killed", slow.base_url)
         out = tmp_path / "killed" / "out" / "groups"
-        rng = random.Random(99)
-        kills = 0
-        for _ in range(10):
-            proc = start(p)
-            time.sleep(rng.uniform(0.6, 1.3))
-            if proc.poll() is not None:
-                break
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            kills += 1
-            assert_no_half_shard(out)
+        kills = kill_repeatedly(p, out, random.Random(99), tries=10, after=(0.6, 1.3))
         assert kills >= 5
         code, err = run_to_end(p)
         assert code == 0, err
