@@ -20,7 +20,15 @@ from typing import Any
 import orjson
 
 from gradeset.records import ensure_id
-from gradeset.shape.scoring import ShapeError, bump, effective_score, is_correct, stable_rng_seed, text_of
+from gradeset.shape.scoring import (
+    ShapeError,
+    bump,
+    effective_score,
+    is_correct,
+    skip,
+    stable_rng_seed,
+    text_of,
+)
 
 STRATEGIES = ("best-worst", "correct-vs-incorrect", "all-pairs")
 
@@ -226,9 +234,7 @@ def iter_dpo(groups: Iterable[dict], strategy: str = "best-worst", *, min_margin
             if not pairs:
                 reason = "duplicate"
         if reason:
-            bump(stats, f"skipped_{reason}")
-            if on_skip is not None:
-                on_skip(g, reason)
+            skip(stats, g, reason, on_skip)
             continue
         bump(stats, "used")
         bump(stats, "pairs", len(pairs))

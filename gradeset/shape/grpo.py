@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gradeset.records import ensure_id, pass_rate
-from gradeset.shape.scoring import ShapeError, bump, is_correct, sample_order, text_of
+from gradeset.shape.scoring import ShapeError, bump, is_correct, sample_order, skip, text_of
 
 
 def _check_band(lo: float | None, hi: float | None) -> None:
@@ -51,9 +51,7 @@ def iter_grpo(groups: Iterable[dict], min_pass_rate: float | None = None, max_pa
             elif max_pass_rate is not None and rate > max_pass_rate:
                 reason = "above-band"
         if reason:
-            bump(stats, f"skipped_{reason}")
-            if on_skip is not None:
-                on_skip(g, reason)
+            skip(stats, g, reason, on_skip)
             continue
         row = {k: v for k, v in g.items() if k != "responses"}
         if rate is not None:
@@ -88,9 +86,7 @@ def iter_kto(groups: Iterable[dict], *, correct_threshold: float = 1.0, dedup: b
             if not labelled:
                 reason = "ungraded"
         if reason:
-            bump(stats, f"skipped_{reason}")
-            if on_skip is not None:
-                on_skip(g, reason)
+            skip(stats, g, reason, on_skip)
             continue
         bump(stats, "used")
         seen: set[tuple[str, bool]] = set()

@@ -80,3 +80,11 @@ def stable_rng_seed(seed: int | str, key: str) -> int:
 
 def bump(stats: dict, key: str, n: int = 1) -> None:
     stats[key] = stats.get(key, 0) + n
+
+
+def skip(stats: dict, group: dict, reason: str, on_skip=None) -> None:
+    """Count a group a builder leaves out (``skipped_<reason>``) and tell the caller, which
+    writes it to the reject file or counts it for the summary."""
+    bump(stats, f"skipped_{reason}")
+    if on_skip is not None:
+        on_skip(group, reason)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gradeset.records import ensure_id
-from gradeset.shape.scoring import ShapeError, bump, effective_score, is_correct, sample_order, text_of
+from gradeset.shape.scoring import ShapeError, bump, effective_score, is_correct, sample_order, skip, text_of
 
 STRATEGIES = ("best", "all-correct", "first-correct")
 FALLBACKS = (None, "reference")
@@ -100,11 +100,6 @@ def iter_sft(groups: Iterable[dict], strategy: str = "best", fallback: str | Non
     stats = {} if stats is None else stats
     tally = _FirstCorrectTally()
 
-    def skip(g: dict, reason: str) -> None:
-        bump(stats, f"skipped_{reason}")
-        if on_skip is not None:
-            on_skip(g, reason)
-
     for g in groups:
         ensure_id(g)
         bump(stats, "groups")
@@ -113,7 +108,7 @@ def iter_sft(groups: Iterable[dict], strategy: str = "best", fallback: str | Non
             ex, reason = _first_correct_one(g, fallback, max_attempts, correct_threshold, tally)
             stats.update(tally.stats())
             if reason:
-                skip(g, reason)
+                skip(stats, g, reason, on_skip)
             else:
                 bump(stats, "used")
                 bump(stats, "examples")
@@ -127,13 +122,13 @@ def iter_sft(groups: Iterable[dict], strategy: str = "best", fallback: str | Non
                 bump(stats, "examples")
                 yield sft_example(g, {"text": ref, "score": None, "correct": None, "parsed": None}, "reference")
             else:
-                skip(g, "empty")
+                skip(stats, g, "empty", on_skip)
             continue
         if strategy == "best":
             graded = [(effective_score(r), i) for i, r in enumerate(responses)]
             graded = [(s, i) for s, i in graded if s is not None]
             if not graded:
-                skip(g, "ungraded")
+                skip(stats, g, "ungraded", on_skip)
                 continue
             order = {i: n for n, i in enumerate(sample_order(g))}
             best_s, best_i = max(graded, key=lambda t: (t[0], -order[t[1]]))
@@ -141,7 +136,7 @@ def iter_sft(groups: Iterable[dict], strategy: str = "best", fallback: str | Non
             if not ok:
                 ref = _reference_text(g) if fallback == "reference" else None
                 if ref is None:
-                    skip(g, "below-min-score")
+                    skip(stats, g, "below-min-score", on_skip)
                     continue
                 bump(stats, "fallback_count")
                 bump(stats, "used")
@@ -154,7 +149,7 @@ def iter_sft(groups: Iterable[dict], strategy: str = "best", fallback: str | Non
         else:  # all-correct
             flags = [is_correct(r, correct_threshold) for r in responses]
             if all(f is None for f in flags):
-                skip(g, "ungraded")
+                skip(stats, g, "ungraded", on_skip)
                 continue
             seen: set[str] = set()
             n = 0
@@ -169,7 +164,7 @@ def iter_sft(groups: Iterable[dict], strategy: str = "best", fallback: str | Non
                 n += 1
                 yield sft_example(g, responses[i], "sample")
             if n == 0:
-                skip(g, "no-correct")
+                skip(stats, g, "no-correct", on_skip)
             else:
                 bump(stats, "used")
                 bump(stats, "examples", n)
