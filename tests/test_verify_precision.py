@@ -1,0 +1,45 @@
+"""Which final answer a completion commits to, on realistic model output.
+
+Every row of ``tests/data/verify/precision_cases.jsonl`` is a completion as a model writes
+it (``<think>`` sections, Markdown, prose, Unicode, chat-template debris) with the verdict a
+careful human grader gives. False positives (a wrong or uncommitted answer graded correct)
+come first in the file: truncated work, hedges, normalisation that drops part of a value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gradeset.verify import get_verifier
+
+CASES = Path(__file__).parent / "data" / "verify" / "precision_cases.jsonl"
+FIELDS = {"task", "completion", "gold", "expected", "category", "why"}
+
+
+def _rows() -> list[dict]:
+    return [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+ROWS = _rows()
+
+
+def test_fixture_has_the_shared_fields_and_covers_every_class():
+    assert all(FIELDS <= set(r) for r in ROWS)
+    cats = Counter(r["category"] for r in ROWS)
+    for needed in ("truncation", "hedge", "normalisation_drop", "commentary_after_answer", "correction",
+                   "prose_unicode", "locale", "units_notation", "gsm8k_flexible", "mcq", "trivia_contains",
+                   "chat_template", "think"):
+        assert cats[needed] >= 2, needed
+    # false positives first: the wrong-answer classes are the bulk of the file
+    assert sum(not r["expected"] for r in ROWS) >= 40
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{i}-{r['category']}" for i, r in enumerate(ROWS)])
+def test_precision_case(row):
+    verifier = get_verifier(row["task"], **row.get("options", {}))
+    got = verifier(row["completion"], row["gold"])
+    assert got.correct is row["expected"], (row["why"], got)
