@@ -10,8 +10,14 @@ from __future__ import annotations
 import re
 
 # Chat special tokens after which a model is hallucinating the next turn.
-_TURN_END = re.compile(r"<\|im_end\|>|<\|im_start\|>|<\|endoftext\|>|<\|eot_id\|>|<\|end\|>|</s>|<\|user\|>")
+_TURN_END = re.compile(r"<\|im_end\|>|<\|im_start\|>|<\|endoftext\|>|<\|eot_id\|>|<\|end\|>|</s>|<\|user\|>"
+                       r"|<\|start_header_id\|>|<\|eom_id\|>|<end_of_turn>|<start_of_turn>")
+# Template debris that opens the assistant's own turn: removed, never a reason to stop reading.
+_TURN_OPEN = re.compile(r"<\|im_start\|>[ \t]*assistant[ \t]*\n?|<\|start_header_id\|>[ \t]*assistant[ \t]*"
+                        r"<\|end_header_id\|>\s?|<start_of_turn>[ \t]*model[ \t]*\n?|<\|assistant\|>|<s>|\[/?INST\]"
+                        r"|<\|begin_of_text\|>|<bos>")
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
+_BARE_BOX = re.compile(r"[^\s$]+")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
@@ -40,7 +46,7 @@ def last_match(rx: re.Pattern, text: str, window: int = 2000) -> re.Match | None
     return found
 
 
-_PHRASE_TAIL = re.compile(r"answer\s*(is\b|:)\s*")
+_PHRASE_TAIL = re.compile(r"answer[ \t*]{0,4}(is\b|:)\s{0,4}")
 _PHRASE_HEAD = re.compile(r"(final|the)\s+$")
 _LEAD_NOISE = re.compile(r"^\s*:?\s*(?:\*\*|__|\*|_(?=\S))?")
 _EMPHASIS = re.compile(r"^(?:\*\*|__|\*)|(?:\*\*|__|\*)$")
@@ -64,29 +70,48 @@ class _Span:
         return self._text[self._start:self._end]
 
 
-def last_phrase(text: str) -> _Span | None:
-    """The last "final answer is/:", "the answer is" or "answer:" (case-insensitive).
+def last_phrase(text: str, end: int | None = None) -> _Span | None:
+    """The last "final answer is/:", "the answer is" or "answer:" (case-insensitive) before ``end``.
 
     Found with ``rfind`` on the word "answer" instead of a regex scan of the whole text:
     the phrase test runs on every completion, which is mostly reasoning.
     """
-    low = text.lower()
-    i = len(low)
-    while True:
+    spans = phrases(text, end, limit=1)
+    return spans[0] if spans else None
+
+
+def phrases(text: str, end: int | None = None, limit: int = 12, low: str | None = None) -> list[_Span]:
+    """Up to ``limit`` answer phrases, last first (bounded work however often "answer" occurs)."""
+    low = text.lower() if low is None else low
+    i = len(low) if end is None else end
+    out: list[_Span] = []
+    looked = 0
+    while len(out) < limit and looked < 200:
         i = low.rfind("answer", 0, i)
         if i < 0:
-            return None
+            break
+        looked += 1
         m = _PHRASE_TAIL.match(low, i)
         if m:
             head = _PHRASE_HEAD.search(low, max(0, i - 12), i)
             if m.group(1) == ":" or head is not None:
-                return _Span(text, head.start() if head is not None else i, m.end())
+                out.append(_Span(text, head.start() if head is not None else i, m.end()))
+    return out
 
 
 def strip_turn_tail(text: str) -> str:
-    """Cut the text at the first chat special token (the model started a fake next turn)."""
-    m = _TURN_END.search(text)
-    return text[: m.start()] if m else text
+    """Cut the text at the first chat special token after some content (the model started a fake
+    next turn); template tokens that open the assistant's turn, or end-tokens before any content,
+    are debris and are skipped, so ``<|im_start|>assistant\n… \\boxed{7}`` keeps its answer."""
+    if "<" not in text and "[" not in text:
+        return text
+    text = _TURN_OPEN.sub("", text)
+    start = 0
+    for m in _TURN_END.finditer(text):
+        if text[start:m.start()].strip():
+            return text[start:m.start()]
+        start = m.end()
+    return text[start:]
 
 
 def after_thinking(text: str) -> str:
@@ -125,16 +150,60 @@ def match_brace(text: str, open_index: int) -> int | None:
     return None
 
 
+def brace_pairs(text: str) -> dict[int, int]:
+    """Every ``{`` index -> its closing ``}`` index, in one pass with a stack (linear: 8,000
+    nested unclosed ``\\boxed{`` cost one scan, not one scan per box). Same escape rule as
+    :func:`match_brace`."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "{}":
+            i += 2
+            continue
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            pairs[stack.pop()] = i
+        i += 1
+    return pairs
+
+
+def box_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of every complete outermost ``\\boxed{}`` / ``\\fbox{}``, in order."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return []
+    pairs: dict[int, int] | None = None
+    spans: list[tuple[int, int, str]] = []
+    for m in _BOXED.finditer(text):
+        start = m.end()
+        if start < len(text) and text[start] == "{":
+            if pairs is None:
+                pairs = brace_pairs(text)
+            end = pairs.get(start)
+            if end is not None:
+                if spans and m.start() < spans[-1][1]:
+                    continue  # a box nested inside the previous one
+                spans.append((m.start(), end + 1, text[start + 1:end].strip()))
+    return spans
+
+
 def last_boxed(text: str) -> str | None:
     """Content of the last complete ``\\boxed{...}`` / ``\\fbox{...}``; ``\\boxed 5`` too."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return None
+    pairs: dict[int, int] | None = None
     for m in reversed(list(_BOXED.finditer(text))):
         start = m.end()
         if start < len(text) and text[start] == "{":
-            end = match_brace(text, start)
+            if pairs is None:
+                pairs = brace_pairs(text)
+            end = pairs.get(start)
             if end is None:
                 continue  # unclosed box (truncated): look for an earlier complete one
             return text[start + 1:end].strip()
-        tail = re.match(r"[^\s$]+", text[start:])
+        tail = _BARE_BOX.match(text, start)
         if tail:
             return tail.group(0).strip()
     return None
@@ -150,26 +219,18 @@ def boxed_run(text: str, lenient: bool = False) -> str | None:
     """The last box, or the last run of boxes written as one answer (``\boxed{1} and \boxed{2}``)."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return None
-    spans = []
-    for m in _BOXED.finditer(text):
-        start = m.end()
-        if start < len(text) and text[start] == "{":
-            end = match_brace(text, start)
-            if end is not None:
-                if spans and m.start() < spans[-1][1]:
-                    continue  # a box nested inside the previous one
-                spans.append((m.start(), end + 1, text[start + 1:end].strip()))
+    spans = box_spans(text)
     if not spans:
         return last_boxed(text)
     run = [spans[-1]]
     for prev in reversed(spans[:-1]):
-        between = text[prev[1]:run[0][0]]
+        between = text[prev[1]:run[-1][0]]
         if len(between) > 60 or not (_BOX_JOIN.match(between) or lenient and (_WORDS_AND.match(between) or not re.search(r"[a-zA-Z0-9]", between))):
             break
-        run.insert(0, prev)
+        run.append(prev)
     if len(run) == 1:
         return run[0][2]
-    return ", ".join(r[2] for r in run)
+    return ", ".join(r[2] for r in reversed(run))
 
 
 def unclosed_last_box(text: str) -> bool:
@@ -201,15 +262,31 @@ def hashes_answer(text: str) -> str | None:
     return found.group(1).strip() if found else None
 
 
-def final_phrase(text: str) -> str | None:
-    """What follows the last "final answer is" / "The answer is" / "Answer:", up to the sentence end."""
-    found = last_phrase(text)
-    if found is None:
-        return None
-    rest = text[found.end():]
+# What follows "the answer is" when it is commentary or a plan, not an answer.
+_NOT_AN_ANSWER = re.compile(
+    r"(?:let\b|let's|we\b|we'll|i\b|i'll|i'm|i've|to\b|first\b|this\b|that\b|it\b|reasonable|correct\b|"
+    r"consistent|confirmed|verified|right\b|wrong\b|not\b|likely\b|valid\b|plausible|sensible|checked|"
+    r"below\b|as follows|given by\b|shown\b|in the following|based on|simply\b|clearly\b|obviously\b|"
+    r"(?:the\s+)?same\b|different\b|unchanged|incorrect|close|determined|found|computed|calculated)",
+    re.IGNORECASE)
+_RESTATE = re.compile(r"(?:actually|really|indeed|now|instead|still|definitely|therefore|thus|so|then)\b[,:]?\s*",
+                      re.IGNORECASE)
+
+
+def phrase_content(text: str, pos: int) -> str | None:
+    """The answer written after a phrase ending at ``pos``, up to the sentence end; None when
+    what follows is commentary ("is reasonable because …") or a plan ("Answer: let me …")."""
+    rest = text[pos:pos + 4000]
     rest = rest.split("\n\n", 1)[0]
     # "The answer is: **42**." -- a colon after "is" and Markdown emphasis are not the answer
     rest = _LEAD_NOISE.sub(" ", rest)
+    stripped = rest.lstrip()
+    m = _RESTATE.match(stripped)
+    if m:  # "the answer is actually B"
+        stripped = stripped[m.end():]
+    if _NOT_AN_ANSWER.match(stripped):
+        return None
+    rest = " " + stripped
     # a $...$ span right after the phrase is the answer (it may contain periods)
     m = re.match(r"\s*(\$\$?)(.+?)\1", rest, re.DOTALL)
     if m:
@@ -223,6 +300,32 @@ def final_phrase(text: str) -> str | None:
     if ans.lower().startswith("i hope"):
         return None
     return ans or None
+
+
+def final_phrase(text: str) -> str | None:
+    """What follows the last "final answer is" / "The answer is" / "Answer:", up to the sentence end."""
+    found = last_phrase(text)
+    if found is None:
+        return None
+    return phrase_content(text, found.end())
+
+
+def committed_phrase(text: str) -> tuple[_Span, str] | None:
+    """The last answer phrase followed by an answer (commentary phrases after it are skipped)."""
+    low = text.lower()
+    for span in phrases(text, low=low):
+        content = phrase_content(text, span.end())
+        if content is not None:
+            return span, content
+    return None
+
+
+def overrides_box(content: str) -> bool:
+    """A phrase after a box replaces it only when it states a value, not when it comments."""
+    from gradeset.verify.final_answer import normalize_answer
+    from gradeset.verify.normalize import canonical
+
+    return len(content) <= 200 and canonical(normalize_answer(content)) is not None
 
 
 def _last_boxed_pos(text: str) -> int:
@@ -258,11 +361,11 @@ def extract_final(text: str, tags: tuple[str, ...] = ()) -> tuple[str | None, st
     h = last_match(_HASHES, text) if "####" in text else None
     if h is not None:
         found.append((h.start(), h.group(1).strip(), "####"))
-    ph = last_phrase(text)
-    if ph is not None and (not found or ph.start() > max(f[0] for f in found)):
-        p = final_phrase(text[ph.start():])
-        if p is not None:
-            inner = last_boxed(p)
+    got = committed_phrase(text) if "nswer" in text or "NSWER" in text else None
+    if got is not None and (not found or got[0].start() > max(f[0] for f in found)):
+        ph, p = got
+        inner = last_boxed(p)
+        if inner is not None or not found or overrides_box(p):
             found.append((ph.start(), inner if inner is not None else p, "phrase"))
     if not found:
         return None, None

@@ -16,12 +16,13 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from gradeset.verify import extract, normalize
+from gradeset.verify import extract, final_answer, hedges, normalize, truncation, unicode_math
+from gradeset.verify.unicode_math import to_latex
 from gradeset.verify.verdict import Verdict, graded, unparsed
 
 _DELIM = re.compile(r"(?<!\\)\$\$|(?<!\\)\$|\\\(|\\\)|\\\[|\\\]")
 _CLOSERS = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
-_NUMBER = (r"(?<![A-Za-z0-9.])(?:-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d{1,3}(?: \d{3})+(?![\d.])|-?\d+(?:\.\d+)?"
+_NUMBER = (r"(?<![A-Za-z0-9.])(?:-?\d+ \d+/\d+(?![\d/])|-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d{1,3}(?: \d{3})+(?![\d.])|-?\d+(?:\.\d+)?"
            r"(?:/\d+)?|-?\.\d+)(?![0-9])")
 _LAST_NUMBER = re.compile(_NUMBER)
 _LAST_NUMBER_COMMA = re.compile(r"(?<![A-Za-z0-9.,])(?:-?\d+,\d{1,2}|-?0,\d+)(?![A-Za-z0-9,])|" + _NUMBER)
@@ -35,6 +36,7 @@ def gold_text(gold: Any) -> str:
         return ""
     if not isinstance(gold, str):
         return str(gold)
+    gold = to_latex(gold)
     if "\\boxed" in gold or "\\fbox" in gold:
         boxed = extract.boxed_run(gold, lenient=True)
         if boxed is not None:
@@ -115,7 +117,11 @@ class MathVerifier:
         return hit
 
     def extract(self, completion: str) -> tuple[str | None, str | None]:
-        """(answer, detail): the answer text, or None with the reason."""
+        """(answer, detail): the committed answer text, or None with the reason.
+
+        A detail starting with "hedge" comes with the answer: the completion committed to
+        alternatives, which is graded wrong (see ``hedges``).
+        """
         text = extract.strip_turn_tail(completion or "")
         text = extract.after_thinking(text)
         if not text.strip():
@@ -128,6 +134,12 @@ class MathVerifier:
             # "Answer: let me think ..." at the top of a completion cut mid-reasoning is no answer
             return None, "truncated: no final answer"
         if ans is not None:
+            hedge = hedges.text_hedge(ans)
+            if hedge is None and marker == "boxed":
+                hedge = hedges.boxed_hedge(text, extract.box_spans(text))
+            if hedge is not None:
+                return ans, hedge
+            ans = final_answer.normalize_answer(ans)
             if marker == "phrase" and normalize.canonical(ans) is None and _has_prose(ans):
                 # "The final answer is: the volume of $ABCD$ is 120" -> 120
                 inner = fallback_answer(ans, self.decimal_comma)
@@ -138,25 +150,77 @@ class MathVerifier:
             return None, "truncated: no final answer"
         if not self.whole_text:
             return None, "no final answer"
-        short = text.strip()
-        if len(short) <= 200 and normalize.canonical(short) is not None:
+        short = final_answer.normalize_answer(text.strip()) if len(text) <= 400 else ""
+        if short and len(short) <= 200 and normalize.canonical(short) is not None:
             return short, None
         if extract.stops_mid_sentence(text):
             # no marker and cut mid-sentence: the last number is a stray step, not an answer
             return None, "truncated: no final answer"
+        wip = truncation.work_in_progress(text)
+        if wip is not None:
+            return None, f"truncated: {wip}"
+        said = self._sentence_answer(text)
+        if said is not None:
+            return said
         ans = fallback_answer(text, self.decimal_comma)
-        return (ans, None) if ans is not None else (None, "no final answer")
+        if ans is None:
+            return None, "no final answer"
+        return (final_answer.normalize_answer(ans) if unicode_math.has_unicode_math(ans) else ans), None
+
+    @staticmethod
+    def _sentence_answer(text: str) -> tuple[str, str | None] | None:
+        """A final prose sentence without LaTeX delimiters ("The solutions are x = 1 and x = 4.",
+        "So sin 45° = √2/2."): the value after its first copula that reads as one. Sentences with
+        ``$…$`` keep math-verify's rule (the last math span), which reads them better."""
+        sentence = final_answer.last_sentence(text)
+        if not sentence or "$" in sentence or "\\(" in sentence or "\\[" in sentence:
+            return None
+        if sentence.lower().startswith(("i hope", "hope", "let me know")):
+            return None
+        for said in final_answer.sentence_answers(sentence):
+            said = final_answer.normalize_answer(said)
+            hedge = hedges.text_hedge(said)
+            if hedge is not None:
+                return said, hedge
+            value = normalize.canonical(said)
+            if value is not None and value[0] != "text":
+                return said, None
+        return None
 
     def __call__(self, completion: str, gold: Any) -> Verdict:
+        """Grade one completion. In-process there is no time limit: run untrusted text through
+        ``gradeset.verify.pool`` (``verify_groups(..., workers=N, timeout=S)``), which kills a stuck worker."""
         if isinstance(gold, list | tuple) and gold and not isinstance(gold, str):
             verdicts = [self(completion, g) for g in gold]
             return next((v for v in verdicts if v.correct), verdicts[0])
         ans, why = self.extract(completion)
         if ans is None:
             return unparsed(why or "no final answer")
+        if why is not None and why.startswith("hedge"):
+            return graded(False, ans, why)
         if not ans.strip():
             return unparsed("empty answer")
-        return self.compare(ans, gold)
+        verdict = self.compare(ans, gold)
+        if not verdict.correct:
+            alt = self._locale_reading(ans, gold)
+            if alt is not None:
+                again = self.compare(alt, gold)
+                if again.correct:
+                    return graded(True, ans, f"read as {alt}")
+        return verdict
+
+    def _locale_reading(self, ans: str, gold: Any) -> str | None:
+        """``2.500.000``, ``12,50,000``, ``3'000'000`` always; ``7,5`` only against a single-number
+        gold, where a two-item list could not be right anyway."""
+        alt = final_answer.locale_number(ans)
+        if alt is not None:
+            return alt
+        alt = final_answer.decimal_comma_number(ans)
+        if alt is not None:
+            _, gcanon = self._gold(gold)
+            if gcanon is not None and gcanon[0] == "num":
+                return alt
+        return None
 
     def compare(self, ans: str, gold: Any) -> Verdict:
         gtext, gcanon = self._gold(gold)

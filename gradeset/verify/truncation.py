@@ -1,0 +1,99 @@
+"""Does a completion without a committed answer end like work in progress?
+
+A completion cut by the token limit often ends on a number: the last item of a list being
+written ("…, 15, 30"), the first of several displayed steps (``3^{5}=243``), a list marker
+("…\\n\\n7."). Reading that number as the answer grades a random sample correct whenever the
+step happens to equal the gold. ``finish_reason`` is often missing and length alone does not
+tell (a cut can come early), so the *shape of the ending* decides. These rules apply only
+when the completion has no committed-answer signal (no box, no "answer is", no final-answer
+sentence); a completion that commits to an answer is graded on it.
+
+The length rule (``extract.looks_truncated``: a long text that does not end like a finished
+sentence) stays in force beside these; the two catch different cuts.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBERED = re.compile(r"^[ \t]*(?:\*\*)?(\d{1,3}|[A-Ja-j])[.)](?:\*\*)?[ \t]*$")
+_ITEM = re.compile(r"^[ \t]*(?:\*\*)?(\d{1,3}|[A-Ja-j])[.)]")
+_BULLET = re.compile(r"^[ \t]*[-*•+][ \t]*$")
+_HEADING = re.compile(r"^[ \t#*]*(?:step|part|case|stage|phase)[ \t]*\d{1,3}[ \t]*[:.)]?[ \t*]*$", re.IGNORECASE)
+_NUMBER_RUN = re.compile(r"(?:^|[^\w.])(-?\d+(?:\.\d+)?(?:[ \t]*,[ \t]*-?\d+(?:\.\d+)?)+)[ \t]*$")
+_LIST_LEAD = re.compile(r"(?:\bis\b|\bare\b|=|\bequals?\b|\bwere\b)\s*\S{0,12}$", re.IGNORECASE)
+_DISPLAY_END = re.compile(r"(?:\\\]|\$\$|\\\)|\$)\s*$")
+_STEP_CUE = re.compile(r"\b(?:step\s*1|first(?:ly)?|start(?:ing)? (?:by|with)|begin(?:ning)? (?:by|with)|to begin|"
+                       r"next|then|second(?:ly)?|let(?:'s| us| me) (?:compute|calculate|find|start|evaluate|work))\b",
+                       re.IGNORECASE)
+_IN_PROGRESS = re.compile(r"\b(?:so far|up to now|for now|until now|running total|partial (?:sum|result|total)|"
+                          r"subtotal|intermediate)\b", re.IGNORECASE)
+_OPENS_STEPS = re.compile(r"^(?:\*\*)?(?:first(?:ly)?\b|step\s*1\b|to (?:begin|start)\b|let(?:'s| us) (?:start|begin)\b|"
+                          r"we (?:start|begin)\b)", re.IGNORECASE)
+_CONCLUSION = re.compile(r"\b(?:therefore|thus|hence|so(?! far)|final(?:ly)?|answer|result|total|altogether|overall|"
+                         r"in (?:conclusion|summary|total)|conclude|consequently|solution|which (?:is|gives))\b",
+                         re.IGNORECASE)
+
+
+def work_in_progress(text: str) -> str | None:
+    """Why the ending looks unfinished ("ends on a list marker", …), or None when it looks final."""
+    tail = text[-1500:].rstrip()
+    if not tail:
+        return None
+    lines = tail.split("\n")
+    last = lines[-1]
+    if _BULLET.match(last):
+        return "ends on an empty list item"
+    if _HEADING.match(last):
+        return "ends on a step heading"
+    m = _NUMBERED.match(last)
+    if m and _continues_list(lines[:-1], m.group(1)):
+        return "ends on a list marker"
+    m = _NUMBER_RUN.search(last[-300:])
+    if m and not _LIST_LEAD.search(last[-300:][:m.start(1)].rstrip()):
+        return "ends inside a list of numbers"
+    if _DISPLAY_END.search(tail[-8:]) and _lead_in_is_a_step(tail):
+        return "ends on an intermediate step"
+    sentence = _last_sentence(tail)
+    if _IN_PROGRESS.search(sentence) and not _CONCLUSION.search(sentence):
+        return "ends on a partial result"
+    if _OPENS_STEPS.match(sentence) and not _CONCLUSION.search(sentence):
+        return "ends after a first step"
+    return None
+
+
+def _last_sentence(tail: str) -> str:
+    body = tail.rstrip(" .!?\t")
+    cut = max(body.rfind(". "), body.rfind("\n"), body.rfind("! "), body.rfind("? "))
+    return body[cut + 1:].strip()
+
+
+def _continues_list(previous: list[str], label: str) -> bool:
+    """The bare label ``N.`` follows item ``N-1`` (or letter before it) of a list above."""
+    want = str(int(label) - 1) if label.isdigit() else chr(ord(label) - 1)
+    if want in ("0", chr(ord("A") - 1), chr(ord("a") - 1)):
+        return False
+    for line in reversed(previous[-40:]):
+        m = _ITEM.match(line)
+        if m:
+            return m.group(1) == want
+    return False
+
+
+def _lead_in_is_a_step(tail: str) -> bool:
+    """The paragraph that introduces the closing formula opens a sequence of steps and concludes nothing."""
+    body = tail.rstrip()
+    # the closing math block: from its opening delimiter
+    for close, opener in (("\\]", "\\["), ("$$", "$$"), ("\\)", "\\("), ("$", "$")):
+        if body.endswith(close):
+            start = body.rfind(opener, 0, len(body) - len(close))
+            if start < 0:
+                return False
+            lead = body[:start]
+            break
+    else:
+        return False
+    para_start = lead.rstrip().rfind("\n\n")
+    lead_in = lead[para_start + 2:] if para_start >= 0 else lead[-300:]
+    lead_in = lead_in[-300:]
+    return bool(_STEP_CUE.search(lead_in)) and not _CONCLUSION.search(lead_in)
