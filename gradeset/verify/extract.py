@@ -12,11 +12,13 @@ import re
 # Chat special tokens after which a model is hallucinating the next turn.
 _TURN_END = re.compile(r"<\|im_end\|>|<\|im_start\|>|<\|endoftext\|>|<\|eot_id\|>|<\|end\|>|</s>|<\|user\|>"
                        r"|<\|start_header_id\|>|<\|eom_id\|>|<end_of_turn>|<start_of_turn>")
+_LEADING_TURN_END = re.compile(r"(?:\s*(?:" + _TURN_END.pattern + r"))*")
 # Template debris that opens the assistant's own turn: removed, never a reason to stop reading.
 _TURN_OPEN = re.compile(r"<\|im_start\|>[ \t]*assistant[ \t]*\n?|<\|start_header_id\|>[ \t]*assistant[ \t]*"
                         r"<\|end_header_id\|>\s?|<start_of_turn>[ \t]*model[ \t]*\n?|<\|assistant\|>|<s>|\[/?INST\]"
                         r"|<\|begin_of_text\|>|<bos>")
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
+_BRACE_TOKEN = re.compile(r"\\[{}]|[{}]")
 _BARE_BOX = re.compile(r"[^\s$]+")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
@@ -106,12 +108,9 @@ def strip_turn_tail(text: str) -> str:
     if "<" not in text and "[" not in text:
         return text
     text = _TURN_OPEN.sub("", text)
-    start = 0
-    for m in _TURN_END.finditer(text):
-        if text[start:m.start()].strip():
-            return text[start:m.start()]
-        start = m.end()
-    return text[start:]
+    start = _LEADING_TURN_END.match(text).end()  # end tokens before any content: debris
+    m = _TURN_END.search(text, start)
+    return text[start:m.start()] if m else text[start:]
 
 
 def after_thinking(text: str) -> str:
@@ -130,43 +129,32 @@ def match_brace(text: str, open_index: int) -> int | None:
     """Index of the ``}`` closing the ``{`` at open_index, or None if unbalanced.
 
     Escaped braces (``\\{``) are ordinary characters for this count only in pairs, which
-    is how LaTeX writers use them inside \\boxed (sets).
+    is how LaTeX writers use them inside \\boxed (sets). Only brace tokens are visited.
     """
     depth = 0
-    i = open_index
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n and text[i + 1] in "{}":
-            i += 2
-            continue
-        if c == "{":
+    for m in _BRACE_TOKEN.finditer(text, open_index):
+        tok = m.group(0)
+        if tok == "{":
             depth += 1
-        elif c == "}":
+        elif tok == "}":
             depth -= 1
             if depth == 0:
-                return i
-        i += 1
+                return m.start()
     return None
 
 
 def brace_pairs(text: str) -> dict[int, int]:
     """Every ``{`` index -> its closing ``}`` index, in one pass with a stack (linear: 8,000
     nested unclosed ``\\boxed{`` cost one scan, not one scan per box). Same escape rule as
-    :func:`match_brace`."""
+    :func:`match_brace`; only brace tokens are visited (the scan between them runs in C)."""
     pairs: dict[int, int] = {}
     stack: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n and text[i + 1] in "{}":
-            i += 2
-            continue
-        if c == "{":
-            stack.append(i)
-        elif c == "}" and stack:
-            pairs[stack.pop()] = i
-        i += 1
+    for m in _BRACE_TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok == "{":
+            stack.append(m.start())
+        elif tok == "}" and stack:
+            pairs[stack.pop()] = m.start()
     return pairs
 
 

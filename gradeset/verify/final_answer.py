@@ -34,9 +34,9 @@ _LATEX_CMD = re.compile(r"\\(?:frac|dfrac|tfrac|sqrt|times|div|cdot|pi|left|righ
 
 def normalize_answer(ans: str) -> str:
     """Answer text the comparer reads: Unicode translated, labels/delimiters/units/ordinals removed."""
+    if len(ans) > 2000:
+        return ans  # not an answer; too_complex() says so, and nothing here may cost more than a scan
     s = to_latex(ans).strip()
-    if len(s) > 2000:
-        return s
     s = _strip_label(s)
     s = _strip_trailing_delims(s)
     if not _balanced_delims(s):
@@ -124,6 +124,32 @@ def _last_of_chain(s: str) -> str:
             and not re.search(r"[a-zA-Z]", _LATEX_CMD.sub("", lhs)):
         return parts[-1].strip()
     return s
+
+
+MAX_ANSWER_CHARS = 1000
+MAX_NESTING = 24
+
+
+def too_complex(ans: str) -> str | None:
+    """Why an extracted answer is not one (too long, nested too deeply), or None.
+
+    Real final answers are short and shallow; a 1 MB box or 60 nested parentheses is hostile
+    text, and handing it to the comparers (regexes, an ANTLR parser, sympy) would cost
+    seconds to minutes in-process. One linear scan decides.
+    """
+    if len(ans) > MAX_ANSWER_CHARS:
+        return f"answer too long to be an answer ({len(ans)} characters)"
+    depth = deepest = 0
+    for c in ans:
+        if c in "({[":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif c in ")}]":
+            depth -= 1
+    if deepest > MAX_NESTING:
+        return f"answer nested too deeply ({deepest} levels)"
+    return None
 
 
 # ---- locale digit grouping ---------------------------------------------------------------

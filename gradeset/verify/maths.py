@@ -196,6 +196,9 @@ class MathVerifier:
         ans, why = self.extract(completion)
         if ans is None:
             return unparsed(why or "no final answer")
+        too = final_answer.too_complex(ans)
+        if too is not None:
+            return unparsed(too)
         if why is not None and why.startswith("hedge"):
             return graded(False, ans, why)
         if not ans.strip():

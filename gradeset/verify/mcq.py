@@ -17,6 +17,8 @@ _WRAP = re.compile(r"^[\s(\[{*]*(?:\\text(?:bf)?\{)?[\s(]*([A-Za-z])[\s)]*\}?[\s
 
 
 def _letter(s: str, letters: str) -> str | None:
+    if len(s) > 64:
+        return None  # a choice is a letter with a little decoration, never a long text
     m = _WRAP.match(s.strip())
     if m and m.group(1).upper() in letters and (m.group(1).isupper() or len(s.strip()) <= 3):
         return m.group(1).upper()
@@ -39,7 +41,7 @@ def _phrases(letters: str) -> list[re.Pattern]:
     overlap, so a hostile "answer" + 200 spaces costs a linear scan (issue 12)."""
     c = _choice(letters)
     return [re.compile(p, re.IGNORECASE) for p in (
-        r"\b(?:(?:final|correct|best|right)[ \t]{1,3})?answer(?:[ \t]{1,3}(?:is|would be|should be|will be|must be))?"
+        r"\banswer(?:[ \t]{1,3}(?:is|would be|should be|will be|must be))?"
         + _SEP + c,
         r"\b(?:correct|best|right|final)[ \t]{1,3}(?:choice|option)(?:[ \t]{1,3}(?:is|would be|should be))?" + _SEP + c,
         r"\b(?:choice|option)[ \t]{1,3}" + c + r"[ \t]{0,3}is[ \t]{1,3}(?:correct|right|the (?:correct |right )?answer)",
@@ -47,6 +49,11 @@ def _phrases(letters: str) -> list[re.Pattern]:
         r"答案[ \t]{0,3}(?:[:：是为]|应为|应该是)?[ \t]{0,3}" + c,
         r"(?:正确)?选项?(?:是|为)[ \t]{0,3}" + c,
     )]
+
+
+_KEYS = (("answer",), ("choice", "option"), ("choice", "option"), ("pick", "choose", "select", "go with",
+                                                                     "going with", "opt for"),
+         ("答案",), ("选",))
 
 
 def _hedge_after(text: str, end: int, letter: str, letters: str) -> str | None:
@@ -93,7 +100,10 @@ class MCQVerifier:
             if hedge is not None:
                 return letter, hedge
             found.append((spans[-1][0], letter, "boxed"))
-        for rx in self._phrases:
+        low = text.lower()
+        for keys, rx in zip(_KEYS, self._phrases, strict=True):
+            if not any(k in low for k in keys):
+                continue  # a literal test in C instead of a regex scan of the whole text
             m = extract.last_match(rx, text)
             if m is not None:
                 letter = next(g for g in m.groups() if g).upper()

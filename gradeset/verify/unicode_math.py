@@ -22,7 +22,7 @@ _ROOTS = {"√": "", "∛": "[3]", "∜": "[4]"}
 
 
 def has_unicode_math(s: str) -> bool:
-    return any(ord(c) > 127 for c in s)
+    return not s.isascii()
 
 
 def to_latex(s: str) -> str:
