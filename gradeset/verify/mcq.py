@@ -90,16 +90,18 @@ class MCQVerifier:
         if got is not None and _letter(got, self.letters):
             return _letter(got, self.letters), "tag"
         found: list[tuple[int, str, str]] = []  # (position, letter, how)
+        not_choice: tuple[int, str] | None = None
         spans = extract.box_spans(text)
         if spans:
             boxed = spans[-1][2]
             letter = _letter(boxed, self.letters) or _lead(boxed, self.letters)
             if letter is None:
-                return None, f"boxed content is not a choice: {boxed[:40]!r}"
-            hedge = hedges.boxed_hedge(text, spans)
-            if hedge is not None:
-                return letter, hedge
-            found.append((spans[-1][0], letter, "boxed"))
+                not_choice = (spans[-1][0], f"boxed content is not a choice: {boxed[:40]!r}")
+            else:
+                hedge = hedges.boxed_hedge(text, spans)
+                if hedge is not None:
+                    return letter, hedge
+                found.append((spans[-1][0], letter, "boxed"))
         low = text.lower()
         for keys, rx in zip(_KEYS, self._phrases, strict=True):
             if not any(k in low for k in keys):
@@ -109,6 +111,8 @@ class MCQVerifier:
                 letter = next(g for g in m.groups() if g).upper()
                 if letter in self.letters:
                     found.append((m.start(), letter, "phrase:" + str(m.end())))
+        if not_choice is not None and (not found or max(f[0] for f in found) < not_choice[0]):
+            return None, not_choice[1]  # the last thing the model committed to is not a letter
         if found:
             pos, letter, how = max(found, key=lambda f: f[0])
             if how.startswith("phrase:"):
