@@ -43,3 +43,26 @@ def test_precision_case(row):
     verifier = get_verifier(row["task"], **row.get("options", {}))
     got = verifier(row["completion"], row["gold"])
     assert got.correct is row["expected"], (row["why"], got)
+
+
+REASONING = "We expand each term and collect like powers of x, keeping track of every sign. " * 8
+
+
+def test_length_rule_alone_catches_a_long_text_that_stops_without_a_sentence_end():
+    """Issue 17: the length-based truncation rule must be guarded by a test of its own.
+
+    This ending has no dangling word, no list, no step heading and no "so far", so no other
+    rule sees it; deleting the length rule (``extract.looks_truncated`` in ``MathVerifier.extract``)
+    makes the stray 17 graded correct and this test fail.
+    """
+    from gradeset.verify.maths import MathVerifier
+
+    cut = REASONING + "Adding these up gives 17, and we have computed"
+    got = MathVerifier()(cut, "17")
+    assert got.correct is False and got.parsed is None and got.detail.startswith("truncated"), got
+    # the issue's own wording is caught as well
+    assert MathVerifier()(REASONING + "The partial sums are 4 and 17, so far we have computed", "17").parsed is None
+    # the same reasoning, finished with a sentence, is graded
+    assert MathVerifier()(REASONING + "Adding these up gives 17.", "17").correct
+    # and the length limit is what decides: lifted, the stray number is read
+    assert MathVerifier(truncation_chars=10**6)(cut, "17").correct

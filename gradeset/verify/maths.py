@@ -182,8 +182,7 @@ class MathVerifier:
             hedge = hedges.text_hedge(said)
             if hedge is not None:
                 return said, hedge
-            value = normalize.canonical(said)
-            if value is not None and value[0] != "text":
+            if _is_value(normalize.canonical(said)):
                 return said, None
         return None
 
@@ -252,6 +251,17 @@ class MathVerifier:
             return graded(False, ans, "gold not parseable")
         ok = symbolic.symbolic_equal(g, p, self.precision, self.strict, self.allow_set_relation_comp)
         return graded(ok, ans)
+
+
+def _is_value(canon) -> bool:
+    """A canonical form made of values only (no words): what a final sentence may state."""
+    if canon is None or canon[0] == "text":
+        return False
+    if canon[0] in ("set", "union"):
+        return all(_is_value(c) for c in canon[-1])
+    if canon[0] == "seq":
+        return all(_is_value(c) for c in canon[3])
+    return True
 
 
 def _same_text(a: str, b: str) -> bool:
