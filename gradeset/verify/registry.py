@@ -92,7 +92,13 @@ def accepted_options(task: str) -> set[str] | None:
 
 
 def get_verifier(task: str, **opts: Any) -> Callable:
-    """A picklable ``(completion, gold) -> Verdict`` for task (a name or ``python:module:function``)."""
+    """A picklable ``(completion, gold) -> Verdict`` for task (a name or ``python:module:function``).
+
+    Calling the returned verifier grades in-process with **no time limit**: extraction is
+    linear in the completion, but the symbolic fallback and plugins are not bounded. For
+    untrusted text use the worker pool (``gradeset.verify.verify_groups(..., workers=N,
+    timeout=S)`` / ``gradeset verify --timeout``), which kills a stuck worker.
+    """
     if task.startswith("python:"):
         return PluginVerifier(task[len("python:"):], **opts)
     if ":" in task and task.split(":", 1)[0] not in VERIFIERS:
