@@ -20,6 +20,7 @@ _ORDINAL = re.compile(r"(\d)\s*(?:\^\s*\{\s*(?:\\text(?:rm)?\s*\{\s*)?(?:st|nd|r
                       r"|(?:st|nd|rd|th)(?![a-zA-Z]))")
 # an area/volume unit glued to a number: 1,000.99m², 12 cm^3
 _GLUED_UNIT = re.compile(r"(\d)\s?(?:[kcm]?m|in|ft|yd|mi)\^\{?[23]\}?$")
+_TEMPERATURE = re.compile(r"(\^\s?\\circ)\s?[CFK]$")
 _OUT_OF = re.compile(r"^\s*(-?\d+)\s+out\s+of\s+(\d+)\s*$", re.IGNORECASE)
 # a unit in \text{} after a value, with an optional exponent (m^2, mol^{-1}, s^{-2})
 _TEXT_UNIT = re.compile(r"\\(?:text|mathrm|mbox|textrm)\s{0,3}\{\s{0,3}([a-zA-Z][a-zA-Z./ ]{0,30})\}"
@@ -45,6 +46,7 @@ def normalize_answer(ans: str) -> str:
     s = _strip_text_units(s)
     s = _ORDINAL.sub(r"\1", s)
     s = _GLUED_UNIT.sub(r"\1", s)
+    s = _TEMPERATURE.sub(r"\1", s)
     s = strip_word_units(s)
     m = _OUT_OF.match(s)
     if m:
@@ -107,6 +109,8 @@ def _strip_spacing(s: str) -> str:
         t = s.rstrip()
         if t.endswith(("\\,", "\\;", "\\:", "\\ ", "\\!")):
             t = t[:-2]
+        elif t.endswith("\\") and not t.endswith("\\\\"):
+            t = t[:-1]  # "\\ " after rstrip
         elif t.endswith("~"):
             t = t[:-1]
         if t == s:
@@ -197,7 +201,8 @@ def decimal_comma_number(ans: str) -> str | None:
 # ---- the final sentence, when there is no marker ----------------------------------------
 
 _SENTENCE_END = re.compile(r"(?<!\d)[.!?](?=\s|$)|(?<=\d)[.!?](?=\s|$)|\n")
-_COPULA = re.compile(r"(?:\bis\b|\bare\b|\bwas\b|\bwere\b|\bequals?\b|\bbe\b|\bgives?\b|\bget\b|\bgot\b|\bobtain\b"
+_COPULA = re.compile(r"(?:\b(?:simplifies|simplify|reduces|evaluates|works out|comes out|comes|factors|expands|"
+                     r"is equal|are equal)\s+(?:to|as)\b|\bis\b|\bare\b|\bwas\b|\bwere\b|\bequals?\b|\bbe\b|\bgives?\b|\bget\b|\bgot\b|\bobtain\b"
                      r"|\bremains?\b|\bbecomes?\b|=|:(?=\s)|\\approx\b|≈)", re.IGNORECASE)
 _PARENTHETICAL = re.compile(r"\s*\([^()]{0,200}\)")
 
@@ -255,3 +260,33 @@ def strip_word_units(s: str) -> str:
         cut = s.rfind(tok, 0, cut)
     head = s[:cut].rstrip()
     return head if _VALUE_END.search(head[-8:]) else s
+
+
+_MATH_SPAN = re.compile(r"\$([^$]{1,300})\$|\\\((.{1,300}?)\\\)")
+_JOINER = re.compile(r"\s*(?:,\s*(?:and|or)?|and|or|&)\s*", re.IGNORECASE)
+_COPULA_END = re.compile(r"(?:\b(?:is|are|be|were|was|equals?|gives?|get|obtain)|[=:])\s*$", re.IGNORECASE)
+
+
+def spans_after_copula(sentence: str) -> str | None:
+    """"the solutions are $x = 2$ and $x = 3$" -> ``x = 2, x = 3``: math spans that together
+    are what the sentence states (joined by "or" they stay "… or …", which is a hedge unless they
+    are relations)."""
+    if len(sentence) > 800:
+        return None
+    spans = list(_MATH_SPAN.finditer(sentence))
+    if len(spans) < 2:
+        return None
+    # the sentence's last run of spans joined by and/or/commas, introduced by a copula
+    run = [spans[-1]]
+    joiners: list[str] = []
+    for prev in reversed(spans[:-1]):
+        gap = sentence[prev.end():run[0].start()]
+        if not _JOINER.fullmatch(gap):
+            break
+        joiners.append(gap.strip().lower())
+        run.insert(0, prev)
+    if len(run) < 2 or sentence[run[-1].end():].strip(" .!") or not _COPULA_END.search(sentence[:run[0].start()]):
+        return None
+    items = [(m.group(1) or m.group(2)).strip() for m in run]
+    sep = " or " if any("or" in j.split() or j.endswith("or") for j in joiners) else ", "
+    return sep.join(items)

@@ -173,7 +173,16 @@ class MathVerifier:
         "So sin 45° = √2/2."): the value after its first copula that reads as one. Sentences with
         ``$…$`` keep math-verify's rule (the last math span), which reads them better."""
         sentence = final_answer.last_sentence(text)
-        if not sentence or "$" in sentence or "\\(" in sentence or "\\[" in sentence:
+        if not sentence:
+            return None
+        joined = final_answer.spans_after_copula(sentence)
+        if joined is not None:
+            hedge = hedges.text_hedge(joined)
+            if hedge is not None:
+                return joined, hedge
+            if _is_value(normalize.canonical(joined)):
+                return joined, None
+        if "$" in sentence or "\\(" in sentence or "\\[" in sentence:
             return None
         if sentence.lower().startswith(("i hope", "hope", "let me know")):
             return None

@@ -20,12 +20,14 @@ _NUMBERED = re.compile(r"^[ \t]*(?:\*\*)?(\d{1,3}|[A-Ja-j])[.)](?:\*\*)?[ \t]*$"
 _ITEM = re.compile(r"^[ \t]*(?:\*\*)?(\d{1,3}|[A-Ja-j])[.)]")
 _BULLET = re.compile(r"^[ \t]*[-*•+][ \t]*$")
 _HEADING = re.compile(r"^[ \t#*]*(?:step|part|case|stage|phase)[ \t]*\d{1,3}[ \t]*[:.)]?[ \t*]*$", re.IGNORECASE)
-_NUMBER_RUN = re.compile(r"(?:^|[^\w.])(-?\d+(?:\.\d+)?(?:[ \t]*,[ \t]*-?\d+(?:\.\d+)?)+)[ \t]*$")
+_NUMBER_RUN = re.compile(r"(?:^|[^\w.])(-?\d+(?:\.\d+)?(?:[ \t]*,[ \t]*(?:[A-Za-z][A-Za-z ]{0,15}:[ \t]*)?"
+                         r"-?\d+(?:\.\d+)?)+)[ \t]*$")
 _LIST_LEAD = re.compile(r"(?:\bis\b|\bare\b|=|\bequals?\b|\bwere\b)\s*\S{0,12}$", re.IGNORECASE)
 _DISPLAY_END = re.compile(r"(?:\\\]|\$\$|\\\)|\$)\s*$")
 _STEP_CUE = re.compile(r"\b(?:step\s*1|first(?:ly)?|start(?:ing)? (?:by|with)|begin(?:ning)? (?:by|with)|to begin|"
                        r"next|then|second(?:ly)?|let(?:'s| us| me) (?:compute|calculate|find|start|evaluate|work))\b",
                        re.IGNORECASE)
+_FINISHED = re.compile(r"[.!?)\]}$*'\"]\s*$")
 _IN_PROGRESS = re.compile(r"\b(?:so far|up to now|for now|until now|running total|partial (?:sum|result|total)|"
                           r"subtotal|intermediate)\b", re.IGNORECASE)
 _OPENS_STEPS = re.compile(r"^(?:\*\*)?(?:first(?:ly)?\b|step\s*1\b|to (?:begin|start)\b|let(?:'s| us) (?:start|begin)\b|"
@@ -55,6 +57,8 @@ def work_in_progress(text: str) -> str | None:
     if _DISPLAY_END.search(tail[-8:]) and _lead_in_is_a_step(tail):
         return "ends on an intermediate step"
     sentence = _last_sentence(tail)
+    if not _FINISHED.search(tail[-3:]) and not re.search(r"[\d$\\=]", sentence):
+        return "ends mid-sentence"
     if _IN_PROGRESS.search(sentence) and not _CONCLUSION.search(sentence):
         return "ends on a partial result"
     if _OPENS_STEPS.match(sentence) and not _CONCLUSION.search(sentence):
