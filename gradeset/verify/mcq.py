@@ -120,8 +120,8 @@ class MCQVerifier:
                 return (letter, hedge) if hedge else (letter, "phrase")
             return letter, how
         wip = truncation.work_in_progress(text)
-        if wip is not None:
-            return None, f"truncated: {wip}"
+        if wip is not None and wip != "ends mid-sentence":
+            return None, f"truncated: {wip}"  # "A. …\nB. …\nC." is a list being written, not a choice
         lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         if lines:
             letter = _letter(lines[-1], self.letters) or _lead(lines[-1], self.letters)
@@ -130,6 +130,8 @@ class MCQVerifier:
         m = _LEADING.match(text)  # "A. Because ..." / "(B) since ..."
         if m and m.group(1) in self.letters:
             return m.group(1), "leading"
+        if wip is not None:
+            return None, f"truncated: {wip}"
         if extract.looks_truncated(text, self.truncation_chars):
             return None, "truncated: no final answer"
         return None, "no choice stated"
