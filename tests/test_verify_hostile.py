@@ -55,3 +55,22 @@ def test_one_megabyte_hostile_text_mcq(name):
     assert get_verifier("mcq")(text, "A").correct is False
     chosen = get_verifier("mcq")(text + "\n\nThe answer is (B).", "B")
     assert chosen.correct is True and chosen.parsed == "B", (name, chosen.detail)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("gold", [
+    "5\\text{a" + " " * 4000 + "x",       # took 22 s through the symbolic path
+    "5 m" + " " * 4000 + "1",              # 20 s
+    "x" + " " * 4000 + "y",                # 15 s
+    "(" * 60 + "5" + ")" * 60,
+])
+def test_hostile_gold_is_refused_not_parsed(gold):
+    """Dataset text is as hostile as model text: a gold that cannot be an answer is not compared."""
+    got = get_verifier("math")("The answer is \\boxed{5}.", gold)
+    assert got.correct is False and got.detail.startswith("gold"), got.detail
+
+
+def test_worked_solution_as_gold_is_reduced_to_its_final_answer():
+    gold = "We compute step by step. " * 30 + "Final Answer: The final answer is $28 \\%$. I hope it is correct."
+    assert get_verifier("math")("\\boxed{28\\%}", gold).correct
+    assert not get_verifier("math")("\\boxed{72\\%}", gold).correct

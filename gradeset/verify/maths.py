@@ -45,6 +45,10 @@ def gold_text(gold: Any) -> str:
         h = extract.hashes_answer(gold)
         if h is not None:
             return h
+    if len(gold) > 400:  # a worked solution as gold: its stated final answer
+        ans, _ = extract.extract_final(gold)
+        if ans is not None:
+            return final_answer.normalize_answer(ans)
     return gold.strip()
 
 
@@ -207,6 +211,9 @@ class MathVerifier:
         too = final_answer.too_complex(ans)
         if too is not None:
             return unparsed(too)
+        too = final_answer.too_complex(self._gold(gold)[0])
+        if too is not None:  # dataset text is as hostile as model text
+            return graded(False, ans, "gold " + too.replace("answer ", "", 1))
         if why is not None and why.startswith("hedge"):
             return graded(False, ans, why)
         if not ans.strip():
