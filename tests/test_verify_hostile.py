@@ -74,3 +74,37 @@ def test_worked_solution_as_gold_is_reduced_to_its_final_answer():
     gold = "We compute step by step. " * 30 + "Final Answer: The final answer is $28 \\%$. I hope it is correct."
     assert get_verifier("math")("\\boxed{28\\%}", gold).correct
     assert not get_verifier("math")("\\boxed{72\\%}", gold).correct
+
+
+def _reference_match(text: str, i: int) -> int | None:
+    """The obvious character loop the linear version replaces (escaped braces skipped)."""
+    depth, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "{}":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+def test_run_based_brace_matching_agrees_with_the_character_loop():
+    import random
+
+    from gradeset.verify.extract import closing_braces
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice("{{}}ab\\ ") for _ in range(rng.randint(1, 40)))
+        opens = [i for i, c in enumerate(text) if c == "{" and (i == 0 or text[i - 1] != "\\")]
+        if "\\\\" in text:
+            continue  # an escaped backslash before a brace: both readings exist in LaTeX, none in answers
+        got = closing_braces(text, opens)
+        for i in opens:
+            assert got.get(i) == _reference_match(text, i), (text, i)

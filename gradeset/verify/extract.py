@@ -18,7 +18,9 @@ _TURN_OPEN = re.compile(r"<\|im_start\|>[ \t]*assistant[ \t]*\n?|<\|start_header
                         r"<\|end_header_id\|>\s?|<start_of_turn>[ \t]*model[ \t]*\n?|<\|assistant\|>|<s>|\[/?INST\]"
                         r"|<\|begin_of_text\|>|<bos>")
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
-_BRACE_TOKEN = re.compile(r"\\[{}]|[{}]")
+# Only the last boxes of a completion can be its answer (runs, hedges and corrections look a few
+# boxes back); a hostile text with 100k boxes is read from its last MAX_BOXES.
+MAX_BOXES = 256
 _BARE_BOX = re.compile(r"[^\s$]+")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
@@ -129,51 +131,62 @@ def match_brace(text: str, open_index: int) -> int | None:
     """Index of the ``}`` closing the ``{`` at open_index, or None if unbalanced.
 
     Escaped braces (``\\{``) are ordinary characters for this count only in pairs, which
-    is how LaTeX writers use them inside \\boxed (sets). Only brace tokens are visited.
+    is how LaTeX writers use them inside \\boxed (sets).
     """
+    return closing_braces(text, [open_index]).get(open_index)
+
+
+_BRACE_RUN = re.compile(r"(?<!\\)\{+|(?<!\\)\}+")
+
+
+def closing_braces(text: str, opens: list[int]) -> dict[int, int]:
+    """For each ``{`` index in ``opens`` (ascending), the index of its closing ``}``.
+
+    One pass over *runs* of braces (``{{{{`` is one step, found by the regex engine), with a
+    stack of the pending opens: 8,000 nested ``\\boxed{`` or 10,000 nested braces cost one
+    scan, not one scan per box, and not one Python step per brace.
+    """
+    out: dict[int, int] = {}
+    if not opens:
+        return out
+    want = iter(opens)
+    nxt = next(want, None)
+    pending: list[tuple[int, int]] = []  # (depth once this brace is open, its index)
     depth = 0
-    for m in _BRACE_TOKEN.finditer(text, open_index):
-        tok = m.group(0)
-        if tok == "{":
-            depth += 1
-        elif tok == "}":
-            depth -= 1
-            if depth == 0:
-                return m.start()
-    return None
-
-
-def brace_pairs(text: str) -> dict[int, int]:
-    """Every ``{`` index -> its closing ``}`` index, in one pass with a stack (linear: 8,000
-    nested unclosed ``\\boxed{`` cost one scan, not one scan per box). Same escape rule as
-    :func:`match_brace`; only brace tokens are visited (the scan between them runs in C)."""
-    pairs: dict[int, int] = {}
-    stack: list[int] = []
-    for m in _BRACE_TOKEN.finditer(text):
-        tok = m.group(0)
-        if tok == "{":
-            stack.append(m.start())
-        elif tok == "}" and stack:
-            pairs[stack.pop()] = m.start()
-    return pairs
+    for m in _BRACE_RUN.finditer(text, opens[0]):
+        a, b = m.span()
+        if text[a] == "{":
+            while nxt is not None and nxt < a:
+                nxt = next(want, None)  # an escaped or skipped position: not an open brace
+            while nxt is not None and a <= nxt < b:
+                pending.append((depth + nxt - a + 1, nxt))
+                nxt = next(want, None)
+            depth += b - a
+        else:
+            k = b - a
+            while pending and pending[-1][0] > depth - k:
+                d, idx = pending.pop()
+                out[idx] = a + (depth - d)
+            depth = max(0, depth - k)  # stray closers before our opens do not count
+        if not pending and nxt is None:
+            break
+    return out
 
 
 def box_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, content) of every complete outermost ``\\boxed{}`` / ``\\fbox{}``, in order."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return []
-    pairs: dict[int, int] | None = None
+    boxes = [m for m in _BOXED.finditer(text) if m.end() < len(text) and text[m.end()] == "{"][-MAX_BOXES:]
+    pairs = closing_braces(text, [m.end() for m in boxes])
     spans: list[tuple[int, int, str]] = []
-    for m in _BOXED.finditer(text):
+    for m in boxes:
         start = m.end()
-        if start < len(text) and text[start] == "{":
-            if pairs is None:
-                pairs = brace_pairs(text)
-            end = pairs.get(start)
-            if end is not None:
-                if spans and m.start() < spans[-1][1]:
-                    continue  # a box nested inside the previous one
-                spans.append((m.start(), end + 1, text[start + 1:end].strip()))
+        end = pairs.get(start)
+        if end is not None:
+            if spans and m.start() < spans[-1][1]:
+                continue  # a box nested inside the previous one
+            spans.append((m.start(), end + 1, text[start + 1:end].strip()))
     return spans
 
 
@@ -181,12 +194,11 @@ def last_boxed(text: str) -> str | None:
     """Content of the last complete ``\\boxed{...}`` / ``\\fbox{...}``; ``\\boxed 5`` too."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return None
-    pairs: dict[int, int] | None = None
-    for m in reversed(list(_BOXED.finditer(text))):
+    boxes = list(_BOXED.finditer(text))[-MAX_BOXES:]
+    pairs = closing_braces(text, [m.end() for m in boxes if m.end() < len(text) and text[m.end()] == "{"])
+    for m in reversed(boxes):
         start = m.end()
         if start < len(text) and text[start] == "{":
-            if pairs is None:
-                pairs = brace_pairs(text)
             end = pairs.get(start)
             if end is None:
                 continue  # unclosed box (truncated): look for an earlier complete one

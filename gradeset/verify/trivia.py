@@ -108,6 +108,8 @@ class TriviaVerifier:
         ans, why = self.extract(completion)
         if ans is None:
             return unparsed(why)
+        if len(ans) > 4 * self.max_answer_chars + 1000:
+            return unparsed(f"answer too long to be an answer ({len(ans)} characters)")
         golds = aliases(gold)
         if not golds:
             return Verdict(0.0, False, ans, "no gold aliases")
