@@ -173,11 +173,28 @@ def closing_braces(text: str, opens: list[int]) -> dict[int, int]:
     return out
 
 
+def _last_boxes(text: str) -> list[re.Match]:
+    """The last MAX_BOXES ``\\boxed``/``\\fbox`` markers in order, found backwards with ``rfind``."""
+    found: list[re.Match] = []
+    for name in ("\\boxed", "\\fbox"):
+        i, n = len(text), 0
+        while n < MAX_BOXES:
+            i = text.rfind(name, 0, i)
+            if i < 0:
+                break
+            m = _BOXED.match(text, i)
+            if m is not None:
+                found.append(m)
+                n += 1
+    found.sort(key=lambda m: m.start())
+    return found[-MAX_BOXES:]
+
+
 def box_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, content) of every complete outermost ``\\boxed{}`` / ``\\fbox{}``, in order."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return []
-    boxes = [m for m in _BOXED.finditer(text) if m.end() < len(text) and text[m.end()] == "{"][-MAX_BOXES:]
+    boxes = [m for m in _last_boxes(text) if m.end() < len(text) and text[m.end()] == "{"]
     pairs = closing_braces(text, [m.end() for m in boxes])
     spans: list[tuple[int, int, str]] = []
     for m in boxes:
@@ -194,7 +211,7 @@ def last_boxed(text: str) -> str | None:
     """Content of the last complete ``\\boxed{...}`` / ``\\fbox{...}``; ``\\boxed 5`` too."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return None
-    boxes = list(_BOXED.finditer(text))[-MAX_BOXES:]
+    boxes = _last_boxes(text)
     pairs = closing_braces(text, [m.end() for m in boxes if m.end() < len(text) and text[m.end()] == "{"])
     for m in reversed(boxes):
         start = m.end()
