@@ -12,7 +12,8 @@ import re
 # Chat special tokens after which a model is hallucinating the next turn.
 _TURN_END = re.compile(r"<\|im_end\|>|<\|im_start\|>|<\|endoftext\|>|<\|eot_id\|>|<\|end\|>|</s>|<\|user\|>"
                        r"|<\|start_header_id\|>|<\|eom_id\|>|<end_of_turn>|<start_of_turn>")
-_LEADING_TURN_END = re.compile(r"(?:\s*(?:" + _TURN_END.pattern + r"))*")
+_TURN_OPEN_KEYS = ("assistant", "<s>", "INST]", "<|begin_of_text|>", "<bos>", "<start_of_turn>")
+_LEADING_TURN_END = re.compile(r"(?:\s*+(?:" + _TURN_END.pattern + r"))*+")  # possessive: no backtracking
 # Template debris that opens the assistant's own turn: removed, never a reason to stop reading.
 _TURN_OPEN = re.compile(r"<\|im_start\|>[ \t]*assistant[ \t]*\n?|<\|start_header_id\|>[ \t]*assistant[ \t]*"
                         r"<\|end_header_id\|>\s?|<start_of_turn>[ \t]*model[ \t]*\n?|<\|assistant\|>|<s>|\[/?INST\]"
@@ -33,11 +34,17 @@ TAG_PAIRS = {
 }
 
 
-def last_match(rx: re.Pattern, text: str, window: int = 2000) -> re.Match | None:
+# A final answer is stated near the end: markers further than this from the end are reasoning,
+# and not scanning past it keeps a hostile megabyte from costing a regex scan per marker kind.
+HORIZON = 100_000
+
+
+def last_match(rx: re.Pattern, text: str, window: int = 2000, horizon: int | None = None) -> re.Match | None:
     """The last non-overlapping match (forward scans: no quadratic backtracking from the end).
 
     The closing ``window`` characters are scanned first; answers live there, and a long
-    completion is then read once instead of once per marker kind.
+    completion is then read once instead of once per marker kind. With ``horizon``, nothing
+    before the last ``horizon`` characters is scanned.
     """
     found = None
     if len(text) > window:
@@ -45,7 +52,8 @@ def last_match(rx: re.Pattern, text: str, window: int = 2000) -> re.Match | None
             pass
         if found is not None:
             return found
-    for found in rx.finditer(text):  # noqa: B007
+    start = 0 if horizon is None else max(0, len(text) - horizon)
+    for found in rx.finditer(text, start):  # noqa: B007
         pass
     return found
 
@@ -109,7 +117,8 @@ def strip_turn_tail(text: str) -> str:
     are debris and are skipped, so ``<|im_start|>assistant\n… \\boxed{7}`` keeps its answer."""
     if "<" not in text and "[" not in text:
         return text
-    text = _TURN_OPEN.sub("", text)
+    if any(k in text for k in _TURN_OPEN_KEYS):
+        text = _TURN_OPEN.sub("", text)
     start = _LEADING_TURN_END.match(text).end()  # end tokens before any content: debris
     m = _TURN_END.search(text, start)
     return text[start:m.start()] if m else text[start:]
@@ -136,7 +145,7 @@ def match_brace(text: str, open_index: int) -> int | None:
     return closing_braces(text, [open_index]).get(open_index)
 
 
-_BRACE_RUN = re.compile(r"(?<!\\)\{+|(?<!\\)\}+")
+_BRACE_RUN = re.compile(r"\{[{]*|\}[}]*")  # written so the engine scans for a brace in C
 
 
 def closing_braces(text: str, opens: list[int]) -> dict[int, int]:
@@ -155,6 +164,10 @@ def closing_braces(text: str, opens: list[int]) -> dict[int, int]:
     depth = 0
     for m in _BRACE_RUN.finditer(text, opens[0]):
         a, b = m.span()
+        if a > 0 and text[a - 1] == "\\":
+            a += 1  # an escaped brace opens the run: an ordinary character
+            if a == b:
+                continue
         if text[a] == "{":
             while nxt is not None and nxt < a:
                 nxt = next(want, None)  # an escaped or skipped position: not an open brace
@@ -190,10 +203,22 @@ def _last_boxes(text: str) -> list[re.Match]:
     return found[-MAX_BOXES:]
 
 
+_SPANS_MEMO: list = [None, None]  # the last text and its spans: one completion asks several times
+
+
 def box_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of every complete outermost ``\\boxed{}`` / ``\\fbox{}``, in order."""
+    """(start, end, content) of every complete outermost ``\\boxed{}`` / ``\\fbox{}``, in order
+    (the last MAX_BOXES markers)."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return []
+    if _SPANS_MEMO[0] is text:
+        return list(_SPANS_MEMO[1])
+    spans = _box_spans(text)
+    _SPANS_MEMO[0], _SPANS_MEMO[1] = text, tuple(spans)
+    return spans
+
+
+def _box_spans(text: str) -> list[tuple[int, int, str]]:
     boxes = [m for m in _last_boxes(text) if m.end() < len(text) and text[m.end()] == "{"]
     pairs = closing_braces(text, [m.end() for m in boxes])
     spans: list[tuple[int, int, str]] = []

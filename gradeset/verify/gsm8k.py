@@ -85,7 +85,7 @@ class GSM8KVerifier:
 
     def extract(self, completion: str) -> tuple[str | None, str]:
         text = extract.after_thinking(extract.strip_turn_tail(completion or ""))
-        m = extract.last_match(_STRICT, text)
+        m = extract.last_match(_STRICT, text) if "####" in text else None
         if m:
             return m.group(1), "####"
         if self.mode == "strict":
@@ -106,7 +106,7 @@ class GSM8KVerifier:
         said = sentence_number(text)
         if said is not None:
             return said, "final sentence"
-        m = extract.last_match(_FLEX, text)
+        m = extract.last_match(_FLEX, text, horizon=extract.HORIZON)
         if m:
             return (m.group(1) or m.group(2)), "last number"
         return None, "no number"

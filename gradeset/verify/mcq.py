@@ -106,7 +106,7 @@ class MCQVerifier:
         for keys, rx in zip(_KEYS, self._phrases, strict=True):
             if not any(k in low for k in keys):
                 continue  # a literal test in C instead of a regex scan of the whole text
-            m = extract.last_match(rx, text)
+            m = extract.last_match(rx, text, horizon=extract.HORIZON)
             if m is not None:
                 letter = next(g for g in m.groups() if g).upper()
                 if letter in self.letters:
