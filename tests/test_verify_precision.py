@@ -43,6 +43,10 @@ def test_precision_case(row):
     verifier = get_verifier(row["task"], **row.get("options", {}))
     got = verifier(row["completion"], row["gold"])
     assert got.correct is row["expected"], (row["why"], got)
+    if row["category"] == "hedge":  # wrong *because* it hedges, and the verdict says so
+        assert got.detail and got.detail.startswith("hedge"), (row["why"], got)
+    if row["category"] == "truncation":  # not graded from a stray number: no answer was committed
+        assert got.parsed is None and got.detail, (row["why"], got)
 
 
 REASONING = "We expand each term and collect like powers of x, keeping track of every sign. " * 8

@@ -154,12 +154,12 @@ class MathVerifier:
             return None, "truncated: no final answer"
         if not self.whole_text:
             return None, "no final answer"
-        short = final_answer.normalize_answer(text.strip()) if len(text) <= 400 else ""
-        if short and len(short) <= 200 and normalize.canonical(short) is not None:
-            return short, None
         if extract.stops_mid_sentence(text):
             # no marker and cut mid-sentence: the last number is a stray step, not an answer
             return None, "truncated: no final answer"
+        short = final_answer.normalize_answer(text.strip()) if len(text) <= 400 else ""
+        if short and len(short) <= 200 and normalize.canonical(short) is not None:
+            return short, None
         wip = truncation.work_in_progress(text)
         if wip is not None:
             return None, f"truncated: {wip}"

@@ -17,11 +17,13 @@ from __future__ import annotations
 import re
 
 _NUMBERED = re.compile(r"^[ \t]*(?:\*\*)?(\d{1,3}|[A-Ja-j])[.)](?:\*\*)?[ \t]*$")
-_ITEM = re.compile(r"^[ \t]*(?:\*\*)?(\d{1,3}|[A-Ja-j])[.)]")
+_ITEM = re.compile(r"^[ \t#*]*(?:(?:step|part|case)[ \t]*)?(\d{1,3}|[A-Ja-j])(?:[.):]|\*\*)", re.IGNORECASE)
 _BULLET = re.compile(r"^[ \t]*[-*•+][ \t]*$")
 _HEADING = re.compile(r"^[ \t#*]*(?:step|part|case|stage|phase)[ \t]*\d{1,3}[ \t]*[:.)]?[ \t*]*$", re.IGNORECASE)
 _NUMBER_RUN = re.compile(r"(?:^|[^\w.])(-?\d+(?:\.\d+)?(?:[ \t]*,[ \t]*(?:[A-Za-z][A-Za-z ]{0,15}:[ \t]*)?"
                          r"-?\d+(?:\.\d+)?)+)[ \t]*$")
+# "12 = 2 \\cdot 6" as the last line, no sentence end: a computation stopped before its result
+_UNEVALUATED = re.compile(r"\d[ \t]*(?:\\cdot|\*|\+|-|\\times(?![ \t]*10[ \t]*\^))[ \t]*\d+[ \t]*$")
 _LIST_LEAD = re.compile(r"(?:\bis\b|\bare\b|=|\bequals?\b|\bwere\b)\s*\S{0,12}$", re.IGNORECASE)
 _DISPLAY_END = re.compile(r"(?:\\\]|\$\$|\\\)|\$)\s*$")
 _STEP_CUE = re.compile(r"\b(?:step\s*1|first(?:ly)?|start(?:ing)? (?:by|with)|begin(?:ning)? (?:by|with)|to begin|"
@@ -52,8 +54,11 @@ def work_in_progress(text: str) -> str | None:
     if m and _continues_list(lines[:-1], m.group(1)):
         return "ends on a list marker"
     m = _NUMBER_RUN.search(last[-300:])
-    if m and not _LIST_LEAD.search(last[-300:][:m.start(1)].rstrip()):
+    if m and (m.group(1).count(",") >= 2 or not _LIST_LEAD.search(last[-300:][:m.start(1)].rstrip())):
+        # three or more items with no sentence end, or items no copula introduced: still listing
         return "ends inside a list of numbers"
+    if _UNEVALUATED.search(last[-80:]):
+        return "ends on an unevaluated expression"
     if _DISPLAY_END.search(tail[-8:]) and _lead_in_is_a_step(tail):
         return "ends on an intermediate step"
     sentence = _last_sentence(tail)
