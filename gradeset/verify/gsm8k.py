@@ -22,7 +22,7 @@ _FLEX = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
 
 
 _NUM = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-_DURATION = re.compile(r"(\d+)\s{0,3}(?:hours?|hrs?|h)\s{0,3}(?:and\s{1,3})?(\d+)\s{0,3}(?:minutes?|mins?)\b", re.IGNORECASE)
+_DURATION = re.compile(r"(\d+)\s{0,3}(?:(?:more|extra|additional|full)\s{1,3})?(?:hours?|hrs?|h)\s{0,3}(?:and\s{1,3})?(\d+)\s{0,3}(?:minutes?|mins?)\b", re.IGNORECASE)
 _VERB = re.compile(r"(?:=|\b(?:is|are|was|were|equals?|has|have|had|gets?|got|keeps?|costs?|needs?|takes?|makes?|"
                    r"earns?|pays?|spends?|saves?|sells?|sold|buys?|bought|remains?|left|totals?|comes? to)\b)",
                    re.IGNORECASE)

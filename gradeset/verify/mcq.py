@@ -58,7 +58,7 @@ _KEYS = (("answer",), ("choice", "option"), ("choice", "option"), ("pick", "choo
 
 def _hedge_after(text: str, end: int, letter: str, letters: str) -> str | None:
     """"(B) and (D)", "B or D", "B/D" right after the chosen letter."""
-    m = re.match(r"[ \t)]{0,3}(?:and|or|&|/|,)[ \t]{0,3}\(?([" + re.escape(letters) + r"])\)?(?![A-Za-z])",
+    m = re.match(r"[ \t)(]{0,3}(?:and|or|&|/|,)[ \t]{0,3}(?:(?:possibly|maybe|perhaps|option)[ \t]{1,3})?\(?([" + re.escape(letters) + r"])\)?(?![A-Za-z])",
                  text[end:end + 24], re.IGNORECASE)
     if m and m.group(1).upper() != letter:
         return f"hedge: two choices ({letter} and {m.group(1).upper()})"

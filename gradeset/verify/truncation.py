@@ -20,8 +20,9 @@ _NUMBERED = re.compile(r"^[ \t]*(?:\*\*)?(\d{1,3}|[A-Ja-j])[.)](?:\*\*)?[ \t]*$"
 _ITEM = re.compile(r"^[ \t#*]*(?:(?:step|part|case)[ \t]*)?(\d{1,3}|[A-Ja-j])(?:[.):]|\*\*)", re.IGNORECASE)
 _BULLET = re.compile(r"^[ \t]*[-*•+][ \t]*$")
 _HEADING = re.compile(r"^[ \t#*]*(?:step|part|case|stage|phase)[ \t]*\d{1,3}[ \t]*[:.)]?[ \t*]*$", re.IGNORECASE)
-_NUMBER_RUN = re.compile(r"(?:^|[^\w.])(-?\d+(?:\.\d+)?(?:[ \t]*,[ \t]*(?:[A-Za-z][A-Za-z ]{0,15}:[ \t]*)?"
-                         r"-?\d+(?:\.\d+)?)+)[ \t]*$")
+_ITEM_VALUE = r"(?:-?\d+(?:\.\d+)?|\([ \t]*-?\d+(?:[ \t]*,[ \t]*-?\d+){0,5}[ \t]*\))"  # 7 or (1, 9)
+_NUMBER_RUN = re.compile(r"(?:^|[^\w.])(" + _ITEM_VALUE + r"(?:[ \t]*,[ \t]*(?:[A-Za-z][A-Za-z ]{0,15}:[ \t]*)?"
+                         + _ITEM_VALUE + r")+)[ \t]*$")
 # "12 = 2 \\cdot 6" as the last line, no sentence end: a computation stopped before its result
 _UNEVALUATED = re.compile(r"\d[ \t]*(?:\\cdot|\*|\+|-|\\times(?![ \t]*10[ \t]*\^))[ \t]*\d+[ \t]*$")
 _LIST_LEAD = re.compile(r"(?:\bis\b|\bare\b|=|\bequals?\b|\bwere\b)\s*\S{0,12}$", re.IGNORECASE)
@@ -54,7 +55,7 @@ def work_in_progress(text: str) -> str | None:
     if m and _continues_list(lines[:-1], m.group(1)):
         return "ends on a list marker"
     m = _NUMBER_RUN.search(last[-300:])
-    if m and (m.group(1).count(",") >= 2 or not _LIST_LEAD.search(last[-300:][:m.start(1)].rstrip())):
+    if m and (_items(m.group(1)) >= 3 or not _LIST_LEAD.search(last[-300:][:m.start(1)].rstrip())):
         # three or more items with no sentence end, or items no copula introduced: still listing
         return "ends inside a list of numbers"
     if _UNEVALUATED.search(last[-80:]):
@@ -75,6 +76,16 @@ def _last_sentence(tail: str) -> str:
     body = tail.rstrip(" .!?\t")
     cut = max(body.rfind(". "), body.rfind("\n"), body.rfind("! "), body.rfind("? "))
     return body[cut + 1:].strip()
+
+
+def _items(run: str) -> int:
+    """Top-level items of a comma list ("(1, 9), (2, 8)" has two)."""
+    depth, n = 0, 1
+    for c in run:
+        depth += c == "("
+        depth -= c == ")"
+        n += c == "," and depth == 0
+    return n
 
 
 def _continues_list(previous: list[str], label: str) -> bool:
