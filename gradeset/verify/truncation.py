@@ -30,6 +30,7 @@ _DISPLAY_END = re.compile(r"(?:\\\]|\$\$|\\\)|\$)\s*$")
 _STEP_CUE = re.compile(r"\b(?:step\s*1|first(?:ly)?|start(?:ing)? (?:by|with)|begin(?:ning)? (?:by|with)|to begin|"
                        r"next|then|second(?:ly)?|let(?:'s| us| me) (?:compute|calculate|find|start|evaluate|work))\b",
                        re.IGNORECASE)
+_STEP_LABEL = re.compile(r"^[ \t#*]*(?:step|part|case|stage)[ \t]*\d{1,3}[ \t]*[:.)]", re.IGNORECASE)
 _FINISHED = re.compile(r"[.!?)\]}$*'\"]\s*$")
 _IN_PROGRESS = re.compile(r"\b(?:so far|up to now|for now|until now|running total|partial (?:sum|result|total)|"
                           r"subtotal|intermediate)\b", re.IGNORECASE)
@@ -63,7 +64,7 @@ def work_in_progress(text: str) -> str | None:
     if _DISPLAY_END.search(tail[-8:]) and _lead_in_is_a_step(tail):
         return "ends on an intermediate step"
     sentence = _last_sentence(tail)
-    if not _FINISHED.search(tail[-3:]) and not re.search(r"[\d$\\=]", sentence):
+    if not _FINISHED.search(tail[-3:]) and not re.search(r"[\d$\\=]", _STEP_LABEL.sub("", sentence)):
         return "ends mid-sentence"
     if _IN_PROGRESS.search(sentence) and not _CONCLUSION.search(sentence):
         return "ends on a partial result"
