@@ -18,8 +18,8 @@ from gradeset.verify.unicode_math import to_latex
 _LABEL = re.compile(r"(?:\*\*)?(?:final\s{1,3})?answer(?:\s{1,3}is\b)?[ \t]{0,3}:?(?:\*\*)?[ \t]{0,3}\}?", re.IGNORECASE)
 _ORDINAL = re.compile(r"(\d)\s*(?:\^\s*\{\s*(?:\\text(?:rm)?\s*\{\s*)?(?:st|nd|rd|th)\s*\}?\s*\}|\^\s*(?:st|nd|rd|th)"
                       r"|(?:st|nd|rd|th)(?![a-zA-Z]))")
-# an area/volume unit glued to a number: 1,000.99m², 12 cm^3
-_GLUED_UNIT = re.compile(r"(\d)\s?(?:[kcm]?m|in|ft|yd|mi)\^\{?[23]\}?$")
+# an area/volume unit after a number: 1,000.99m², 12 m² (but 3m² may be algebra: kept)
+_GLUED_UNIT = re.compile(r"(\d[.,]\d+|\d(?=\s))\s?(?:[kcm]?m|in|ft|yd|mi)\^\{?[23]\}?$")
 _TEMPERATURE = re.compile(r"(\^\s?\\circ)\s?[CFK]$")
 _OUT_OF = re.compile(r"^\s*(-?\d+)\s+out\s+of\s+(\d+)\s*$", re.IGNORECASE)
 # a unit in \text{} after a value, with an optional exponent (m^2, mol^{-1}, s^{-2})
@@ -45,7 +45,8 @@ def normalize_answer(ans: str) -> str:
     s = s.strip().rstrip(".").strip()
     s = _strip_text_units(s)
     s = _ORDINAL.sub(r"\1", s)
-    s = _GLUED_UNIT.sub(r"\1", s)
+    if "²" in ans or "³" in ans:  # typed as a unit symbol, not as LaTeX algebra
+        s = _GLUED_UNIT.sub(r"\1", s)
     s = _TEMPERATURE.sub(r"\1", s)
     s = strip_word_units(s)
     m = _OUT_OF.match(s)
