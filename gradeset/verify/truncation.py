@@ -27,9 +27,9 @@ _NUMBER_RUN = re.compile(r"(?:^|[^\w.])(" + _ITEM_VALUE + r"(?:[ \t]*,[ \t]*(?:[
 _UNEVALUATED = re.compile(r"\d[ \t]*(?:\\cdot|\*|\+|-|\\times(?![ \t]*10[ \t]*\^))[ \t]*\d+[ \t]*$")
 _LIST_LEAD = re.compile(r"(?:\bis\b|\bare\b|=|\bequals?\b|\bwere\b)\s*\S{0,12}$", re.IGNORECASE)
 _DISPLAY_END = re.compile(r"(?:\\\]|\$\$|\\\)|\$)\s*$")
+# cues that *open* a sequence of steps: a formula introduced by one of them is not the last step
 _STEP_CUE = re.compile(r"\b(?:step\s*1|first(?:ly)?|start(?:ing)? (?:by|with)|begin(?:ning)? (?:by|with)|to begin|"
-                       r"next|then|second(?:ly)?|let(?:'s| us| me) (?:compute|calculate|find|start|evaluate|work))\b",
-                       re.IGNORECASE)
+                       r"let(?:'s| us| me) (?:start|begin))\b", re.IGNORECASE)
 _STEP_LABEL = re.compile(r"^[ \t#*]*(?:step|part|case|stage)[ \t]*\d{1,3}[ \t]*[:.)]", re.IGNORECASE)
 _FINISHED = re.compile(r"[.!?)\]}$*'\"]\s*$")
 _IN_PROGRESS = re.compile(r"\b(?:so far|up to now|for now|until now|running total|partial (?:sum|result|total)|"
@@ -114,7 +114,9 @@ def _lead_in_is_a_step(tail: str) -> bool:
             break
     else:
         return False
-    para_start = lead.rstrip().rfind("\n\n")
-    lead_in = lead[para_start + 2:] if para_start >= 0 else lead[-300:]
+    # the words since the previous paragraph or displayed formula introduce this one
+    body_lead = lead.rstrip()
+    cut = max(body_lead.rfind("\n\n"), body_lead.rfind("$$"), body_lead.rfind("\\]"))
+    lead_in = body_lead[cut + 2:] if cut >= 0 else body_lead
     lead_in = lead_in[-300:]
     return bool(_STEP_CUE.search(lead_in)) and not _CONCLUSION.search(lead_in)
