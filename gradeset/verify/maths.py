@@ -158,7 +158,8 @@ class MathVerifier:
             # no marker and cut mid-sentence: the last number is a stray step, not an answer
             return None, "truncated: no final answer"
         short = final_answer.normalize_answer(text.strip()) if len(text) <= 400 else ""
-        if short and len(short) <= 200 and normalize.canonical(short) is not None:
+        if short and len(short) <= 200 and (normalize.canonical(short) is not None
+                                            or final_answer.locale_number(short) is not None):
             return short, None
         wip = truncation.work_in_progress(text)
         if wip is not None:
