@@ -57,11 +57,13 @@ _NEGATION = {"not", "no", "never", "nor", "isn't", "wasn't", "neither"}
 def contains_alias(answer: str, golds: list[str], max_words: int = 25) -> str | None:
     """The alias a short final sentence names as a whole phrase ("The largest planet is Jupiter."),
     or None. Whole phrases only (``Saturnalia`` does not name ``Saturn``); an alias right after a
-    negation ("Canberra, not Sydney") does not count; long answers never match (a list of guesses
-    would contain everything)."""
+    negation ("Canberra, not Sydney") does not count; hedges ("Paris or Lyon") and long answers
+    never match (a list of guesses would contain everything)."""
     words = normalize_answer(answer).split()
     if not words or len(words) > max_words:
         return None
+    if "or" in words or "either" in words:
+        return None  # "it might be Paris or Lyon": a hedge names every alias it lists
     for g in golds:
         alias = normalize_answer(g).split()
         if not alias:
