@@ -15,16 +15,45 @@ class StepCount:
     n_in: int = 0
     n_out: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # responses / scored / correct in the step's output
 
     def add(self, other: dict) -> None:
         self.n_in += other.get("in", 0)
         self.n_out += other.get("out", 0)
-        for k, v in (other.get("stats") or {}).items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                self.stats[k] = self.stats.get(k, 0) + v
+        add_numbers(self.stats, other.get("stats"))
+        add_numbers(self.rows, other.get("rows"))
 
     def as_dict(self) -> dict:
-        return {"step": self.name, "kind": self.kind, "in": self.n_in, "out": self.n_out, "stats": self.stats}
+        return {"step": self.name, "kind": self.kind, "in": self.n_in, "out": self.n_out, "stats": self.stats,
+                "rows": self.rows}
+
+
+def add_numbers(into: dict, other: Any) -> dict:
+    """Add other's numeric values into ``into`` key by key (counts from chunks or invocations)."""
+    for k, v in _numeric(other).items():
+        into[k] = into.get(k, 0) + v
+    return into
+
+
+def row_totals(rows: list[dict]) -> dict[str, int]:
+    """What the report's stage table shows for a step's output: responses, scored, correct.
+
+    Counted on the rows themselves, so generate and verify stages show real numbers
+    instead of blanks, whatever each step chooses to put in its own ``stats``."""
+    responses = scored = correct = 0
+    for g in rows:
+        rs = g.get("responses") if isinstance(g, dict) else None
+        if not isinstance(rs, list):
+            continue
+        for r in rs:
+            if not isinstance(r, dict):
+                continue
+            responses += 1
+            if r.get("score") is not None:
+                scored += 1
+            if r.get("correct") is True:
+                correct += 1
+    return {"responses": responses, "scored": scored, "correct": correct}
 
 
 def _numeric(stats: Any) -> dict[str, float]:
@@ -66,5 +95,6 @@ def apply_map_steps(steps: list[Any], indices: list[int], rows: list[dict], chun
             rows = list(step(rows)) if rows else rows
         except Exception as exc:
             raise step_error(i, step, exc, chunk) from exc
-        counts[str(i)] = {"in": n_in, "out": len(rows), "stats": stats_delta(before, _numeric(getattr(step, "stats", None)))}
+        counts[str(i)] = {"in": n_in, "out": len(rows), "rows": row_totals(rows),
+                          "stats": stats_delta(before, _numeric(getattr(step, "stats", None)))}
     return rows, counts

@@ -22,6 +22,7 @@ Steps are split in three runs of the pipeline:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -34,7 +35,7 @@ import orjson
 from gradeset.errors import GradesetError
 from gradeset.io import ShardWriter, read_manifest, write_bytes_atomic
 from gradeset.io.shards import input_fingerprint
-from gradeset.run.accounting import StepCount, _numeric, apply_map_steps, step_error
+from gradeset.run.accounting import StepCount, _numeric, add_numbers, apply_map_steps, row_totals, step_error
 from gradeset.run.outputs import build_exports, run_check, write_stage_reports
 from gradeset.run.pipeline import PipelineError
 from gradeset.run.plan import Plan, is_stream_step
@@ -82,6 +83,10 @@ class Engine:
         self.start_stats = {p: _stat(p) for p in self.start_inputs}
         self.final_done = self.writer.finished() if resume else set()
         self.state = self._load_state() if resume else {"chunks": {}}
+        # Step stats (requests, generated, cached ...) are kept per invocation of the command, so a
+        # resumed run reports both what this invocation did and what the whole job did (the sum).
+        self.invocation = f"{int(self.started * 1000)}-{os.getpid()}"
+        self.run_stats: dict[int, dict] = {}  # per-chunk steps: what this invocation's chunks counted
         self.ckpt: ShardWriter | None = None
         self.ckpt_done: set[int] = set()
         if plan.checkpointed:
@@ -120,6 +125,35 @@ class Engine:
         self.state["parameters"] = self.plan.parameters
         write_bytes_atomic(self.state_path, orjson.dumps(self.state))
 
+    def note_chunk_counts(self, k: int, part: str, counts: dict) -> None:
+        """Record a chunk's per-step counts (prefix or tail), for the job and for this invocation."""
+        self._chunk_state(k)[part] = counts
+        for i, c in counts.items():
+            add_numbers(self.run_stats.setdefault(int(i), {}), c.get("stats"))
+
+    def _record_invocation(self) -> None:
+        """This invocation's step stats, saved with each chunk (a kill -9 loses at most one chunk's).
+
+        Stats are the steps' own counters (requests, generated, cached ...). Whole-stream steps
+        are replayed over every chunk on resume and a failed chunk is redone, so per-chunk
+        records would miss or repeat work; per invocation, the job's totals are the sum.
+        Steps run by this process report their live counters; the Ray runner's prefix steps
+        run on workers, whose per-chunk counts arrive here instead."""
+        remote = set(self.plan.prefix) if self.runner == "ray" else set()
+        self.state.setdefault("invocations", {})[self.invocation] = {
+            str(i): dict(self.run_stats.get(i, {})) if i in remote else _numeric(getattr(st, "stats", None))
+            for i, st in enumerate(self.plan.steps)}
+
+    def invocation_stats(self) -> tuple[dict[int, dict], dict[int, dict]]:
+        """(this invocation's stats, the whole job's) per step index."""
+        self._record_invocation()
+        mine = {int(i): dict(v) for i, v in self.state["invocations"][self.invocation].items()}
+        job: dict[int, dict] = {}
+        for inv in self.state["invocations"].values():
+            for i, v in inv.items():
+                add_numbers(job.setdefault(int(i), {}), v)
+        return mine, job
+
     def _chunk_state(self, k: int) -> dict:
         return self.state["chunks"].setdefault(str(k), {})
 
@@ -140,7 +174,8 @@ class Engine:
 
     def record_prefix(self, k: int, rows: list[dict], counts: dict) -> None:
         """Save the chunk's prefix counts (before its rows, so a finished shard always has them)."""
-        self._chunk_state(k)["prefix"] = counts
+        self.note_chunk_counts(k, "prefix", counts)
+        self._record_invocation()
         self._save_state()
         if self.ckpt is not None:
             self.ckpt.write_shard(k, rows)
@@ -194,6 +229,13 @@ class Engine:
                 count.n_in += len(b)
                 yield b
 
+        def counted_out(src):
+            for b in src:
+                b = list(b)
+                count.n_out += len(b)
+                add_numbers(count.rows, row_totals(b))
+                yield b
+
         def mapped(src):
             for b in src:
                 try:
@@ -202,9 +244,7 @@ class Engine:
                     raise step_error(i, step, exc) from exc
 
         out = step.process(counted_in(it)) if is_stream_step(step) else mapped(counted_in(it))
-        for b in out:
-            b = list(b)
-            count.n_out += len(b)
+        for b in counted_out(out):
             if b:
                 yield b
 
@@ -217,7 +257,8 @@ class Engine:
         if k in self.final_done:
             return
         rows, counts = apply_map_steps(self.plan.steps, self.plan.tail, rows, k)
-        self._chunk_state(k)["tail"] = counts
+        self.note_chunk_counts(k, "tail", counts)
+        self._record_invocation()
         self._save_state()
         self.writer.write_shard(k, rows)
 
@@ -235,9 +276,14 @@ class Engine:
                     continue
                 self.counts[i].add(c)
         self.missing_stats = len(missing)
-        for i in plan.middle:
-            self.counts[i].stats = dict(_numeric(getattr(plan.steps[i], "stats", None)))
-        return [c.as_dict() for c in self.counts]
+        mine, job = self.invocation_stats()
+        out = []
+        for i, c in enumerate(self.counts):
+            d = c.as_dict()
+            d["stats"] = {k: v for k, v in job.get(i, {}).items() if v}
+            d["this_run"] = {k: v for k, v in mine.get(i, {}).items() if v}
+            out.append(d)
+        return out
 
     def check_inputs_unchanged(self) -> None:
         changed = []
@@ -284,6 +330,9 @@ class Engine:
     def abort(self) -> None:
         if self._bar is not None:
             self._bar.close()
+        with contextlib.suppress(Exception):  # keep this invocation's counts for the resumed run's totals
+            self._record_invocation()
+            self._save_state()
         if self.ckpt is not None:
             self.ckpt.abort()
         self.writer.abort()

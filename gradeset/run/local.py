@@ -37,7 +37,7 @@ def local_prefix(engine: Engine, plan: Plan, chunks: Iterable[list[dict]]
             if plan.checkpointed:
                 engine.record_prefix(k, rows, counts)
             else:
-                engine._chunk_state(k)["prefix"] = counts
+                engine.note_chunk_counts(k, "prefix", counts)
             yield k, rows, len(chunk)
 
 
@@ -91,6 +91,10 @@ def _run(plan: Plan, *, runner: str, resume: bool, progress: bool, strict: bool,
         write_bytes_atomic(plan.out / SUMMARY, orjson.dumps(prev, option=orjson.OPT_INDENT_2))
         return prev
     engine = Engine(plan, resume=resume, progress=progress, stream=stream, runner=runner)
+    if progress and runner == "local":  # long steps show progress inside a chunk, not only per chunk
+        for st in plan.steps:
+            if hasattr(st, "show_progress"):
+                st.show_progress = True
     reader = SourceReader(plan, strict=strict, stream=stream)
     results = None
     try:

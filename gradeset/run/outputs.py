@@ -84,8 +84,7 @@ def run_check(plan: Plan, summary: dict) -> dict | None:
         tokenizer = resolve_path(tokenizer, plan.base)
     stages = [stage_counts("source", counts={"groups": summary["read"] - summary["rejected"]},
                            rejected=summary["rejected"])]
-    stages += [stage_counts(s["step"], counts={"groups": s["out"], "dropped": max(0, s["in"] - s["out"])})
-               for s in summary["steps"]]
+    stages += [stage_counts(s["step"], counts=stage_numbers(s)) for s in summary["steps"]]
     report = resolve_path(spec.report, plan.base) if spec.report else None
     json_path = resolve_path(spec.json_path, plan.base) if spec.json_path else None
     try:
@@ -95,3 +94,15 @@ def run_check(plan: Plan, summary: dict) -> dict | None:
     except GradesetError as exc:
         raise PipelineError(f"{plan.path}: outputs.check: {exc}") from None
     return {"passed": rep.passed, "failed": [r.name for r in rep.failed], "report": report, "json": json_path}
+
+
+def stage_numbers(step: dict) -> dict:
+    """A step's row of the report's "Counts per stage" table, from the run's counts."""
+    rows = step.get("rows") or {}
+    out: dict[str, Any] = {"groups": step["out"], "dropped": max(0, step["in"] - step["out"])}
+    responses, scored = rows.get("responses"), rows.get("scored")
+    if responses is not None:
+        out["responses"] = responses
+        out["coverage"] = scored / responses if responses else None
+        out["accuracy"] = rows.get("correct", 0) / scored if scored else None
+    return out

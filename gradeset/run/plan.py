@@ -108,6 +108,9 @@ def prepare(pipeline_path: str | os.PathLike, *, build: bool = True) -> Plan:
         if build:
             try:
                 built = build_step(s.name, params)
+                validate = getattr(built, "validate", None)
+                if callable(validate):  # names and options a step checks only when it first runs
+                    validate()
                 with contextlib.suppress(AttributeError, TypeError):
                     built._gradeset_name = s.name  # for error messages
                 steps.append(built)

@@ -229,7 +229,7 @@ def _merge(engine, plan, order, stream) -> Iterator[tuple[int, list[dict] | None
         if plan.checkpointed:
             engine.record_prefix(k, rows, counts)
         else:
-            engine._chunk_state(k)["prefix"] = counts
+            engine.note_chunk_counts(k, "prefix", counts)
         yield k, rows, n
     if pending is not None:
         raise PipelineError(f"Ray returned rows for an unknown chunk {pending[0]}")

@@ -8,7 +8,7 @@ def format_summary(summary: dict) -> str:
     lines = []
     if summary.get("already_complete"):
         lines.append(f"{summary['output']}: already complete (re-run with --fresh to rebuild); exports rebuilt")
-    lines.append(f"{'step':<16} {'kind':<7} {'in':>10} {'out':>10}  stats")
+    lines.append(f"{'step':<16} {'kind':<7} {'in':>10} {'out':>10}  stats (whole job)")
     for s in summary["steps"]:
         stats = ", ".join(f"{k}={v}" for k, v in sorted(s["stats"].items()) if v)
         lines.append(f"{s['step']:<16} {s['kind']:<7} {s['in']:>10} {s['out']:>10}  {stats}")
@@ -32,6 +32,11 @@ def format_summary(summary: dict) -> str:
     for c in summary.get("stage_checks", []):
         lines.append(f"check at steps[{c['step']}]: {'passed' if c['passed'] else 'FAILED: ' + ', '.join(c['failed'])}"
                      + (f"; report {c['report']}" if c.get("report") else ""))
+    if summary.get("resumed"):
+        for s in summary["steps"]:
+            mine = s.get("this_run") or {}
+            if mine and mine != s["stats"]:
+                lines.append(f"  {s['step']} in this invocation: " + ", ".join(f"{k}={v}" for k, v in sorted(mine.items())))
     if summary.get("note"):
         lines.append(f"note: {summary['note']}")
     return "\n".join(lines)
