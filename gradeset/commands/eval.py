@@ -8,7 +8,6 @@ is sampled first. Outputs follow seed 004 (``--out-dir D --stage S --run-id R`` 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
