@@ -17,7 +17,7 @@ from gradeset.errors import GradesetError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "eval", help="accuracy, pass@k, maj@k, thinking/answer proportion (seed 004)",
+        "eval", help="accuracy, pass@k, maj@k, thinking/answer proportion; per-example CSV and metrics JSON",
         description="Score graded groups (or grade / generate first) and write seed 004's debug files.",
     )
     add_input(p)
