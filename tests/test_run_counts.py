@@ -130,3 +130,27 @@ def test_run_shows_sample_progress_inside_each_chunk(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     # one sample bar per chunk (2 chunks of 10 groups x 2 samples) besides the chunk-level bar
     assert len(re.findall(r"generate: 100%\|[^\n\r]*\| 20/20", err)) == 2, err[-2000:]
+
+
+def test_report_explains_wrong_answers_and_lists_exports(tmp_path):
+    prompts(tmp_path)
+    d = doc("")
+    d["outputs"]["check"]["report"] = "out/report.html"
+    d["outputs"]["exports"] = [{"path": "out/grpo.jsonl", "build": {"kind": "grpo"}},
+                               {"path": "out/dpo.jsonl", "build": {"kind": "dpo"}}]
+    with LoopbackServer(reply) as srv:
+        d["steps"][0]["generate"]["base_url"] = srv.base_url
+        summary = run_pipeline(write(tmp_path, d), progress=False)
+    rep = orjson.loads((tmp_path / "out" / "check.json").read_bytes())
+    st = rep["stats"]
+    verify = next(s for s in rep["stages"] if s["name"] == "verify")
+    wrong = round(verify["responses"] * (1 - verify["accuracy"]))
+    assert sum(st["wrong_reasons"].values()) == wrong > 0
+    assert st["length_by_verdict"]["wrong"]["n"] == wrong and st["length_by_verdict"]["correct"]["n"] == 80 - wrong
+    assert sum(st["distinct_answers"].values()) == 40
+    assert st["sampling"][0]["model"] == "loopback" and st["sampling"][0]["responses"] == 80
+    rows = {e["layout"]: e["rows"] for e in summary["exports"]}
+    assert {e["layout"]: e["rows"] for e in rep["exports"]} == rows
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Why answers were wrong" in html and "Rows per export" in html and "loopback" in html
+    assert next(iter(st["wrong_reasons"])) in html

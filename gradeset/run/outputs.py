@@ -90,7 +90,7 @@ def run_check(plan: Plan, summary: dict) -> dict | None:
     try:
         rep = check_groups((r for _, r in read_shards(plan.out)), spec.options, tokenizer=tokenizer,
                            test_prompts=test_prompts, stages=stages, report=report, json_path=json_path,
-                           source=str(plan.out))
+                           source=str(plan.out), exports=summary.get("exports"))
     except GradesetError as exc:
         raise PipelineError(f"{plan.path}: outputs.check: {exc}") from None
     return {"passed": rep.passed, "failed": [r.name for r in rep.failed], "report": report, "json": json_path}
