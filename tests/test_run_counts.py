@@ -154,3 +154,12 @@ def test_report_explains_wrong_answers_and_lists_exports(tmp_path):
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Why answers were wrong" in html and "Rows per export" in html and "loopback" in html
     assert next(iter(st["wrong_reasons"])) in html
+
+
+def test_a_step_error_keeps_the_exit_code_the_step_chose():
+    from gradeset.errors import CheckFailed
+    from gradeset.run.accounting import step_error
+
+    assert step_error(0, object(), CheckFailed("some samples failed"), 3).exit_code == 1
+    assert step_error(0, object(), GradesetError("nothing worked")).exit_code == 2
+    assert step_error(0, object(), RuntimeError("boom")).exit_code == 2

@@ -79,8 +79,11 @@ def step_error(i: int, step: Any, exc: BaseException, chunk: int | None = None) 
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" (at {tb[-1].filename}:{tb[-1].lineno})" if tb else ""
     on = f" on chunk {chunk}" if chunk is not None else ""
-    return StepError(f"steps[{i}] {name} failed{on}: {type(exc).__name__}: {exc}{where}. Finished shards are "
-                     "kept: fix the cause and re-run the same command to resume")
+    err = StepError(f"steps[{i}] {name} failed{on}: {type(exc).__name__}: {exc}{where}. Finished shards are "
+                    "kept: fix the cause and re-run the same command to resume")
+    if isinstance(exc, GradesetError):  # e.g. generate's 1 (some samples failed) vs 2 (nothing worked)
+        err.exit_code = exc.exit_code
+    return err
 
 
 def apply_map_steps(steps: list[Any], indices: list[int], rows: list[dict], chunk: int | None = None
