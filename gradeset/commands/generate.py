@@ -3,10 +3,10 @@
 Re-running the same command resumes: finished samples live in the request cache beside
 OUT (``OUT.gencache.jsonl``) and are not asked for again.
 
-Exit codes: 0 done; 1 the run did not do its job (more than --max-failed of the samples
-failed, or --max-cost / --max-total-tokens stopped it; OUT holds what finished and a
-re-run resumes); 2 bad usage (no --base-url and no API key, a server that refuses or
-cannot be reached before answering anything, unreadable input).
+Exit codes: 0 done; 1 the run did not finish its job (more than --max-failed of the
+samples failed, or --max-cost / --max-total-tokens stopped it; OUT holds what finished
+and a re-run resumes); 2 bad usage (no --base-url and no API key, every request failed:
+a wrong URL, model name or key, or a server that is not up; unreadable input).
 """
 
 from __future__ import annotations
@@ -151,7 +151,6 @@ def run(args) -> int:
     from gradeset.generate.engine import Engine
     from gradeset.generate.outcome import (
         BudgetExhausted,
-        GenerationFailed,
         check_credentials,
         failure_verdict,
     )
@@ -197,15 +196,15 @@ def run(args) -> int:
         job.note(totals_line(stats.prompt_tokens, stats.completion_tokens,
                              stats.cost if engine.prices is not None else None))
         if stats.failed:
-            job.note(f"{stats.failed} samples failed after {cfg.retries} retries (kept with failed: true and "
-                     f"meta.error); re-run the same command to retry just those")
+            job.note(f"{stats.failed} samples failed (kept with failed: true and meta.error; 429/5xx/timeouts "
+                     f"after {cfg.retries} retries); re-run the same command to retry just those")
     if engine.stop_reason is not None:
         raise BudgetExhausted(f"generate: stopped: {engine.stop_reason}; {stats.generated} samples generated in "
                               f"this run are kept in {cache_path} and {args.out}; re-run the same command to "
                               "continue (each invocation gets the budget anew)")
     verdict = failure_verdict(stats.generated, stats.failed, cfg.max_failed, stats.errors_by_message)
     if verdict is not None:
-        raise GenerationFailed(f"generate: {verdict}")
+        raise verdict
     return 0
 
 

@@ -4,10 +4,13 @@ A run whose requests all failed used to exit 0 with "20 failed", and the next co
 then complained about something else. Here the verdict is explicit:
 
 - no ``--base-url`` and no API key: an error before any request (exit 2, bad usage);
-- the server refused or could not be reached before answering anything: the engine stops
-  early (exit 2: wrong URL, model or key, see ``engine``);
-- more than ``max_failed`` of the samples this run tried failed: :class:`GenerationFailed`
-  (exit 1) naming the server's first distinct messages with their counts;
+- every request failed (the server refused or could not be reached, and nothing was
+  answered): :class:`NothingGenerated`, exit 2 like the engine's early stop for the same
+  cause on a big run (a wrong URL, model name or key is a usage error);
+- some samples came back but more than ``max_failed`` of those tried failed:
+  :class:`GenerationFailed`, exit 1.
+
+Both name the server's first distinct messages with their counts.
 - a ``max_cost`` / ``max_total_tokens`` stop: :class:`BudgetExhausted` (exit 1).
 
 Finished samples stay in the request cache in every case: re-running resumes.
@@ -30,6 +33,12 @@ class GenerationFailed(GradesetError):
     """Too many samples failed: the run did not do its job (exit 1; finished work is cached)."""
 
     exit_code = 1
+
+
+class NothingGenerated(GenerationFailed):
+    """Every request failed: the setup is wrong (URL, model, key, server down); exit 2."""
+
+    exit_code = 2
 
 
 class BudgetExhausted(GradesetError):
@@ -73,15 +82,18 @@ def error_digest(counts: Mapping[str, int], limit: int = 3) -> str:
     return "; ".join(parts)
 
 
-def failure_verdict(generated: int, failed: int, max_failed: float, errors: Mapping[str, int]) -> str | None:
-    """A message when this run failed (every sample, or more than ``max_failed`` of them), else None."""
+def failure_verdict(generated: int, failed: int, max_failed: float, errors: Mapping[str, int],
+                    prefix: str = "generate") -> GenerationFailed | None:
+    """The error to raise when this run failed (every sample, or more than ``max_failed``), else None."""
     tried = generated + failed
     if failed == 0 or tried == 0:
         return None
     share = failed / tried
     if generated and share <= max_failed:
         return None
-    what = "every request failed" if not generated else (
-        f"{failed} of {tried} samples failed ({share:.0%} > --max-failed {max_failed:g})")
-    return (f"{what}: {error_digest(errors)}. Finished samples are kept in the request cache; fix the cause "
-            "and re-run the same command to retry just the failed ones")
+    tail = (f": {error_digest(errors)}. Finished samples are kept in the request cache; fix the cause and "
+            "re-run the same command to retry just the failed ones")
+    if not generated:
+        return NothingGenerated(f"{prefix}: every request failed{tail}")
+    return GenerationFailed(f"{prefix}: {failed} of {tried} samples failed ({share:.0%} > --max-failed "
+                            f"{max_failed:g}){tail}")

@@ -44,7 +44,7 @@ class GenerateStep:
         if not batch:
             return batch
         engine = self.engine
-        from gradeset.generate.outcome import BudgetExhausted, GenerationFailed, failure_verdict
+        from gradeset.generate.outcome import BudgetExhausted, failure_verdict
 
         st = engine.stats
         before = (st.generated, st.failed, dict(st.errors_by_message))
@@ -60,5 +60,5 @@ class GenerateStep:
         errors = {k: v - before[2].get(k, 0) for k, v in st.errors_by_message.items() if v > before[2].get(k, 0)}
         verdict = failure_verdict(st.generated - before[0], st.failed - before[1], self.cfg.max_failed, errors)
         if verdict is not None:
-            raise GenerationFailed(f"generate: {verdict}")
+            raise verdict
         return out

@@ -123,6 +123,40 @@ def _write_json(path: Path, payload: Any) -> None:
         fh.write("\n")
 
 
+def _first_messages(row: Mapping[str, Any]) -> list | None:
+    for key in ("messages", "prompt", "chosen"):
+        value = row.get(key)
+        if isinstance(value, list):
+            return value
+    return None
+
+
+def check_shaping_flags(rows: list[dict], data: str | os.PathLike, *, system_prompt: str | None,
+                        conversational: bool) -> None:
+    """Refuse --system-prompt / --conversational that data already in a TRL layout would ignore.
+
+    Those flags act when gradeset shapes groups; TRL-ready rows are used as they are, and a
+    silently dropped system prompt trains the model in another format than it was sampled in.
+    Flags the rows already satisfy (chat messages, that same system message) are fine.
+    """
+    if not rows or not (system_prompt or conversational):
+        return
+    msgs = _first_messages(rows[0])
+    wrong = []
+    if conversational and msgs is None:
+        wrong.append("--conversational (its rows are plain text, not chat messages)")
+    if system_prompt:
+        first = msgs[0] if msgs else None
+        if not (isinstance(first, Mapping) and first.get("role") == "system"
+                and first.get("content") == system_prompt):
+            wrong.append("--system-prompt (its rows do not start with that system message)")
+    if wrong:
+        raise GradesetError(
+            f"{data} is already in a TRL layout and is used as is, so {' and '.join(wrong)} would be ignored. "
+            "Re-shape the groups with the flags (gradeset build ... --system-prompt S, conversational layout) "
+            "or pass the graded groups as --data, or drop the flags")
+
+
 def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: str | os.PathLike, *,
           lora: bool = False, config_file: str | os.PathLike | None = None, flags: Mapping[str, Any] | None = None,
           sets: Sequence[str] | None = None, task: str | None = None, rewards: str | None = None,
@@ -170,6 +204,8 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
 
     rows, how = load_rows(data, m.kind, system_prompt=system_prompt, conversational=conversational,
                           limit=limit, on_reject=on_reject)
+    if how.startswith("used as is"):
+        check_shaping_flags(rows, data, system_prompt=system_prompt, conversational=conversational)
     log(f"train {m.name}: {len(rows)} rows from {data}: {how}")
     if m.kind == "online":
         per_batch = cfg.generation_batch_size // cfg.num_generations
