@@ -153,8 +153,8 @@ def check_shaping_flags(rows: list[dict], data: str | os.PathLike, *, system_pro
     if wrong:
         raise GradesetError(
             f"{data} is already in a TRL layout and is used as is, so {' and '.join(wrong)} would be ignored. "
-            "Re-shape the groups with the flags (gradeset build ... --system-prompt S, conversational layout) "
-            "or pass the graded groups as --data, or drop the flags")
+            "Pass the graded groups as --data (train shapes them with the flags), re-shape them with "
+            "`gradeset build KIND GROUPS --out OUT --conversational --system-prompt S`, or drop the flags")
 
 
 def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: str | os.PathLike, *,
