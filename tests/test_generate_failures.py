@@ -10,7 +10,7 @@ from loopback_server import Fault, LoopbackServer
 
 from gradeset.cli import main
 from gradeset.errors import GradesetError
-from gradeset.generate import GenerateConfig
+from gradeset.generate import GenerateConfig, Stats, generate_groups
 from gradeset.generate.outcome import (
     GenerationFailed,
     NothingGenerated,
@@ -118,6 +118,12 @@ def test_unreachable_server_stops_early_without_retrying(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "cannot be reached" in err and "cannot connect to 127.0.0.1" in err
     assert "Traceback" not in err
+    stats = Stats()
+    cfg = GenerateConfig(model="m", base_url=url, n=1, concurrency=2, retries=6, backoff_base=0.01)
+    with pytest.raises(GradesetError, match="cannot be reached"):
+        generate_groups([{"prompt": f"q{i}"} for i in range(40)], cfg, stats=stats)
+    assert stats.retries == 0  # a server that never answered is not retried for minutes
+    assert stats.failed < 40  # stopped early instead of one failure per prompt
 
 
 def test_a_wrong_model_name_stops_after_a_few_identical_refusals(tmp_path, capsys):
