@@ -185,3 +185,31 @@ def test_verdict_and_digest():
     v = failure_verdict(0, 3, 1.0, {"a": 2, "b": 1})
     assert isinstance(v, NothingGenerated) and v.exit_code == 2
     assert error_digest({"a": 1, "b": 5, "c": 2, "d": 2}, limit=2) == "5× b; 2× c; and 2 other message(s)"
+
+
+def _pipeline(tmp_path, step: dict) -> str:
+    import yaml
+
+    src = tmp_path / "prompts.jsonl"
+    write_prompts(src, 4)
+    p = tmp_path / "pipe.yaml"
+    p.write_text(yaml.safe_dump({"source": {"path": "prompts.jsonl"}, "steps": [{"generate": step}],
+                                 "outputs": {"groups": "out/groups"}}))
+    return str(p)
+
+
+def test_pipeline_with_failing_generate_stops_loudly(tmp_path, capsys):
+    with LoopbackServer(reply="ok", faults=[Fault("400", times=10_000, message="model 'nope' not found")]) as srv:
+        pipe = _pipeline(tmp_path, {"backend": "openai", "model": "nope", "base_url": srv.base_url, "n": 2,
+                                    "retries": 0})
+        code = main(["run", pipe])
+    err = capsys.readouterr().err
+    assert code != 0 and "every request failed" in err and "model 'nope' not found" in err
+    assert "Traceback" not in err
+
+
+def test_pipeline_check_only_refuses_missing_credentials(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    pipe = _pipeline(tmp_path, {"backend": "openai", "model": "m", "n": 2})
+    assert main(["run", pipe, "--check-only"]) == 2
+    assert "no --base-url given and OPENAI_API_KEY is not set" in capsys.readouterr().err
