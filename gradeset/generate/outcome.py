@@ -83,7 +83,7 @@ def error_digest(counts: Mapping[str, int], limit: int = 3) -> str:
 
 
 def failure_verdict(generated: int, failed: int, max_failed: float, errors: Mapping[str, int],
-                    prefix: str = "generate") -> GenerationFailed | None:
+                    prefix: str = "generate", knob: str = "--max-failed") -> GenerationFailed | None:
     """The error to raise when this run failed (every sample, or more than ``max_failed``), else None."""
     tried = generated + failed
     if failed == 0 or tried == 0:
@@ -95,5 +95,5 @@ def failure_verdict(generated: int, failed: int, max_failed: float, errors: Mapp
             "re-run the same command to retry just the failed ones")
     if not generated:
         return NothingGenerated(f"{prefix}: every request failed{tail}")
-    return GenerationFailed(f"{prefix}: {failed} of {tried} samples failed ({share:.0%} > --max-failed "
+    return GenerationFailed(f"{prefix}: {failed} of {tried} samples failed ({share:.0%} > {knob} "
                             f"{max_failed:g}){tail}")

@@ -58,7 +58,8 @@ class GenerateStep:
         # The verdict is per batch: a batch that mostly failed stops the pipeline before
         # its failed samples flow into verify and the exports.
         errors = {k: v - before[2].get(k, 0) for k, v in st.errors_by_message.items() if v > before[2].get(k, 0)}
-        verdict = failure_verdict(st.generated - before[0], st.failed - before[1], self.cfg.max_failed, errors)
+        verdict = failure_verdict(st.generated - before[0], st.failed - before[1], self.cfg.max_failed, errors,
+                                  knob="max_failed")
         if verdict is not None:
             raise verdict
         return out
