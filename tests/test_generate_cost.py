@@ -105,6 +105,11 @@ def test_check_report_shows_tokens_and_cost(tmp_path):
     st = collect_stats(groups)
     assert st["tokens"] == {"responses_with_usage": 2, "prompt_tokens": 6, "completion_tokens": 9, "cost": 0.75}
     assert collect_stats([{"prompt": "q", "responses": [{"text": "a"}]}])["tokens"] is None
+    shared = [{"prompt": "q", "responses": [
+        {"text": "a", "meta": {"usage": {"prompt_tokens": 10, "completion_tokens": 1}, "request_samples": 2}},
+        {"text": "b", "meta": {"usage": {"prompt_tokens": 10, "completion_tokens": 1}, "request_samples": 2,
+                               "stage2_prompt_tokens": 15}}]}]
+    assert collect_stats(shared)["tokens"]["prompt_tokens"] == 10 + 15  # prompt once, plus stage 2's
     hostile = [{"prompt": "q", "responses": [{"text": "a", "meta": {"usage": {"prompt_tokens": "9", "completion_tokens":
                                                                           float("nan")}, "cost": -1}}]}]
     assert collect_stats(hostile)["tokens"] is None

@@ -218,8 +218,11 @@ class DatasetStats:
         if isinstance(usage, Mapping):
             p, c = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
             if p is not None or c is not None:
+                # As billed, like generate's own total: a prompt sent once for n samples counts
+                # once, and a two-step stage 2 sent its prompt again.
+                share = max(1, _count(meta.get("request_samples")) or 1)
                 self.usage[0] += 1
-                self.usage[1] += p or 0
+                self.usage[1] += (p or 0) / share + (_count(meta.get("stage2_prompt_tokens")) or 0)
                 self.usage[2] += c or 0
         cost = meta.get("cost")
         if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0:
@@ -276,7 +279,7 @@ class DatasetStats:
             "buckets": dict(self.buckets),
             "group_sizes": {str(k): v for k, v in sorted(self.group_sizes.items())},
             "finish_reasons": dict(self.finish_reasons.most_common(20)),
-            "tokens": ({"responses_with_usage": self.usage[0], "prompt_tokens": self.usage[1],
+            "tokens": ({"responses_with_usage": self.usage[0], "prompt_tokens": round(self.usage[1]),
                         "completion_tokens": self.usage[2],
                         "cost": None if self.cost is None else round(self.cost, 10)}
                        if self.usage[0] or self.cost is not None else None),
