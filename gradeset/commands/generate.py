@@ -199,9 +199,12 @@ def run(args) -> int:
             job.note(f"{stats.failed} samples failed (kept with failed: true and meta.error; 429/5xx/timeouts "
                      f"after {cfg.retries} retries); re-run the same command to retry just those")
     if engine.stop_reason is not None:
-        raise BudgetExhausted(f"generate: stopped: {engine.stop_reason}; {stats.generated} samples generated in "
-                              f"this run are kept in {cache_path} and {args.out}; re-run the same command to "
-                              "continue (each invocation gets the budget anew)")
+        used = totals_line(stats.prompt_tokens, stats.completion_tokens,
+                           stats.cost if engine.prices is not None else None)
+        raise BudgetExhausted(f"generate: stopped: {engine.stop_reason} (this run, with the requests that were in "
+                              f"flight: {used}); {stats.generated} samples generated in this run are kept in "
+                              f"{cache_path} and {args.out}; re-run the same command to continue (each "
+                              "invocation gets the budget anew)")
     verdict = failure_verdict(stats.generated, stats.failed, cfg.max_failed, stats.errors_by_message)
     if verdict is not None:
         raise verdict

@@ -97,9 +97,9 @@ def budget_exceeded(cfg, prompt_tokens: int, completion_tokens: int, cost: float
     """Why the run must stop sending (a limit reached), or None."""
     total = prompt_tokens + completion_tokens
     if cfg.max_total_tokens is not None and total >= cfg.max_total_tokens:
-        return f"--max-total-tokens {cfg.max_total_tokens} reached ({total} tokens used)"
+        return f"--max-total-tokens {cfg.max_total_tokens} reached"
     if cfg.max_cost is not None and cost >= cfg.max_cost:
-        return f"--max-cost {cfg.max_cost:g} reached (estimated cost {cost:.4f})"
+        return f"--max-cost {cfg.max_cost:g} reached"
     return None
 
 
