@@ -108,3 +108,11 @@ def test_train_command_refuses_system_prompt_on_trl_ready_data(tmp_path, capsys,
     err = capsys.readouterr().err
     assert code == 2 and "already in a TRL layout" in err and "--system-prompt" in err
     assert not (tmp_path / "run" / "model").exists()
+
+
+def test_meta_n_is_what_was_asked_for():
+    from gradeset.generate import complete_full
+
+    with LoopbackServer(reply="ok") as srv:
+        (r,) = complete_full(["a"], cfg_for(srv, n=8))  # complete() asks for one per prompt
+    assert r["meta"]["n"] == 1

@@ -531,6 +531,7 @@ class Engine:
         self.cache.sync()
 
     def run(self, groups: list[dict], n: int | None = None) -> list[dict]:
+        self._base_meta["n"] = self.cfg.n if n is None else n  # complete() asks for one per prompt
         bases = self.key_bases(groups)
         works = self.plan(groups, bases, n)
         if self.stop_reason is not None:
