@@ -94,6 +94,7 @@ class Engine:
         self._abort: RequestError | None = None
         self.prices = prices_of(cfg)
         self.stop_reason: str | None = None  # a budget limit was reached: send nothing more
+        self._budget = cfg.max_cost is not None or cfg.max_total_tokens is not None
         if backend is not None:
             self._adopt(backend)
 
@@ -202,7 +203,8 @@ class Engine:
                     ctoks = stage1.completion_tokens + ctoks
             meta.update({"finish_reason": sample.finish_reason, "prompt_tokens": sample.prompt_tokens,
                          "completion_tokens": ctoks, "tokens": ctoks})
-            meta.update(sample.extra)
+            if sample.extra:
+                meta.update(sample.extra)
             meta["usage"] = {"prompt_tokens": sample.prompt_tokens, "completion_tokens": ctoks}
             if self.prices is not None:
                 # A request for n samples sends its prompt once: each sample bears its share.
@@ -241,13 +243,18 @@ class Engine:
     def _bill(self, samples: list[Sample]) -> None:
         """Count what one request cost (its prompt once, every completion) and check the budget."""
         st = self.stats
-        ptoks = (samples[0].prompt_tokens or 0) if samples else 0
-        ctoks = sum(s.completion_tokens or 0 for s in samples)
+        if not samples:
+            return
+        ptoks = samples[0].prompt_tokens or 0
+        if len(samples) == 1:
+            ctoks = samples[0].completion_tokens or 0
+        else:
+            ctoks = sum(s.completion_tokens or 0 for s in samples)
         st.prompt_tokens += ptoks
         st.completion_tokens += ctoks
         if self.prices is not None:
             st.cost += self.prices.cost(ptoks, ctoks)
-        if self.stop_reason is None:
+        if self._budget and self.stop_reason is None:
             self.stop_reason = budget_exceeded(self.cfg, st.prompt_tokens, st.completion_tokens, st.cost)
 
     def _nothing_answered(self) -> bool:
