@@ -52,7 +52,8 @@ def register(sub) -> None:
     p.add_argument("--two-step", action="store_true",
                    help="budget forcing: stage 1 gets max-tokens - stage2-tokens; without the think-end "
                         "marker, append it and continue for stage2-tokens")
-    p.add_argument("--stage2-tokens", type=int, default=512)
+    p.add_argument("--stage2-tokens", type=int, default=512,
+                   help="two-step: tokens for stage 2, the answer after the forced end of thinking (default 512)")
     p.add_argument("--think-end", default="</think>", help="end-of-thinking marker (default </think>)")
     p.add_argument("--continuation", choices=["auto", "chat", "completions"], default="auto",
                    help="two-step stage 2 on OpenAI-compatible servers: chat = vLLM's continue_final_message; "
