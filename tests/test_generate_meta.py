@@ -8,7 +8,7 @@ from loopback_server import LoopbackServer
 from gradeset.errors import GradesetError
 from gradeset.generate import GenerateConfig, generate_groups
 from gradeset.generate.prompts import template_id
-from gradeset.train.launch import check_shaping_flags
+from gradeset.train.launch import apply_shaping_flags
 
 
 def cfg_for(srv, **kw) -> GenerateConfig:
@@ -83,21 +83,29 @@ def test_template_id_is_stable_and_tells_templates_apart():
     assert template_id(T(None)) == "none"
 
 
-def test_train_refuses_flags_that_trl_ready_rows_would_ignore():
+def test_train_applies_or_refuses_flags_on_trl_ready_rows():
     plain = [{"prompt": "q", "completion": "a"}]
-    with pytest.raises(GradesetError, match="--system-prompt.*ignored"):
-        check_shaping_flags(plain, "d.jsonl", system_prompt="S", conversational=False)
-    with pytest.raises(GradesetError, match="--conversational"):
-        check_shaping_flags(plain, "d.jsonl", system_prompt=None, conversational=True)
-    chat = [{"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "q"}],
-             "completion": [{"role": "assistant", "content": "a"}]}]
-    check_shaping_flags(chat, "d.jsonl", system_prompt="S", conversational=True)  # already so: fine
-    with pytest.raises(GradesetError, match="--system-prompt"):
-        check_shaping_flags(chat, "d.jsonl", system_prompt="other", conversational=True)
-    check_shaping_flags(plain, "d.jsonl", system_prompt=None, conversational=False)
+    with pytest.raises(GradesetError, match="add --conversational"):
+        apply_shaping_flags(plain, "d.jsonl", system_prompt="S", conversational=False)
+    rows, changed = apply_shaping_flags(plain, "d.jsonl", system_prompt="S", conversational=True)
+    assert changed == 1 and rows == [{"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "q"}],
+                                      "completion": [{"role": "assistant", "content": "a"}]}]
+    rows, changed = apply_shaping_flags(rows, "d.jsonl", system_prompt="S", conversational=True)
+    assert changed == 0  # already so: unchanged, not doubled
+    with pytest.raises(GradesetError, match="row 1: already starts with a different system message"):
+        apply_shaping_flags(rows, "d.jsonl", system_prompt="other", conversational=False)
+    msgs = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}]
+    (m,), _ = apply_shaping_flags(msgs, "d.jsonl", system_prompt="S", conversational=False)
+    assert m["messages"][0] == {"role": "system", "content": "S"} and len(m["messages"]) == 3
+    pairs = [{"prompt": "q", "chosen": "good", "rejected": "bad"}]
+    (p,), _ = apply_shaping_flags(pairs, "d.jsonl", system_prompt=None, conversational=True)
+    assert p["chosen"] == [{"role": "assistant", "content": "good"}] and p["prompt"][0]["role"] == "user"
+    with pytest.raises(GradesetError, match="plain 'text' rows"):
+        apply_shaping_flags([{"text": "x"}], "d.jsonl", system_prompt="S", conversational=True)
+    assert apply_shaping_flags(plain, "d.jsonl", system_prompt=None, conversational=False) == (plain, 0)
 
 
-def test_train_command_refuses_system_prompt_on_trl_ready_data(tmp_path, capsys, tiny_model_dir):
+def test_train_command_refuses_a_system_prompt_it_cannot_apply(tmp_path, capsys, tiny_model_dir):
     pytest.importorskip("trl")
     from gradeset.cli import main
 
@@ -106,7 +114,7 @@ def test_train_command_refuses_system_prompt_on_trl_ready_data(tmp_path, capsys,
     code = main(["train", "sft", "--data", str(data), "--model", str(tiny_model_dir), "--out",
                  str(tmp_path / "run"), "--system-prompt", "Be brief.", "--max-steps", "1"])
     err = capsys.readouterr().err
-    assert code == 2 and "already in a TRL layout" in err and "--system-prompt" in err
+    assert code == 2 and "plain-text rows cannot carry --system-prompt" in err and "--conversational" in err
     assert not (tmp_path / "run" / "model").exists()
 
 
@@ -116,3 +124,17 @@ def test_meta_n_is_what_was_asked_for():
     with LoopbackServer(reply="ok") as srv:
         (r,) = complete_full(["a"], cfg_for(srv, n=8))  # complete() asks for one per prompt
     assert r["meta"]["n"] == 1
+
+
+def test_train_command_applies_the_flags_to_trl_ready_data(tmp_path, capsys, tiny_model_dir):
+    pytest.importorskip("trl")
+    from gradeset.cli import main
+
+    data = tmp_path / "sft.jsonl"
+    data.write_text('{"prompt": "2+3?", "completion": "5"}\n' * 4)
+    code = main(["train", "sft", "--data", str(data), "--model", str(tiny_model_dir), "--out",
+                 str(tmp_path / "run"), "--system-prompt", "Be brief.", "--conversational", "--max-steps", "1",
+                 "--batch-size", "2", "--max-length", "128"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "--conversational/--system-prompt applied to 4 rows" in err
