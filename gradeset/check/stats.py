@@ -23,6 +23,7 @@ TEXT_LIMIT = 4000
 LEVELS = ("very easy", "easy", "medium", "hard", "very hard", "expert")
 
 LengthFn = Callable[[list[str]], list[int]]
+SAMPLING_KEYS = ("model", "backend", "temperature", "top_p", "max_tokens", "system_prompt")
 
 
 def word_lengths(texts: list[str]) -> list[int]:
@@ -124,7 +125,9 @@ def sample_view(group: Mapping[str, Any], line: int | None) -> dict:
         responses.append({"index": i, "text": _clip(response_text(r)), "score": r.get("score"),
                           "correct": r.get("correct"), "parsed": None if r.get("parsed") is None
                           else _clip(str(r.get("parsed")), 500),
-                          "finish_reason": meta.get("finish_reason"), "label": r.get("label")})
+                          "finish_reason": meta.get("finish_reason"), "label": r.get("label"),
+                          "detail": None if meta.get("verify_detail") is None
+                          else _clip(str(meta.get("verify_detail")), 300)})
         if len(responses) >= 32:
             break
     return {"id": group.get("id"), "line": line, "prompt": _clip(prompt_text(group.get("prompt"))),
@@ -158,6 +161,13 @@ class DatasetStats:
     prompt_lengths: Counter = field(default_factory=Counter)
     response_lengths: Counter = field(default_factory=Counter)
     slices: dict[str, dict[str, list[int]]] = field(default_factory=lambda: {s: {} for s in SLICES})
+    # what explains wrong answers: lengths by verdict, why responses were wrong or unparsed,
+    # how many distinct answers a group gave, and how the responses were sampled
+    lengths_by_verdict: dict[str, Counter] = field(default_factory=lambda: {"correct": Counter(), "wrong": Counter()})
+    wrong_reasons: Counter = field(default_factory=Counter)
+    unparsed: int = 0
+    distinct_answers: Counter = field(default_factory=Counter)
+    sampling: Counter = field(default_factory=Counter)
     _reservoirs: dict[str, list] = field(default_factory=dict)
     _seen: Counter = field(default_factory=Counter)
 
@@ -177,6 +187,11 @@ class DatasetStats:
         for n in lengths[1]:
             self.response_lengths[n] += 1
         graded = correct = 0
+        answers: set[str] = set()
+        for r, n_tokens in zip(responses, lengths[1]):
+            self._explain(r, n_tokens, answers)
+        if answers:
+            self.distinct_answers[len(answers)] += 1
         for r in responses:
             s = r.get("score")
             if valid_score(s):
@@ -227,6 +242,26 @@ class DatasetStats:
         cost = meta.get("cost")
         if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0:
             self.cost = (self.cost or 0.0) + cost
+
+    def _explain(self, r: Mapping[str, Any], n_tokens: int, answers: set[str]) -> None:
+        c = r.get("correct")
+        meta = r.get("meta") if isinstance(r.get("meta"), Mapping) else {}
+        if isinstance(c, bool):
+            self.lengths_by_verdict["correct" if c else "wrong"][n_tokens] += 1
+        parsed = r.get("parsed")
+        if parsed is not None:
+            answers.add(str(parsed).strip()[:200])
+        elif isinstance(c, bool) or r.get("score") is not None:
+            self.unparsed += 1
+        if c is False or (parsed is None and isinstance(c, bool)):
+            why = meta.get("verify_detail") or ("no answer found" if parsed is None else "answer differs from the gold")
+            self.wrong_reasons[str(why)[:120]] += 1
+        model = meta.get("model")
+        if model is not None or meta.get("backend") is not None:
+            key = tuple(str(meta.get(k))[:80] if meta.get(k) is not None else "" for k in SAMPLING_KEYS)
+            if key not in self.sampling and len(self.sampling) >= MAX_SLICE_VALUES:
+                return
+            self.sampling[key] += 1
 
     def lengths_of(self, group: Mapping[str, Any]) -> tuple[int, list[int]]:
         texts = [prompt_text(group.get("prompt"))]
@@ -292,6 +327,12 @@ class DatasetStats:
             "prompt_length_histogram": histogram(self.prompt_lengths),
             "response_length_histogram": histogram(self.response_lengths),
             "slices": slices,
+            "length_by_verdict": {k: length_summary(v) for k, v in self.lengths_by_verdict.items()},
+            "wrong_reasons": dict(self.wrong_reasons.most_common(15)),
+            "unparsed": self.unparsed,
+            "distinct_answers": {str(k): v for k, v in sorted(self.distinct_answers.items())},
+            "sampling": [{**dict(zip(SAMPLING_KEYS, k, strict=True)), "responses": v}
+                         for k, v in self.sampling.most_common(10)],
         }
 
 

@@ -25,6 +25,7 @@ class GenerateStep:
         self.cache_path = cache_path
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self._engine = None
+        self.show_progress = False  # a runner turns this on: a per-batch sample bar inside its chunk bar
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -37,7 +38,7 @@ class GenerateStep:
             from gradeset.generate.cache import RequestCache
             from gradeset.generate.engine import Engine
 
-            self._engine = Engine(self.cfg, RequestCache(self.cache_path))
+            self._engine = Engine(self.cfg, RequestCache(self.cache_path), progress=self.show_progress)
         return self._engine
 
     def __call__(self, batch: list[dict]) -> list[dict]:

@@ -19,6 +19,15 @@ class VerifyStep:
     def __getstate__(self):
         return {"params": self.params, "_grader": None, "stats": dict(self.stats)}
 
+    def validate(self) -> None:
+        """Build the verifier now, so a misspelt task or option fails before any generation.
+
+        Runners call this up front (``gradeset run --check-only`` too); with ``task: auto``
+        the rows name the tasks, so only the options can be checked then."""
+        grader = Grader(**self.params)
+        if grader.task != "auto":
+            grader.verifier(grader.task)
+
     def __call__(self, batch: list[dict]) -> list[dict]:
         if self._grader is None:
             self._grader = Grader(**self.params)
