@@ -122,6 +122,17 @@ def _stages(report: CheckReport) -> str:
     return f'<div class="grid"><div>{table}</div><div>{chart}</div></div>{buckets}'
 
 
+def _tokens(tokens: dict | None) -> str:
+    """Generation tokens (from the servers' usage) and the estimated cost, when generate recorded them."""
+    if not tokens:
+        return "none recorded"
+    line = (f"{tokens['prompt_tokens']} prompt + {tokens['completion_tokens']} completion over "
+            f"{tokens['responses_with_usage']} responses")
+    if tokens.get("cost") is not None:
+        line += f"; estimated cost {tokens['cost']:.4f}"
+    return line
+
+
 def _pairs(table: dict) -> str:
     return ", ".join(f"{k}: {v}" for k, v in list(table.items())[:12])
 
@@ -263,7 +274,8 @@ def render_report(report: CheckReport, title: str = "gradeset check report") -> 
 <table style="margin-top:10px"><tr><th>{_e(unit)}</th><th>n</th><th>min</th><th>p25</th><th>median</th><th>mean</th>
 <th>p75</th><th>p99</th><th>max</th></tr>{lengths}</table>
 <p style="font-size:13px"><b>Group sizes</b> (responses: groups): {_e(_pairs(st.get("group_sizes", {})))}
-&nbsp; · &nbsp;<b>Finish reasons</b>: {_e(_pairs(st.get("finish_reasons", {})) or "none recorded")}</p></section>
+&nbsp; · &nbsp;<b>Finish reasons</b>: {_e(_pairs(st.get("finish_reasons", {})) or "none recorded")}
+&nbsp; · &nbsp;<b>Tokens</b>: {_e(_tokens(st.get("tokens")))}</p></section>
 <section id="explain"><h2>Why answers were wrong, and how they were made</h2>{_explain(report)}</section>
 <section id="slices"><h2>Pass rate per task, category, difficulty</h2>{_slices(st)}</section>
 <section id="sample"><h2>Sample of groups</h2>{_sample(report)}</section>

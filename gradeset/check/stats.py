@@ -48,6 +48,12 @@ def tokenizer_lengths(path: str) -> LengthFn:
     return lengths
 
 
+def _count(v: Any) -> int | None:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+        return None
+    return int(v)
+
+
 def valid_score(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and not math.isnan(v) and 0.0 <= v <= 1.0
 
@@ -150,6 +156,8 @@ class DatasetStats:
     buckets: Counter = field(default_factory=Counter)
     group_sizes: Counter = field(default_factory=Counter)
     finish_reasons: Counter = field(default_factory=Counter)
+    usage: list = field(default_factory=lambda: [0, 0, 0])  # responses with usage, prompt, completion tokens
+    cost: float | None = None  # sum of meta.cost where generate recorded one
     prompt_lengths: Counter = field(default_factory=Counter)
     response_lengths: Counter = field(default_factory=Counter)
     slices: dict[str, dict[str, list[int]]] = field(default_factory=lambda: {s: {} for s in SLICES})
@@ -194,8 +202,10 @@ class DatasetStats:
                 graded += 1
                 correct += c
             meta = r.get("meta")
-            if isinstance(meta, Mapping) and meta.get("finish_reason") is not None:
-                self.finish_reasons[str(meta["finish_reason"])[:40]] += 1
+            if isinstance(meta, Mapping):
+                if meta.get("finish_reason") is not None:
+                    self.finish_reasons[str(meta["finish_reason"])[:40]] += 1
+                self._add_usage(meta)
         self.graded += graded
         self.correct += correct
         rate = pass_rate(group)
@@ -216,6 +226,22 @@ class DatasetStats:
             row[1] += graded
             row[2] += correct
         self._sample(b, group, line)
+
+    def _add_usage(self, meta: Mapping[str, Any]) -> None:
+        """Tokens and cost that ``generate`` recorded from the server's ``usage`` (hostile: numbers only)."""
+        usage = meta.get("usage")
+        if isinstance(usage, Mapping):
+            p, c = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+            if p is not None or c is not None:
+                # As billed, like generate's own total: a prompt sent once for n samples counts
+                # once, and a two-step stage 2 sent its prompt again.
+                share = max(1, _count(meta.get("request_samples")) or 1)
+                self.usage[0] += 1
+                self.usage[1] += (p or 0) / share + (_count(meta.get("stage2_prompt_tokens")) or 0)
+                self.usage[2] += c or 0
+        cost = meta.get("cost")
+        if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0:
+            self.cost = (self.cost or 0.0) + cost
 
     def _explain(self, r: Mapping[str, Any], n_tokens: int, answers: set[str]) -> None:
         c = r.get("correct")
@@ -288,6 +314,10 @@ class DatasetStats:
             "buckets": dict(self.buckets),
             "group_sizes": {str(k): v for k, v in sorted(self.group_sizes.items())},
             "finish_reasons": dict(self.finish_reasons.most_common(20)),
+            "tokens": ({"responses_with_usage": self.usage[0], "prompt_tokens": round(self.usage[1]),
+                        "completion_tokens": self.usage[2],
+                        "cost": None if self.cost is None else round(self.cost, 10)}
+                       if self.usage[0] or self.cost is not None else None),
             "score_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}
                                 for i, c in enumerate(self.score_bins)],
             "pass_rate_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}
