@@ -91,9 +91,40 @@ def symbolic_equal(gold_parsed, pred_parsed, precision: int = 6, strict: bool = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return bool(mv.verify(list(gold_parsed), list(pred_parsed), float_rounding=precision, strict=strict,
-                                  allow_set_relation_comp=allow_set_relation_comp, timeout_seconds=None))
+            ok = bool(mv.verify(list(gold_parsed), list(pred_parsed), float_rounding=precision, strict=strict,
+                                allow_set_relation_comp=allow_set_relation_comp, timeout_seconds=None))
         except Exception:
             return False
+    return ok and not _numbers_apart(gold_parsed, pred_parsed, precision)
+
+
+def _numbers_apart(gold_parsed, pred_parsed, precision: int) -> bool:
+    """Veto a "same" from math-verify's rounding when two plain numbers differ relatively.
+
+    math-verify rounds to ``precision`` decimals, so ``1/3^70`` equals ``1/3^71`` (both
+    round to 0). Two numbers with no free symbols are compared again here with exact
+    rationals when they are rational, else with 50-digit evaluation and the same relative
+    rule as the exact path.
+    """
+    import sympy
+
+    from gradeset.verify.numbers import close
+
+    g = next((x for x in gold_parsed if isinstance(x, sympy.Expr)), None)
+    p = next((x for x in pred_parsed if isinstance(x, sympy.Expr)), None)
+    if g is None or p is None or not g.is_number or not p.is_number:
+        return False
+    try:
+        if g.is_Rational and p.is_Rational and not isinstance(g, sympy.Float) and not isinstance(p, sympy.Float):
+            return g != p
+        gv, pv = complex(g.evalf(50)), complex(p.evalf(50))
+    except Exception:
+        return False
+    if gv.imag or pv.imag:
+        return False
+    scale = max(abs(gv.real), abs(pv.real))
+    if scale == 0 or scale > 1e300:
+        return False
+    return not close(gv.real, pv.real, precision)
 
 
