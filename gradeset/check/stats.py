@@ -150,6 +150,7 @@ class DatasetStats:
     buckets: Counter = field(default_factory=Counter)
     group_sizes: Counter = field(default_factory=Counter)
     finish_reasons: Counter = field(default_factory=Counter)
+    verify_paths: Counter = field(default_factory=Counter)  # meta.verify_path: exact / symbolic / judge
     prompt_lengths: Counter = field(default_factory=Counter)
     response_lengths: Counter = field(default_factory=Counter)
     slices: dict[str, dict[str, list[int]]] = field(default_factory=lambda: {s: {} for s in SLICES})
@@ -196,6 +197,8 @@ class DatasetStats:
             meta = r.get("meta")
             if isinstance(meta, Mapping) and meta.get("finish_reason") is not None:
                 self.finish_reasons[str(meta["finish_reason"])[:40]] += 1
+            if isinstance(meta, Mapping) and meta.get("verify_path") is not None:
+                self.verify_paths[str(meta["verify_path"])[:20]] += 1
         self.graded += graded
         self.correct += correct
         rate = pass_rate(group)
@@ -288,6 +291,7 @@ class DatasetStats:
             "buckets": dict(self.buckets),
             "group_sizes": {str(k): v for k, v in sorted(self.group_sizes.items())},
             "finish_reasons": dict(self.finish_reasons.most_common(20)),
+            "verify_paths": dict(self.verify_paths.most_common(10)),
             "score_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}
                                 for i, c in enumerate(self.score_bins)],
             "pass_rate_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}
