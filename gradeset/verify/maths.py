@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Any
 
 from gradeset.verify import extract, normalize
+from gradeset.verify.rewrite import rewrite
 from gradeset.verify.verdict import Asked, Verdict, graded, unparsed
 
 _DELIM = re.compile(r"(?<!\\)\$\$|(?<!\\)\$|\\\(|\\\)|\\\[|\\\]")
@@ -178,7 +179,11 @@ class MathVerifier:
             ans = _decimal_comma(ans)
             gtext = _decimal_comma(gtext)
             gcanon = normalize.canonical(gtext)
-        pcanon = normalize.canonical(ans)
+        # notation rewrites first (units after pi, ordinals, inequalities...): see ``rewrite``
+        g_r, a_r = rewrite(gtext), rewrite(ans)
+        if g_r != gtext:
+            gcanon = normalize.canonical(g_r)
+        pcanon = normalize.canonical(a_r)
         if gcanon is not None and pcanon is not None and self.strict:  # non-strict renames variables: sympy
             decided = normalize.equal(gcanon, pcanon, self.precision)
             if decided is not None:

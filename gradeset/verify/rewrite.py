@@ -252,6 +252,26 @@ def drop_labels(s: str) -> str:
     return ", ".join(values)
 
 
+_ORDINAL = re.compile(r"(\d+)\s*(?:\^\s*\{?\s*(?:\\text\s*\{\s*|\\mathrm\s*\{\s*)?(?:st|nd|rd|th)\s*\}?\s*\}?|(?:st|nd|rd|th)\b)")
+_UNIT_END = re.compile(r"^(.*?\S)\s*(?:\\[ ,;:!]|~|\s)*\\(?:text|mathrm|textrm|mbox)\s*\{\s*[a-zA-Z][a-zA-Z. ]{0,20}\}"
+                       r"(?:\s*\^\s*(?:\{\s*-?\d\s*\}|-?\d))?\s*$", re.DOTALL)
+
+
+def drop_unit(s: str) -> str:
+    """``13\\pi \\text{ m}^2`` -> ``13\\pi``: a unit after a value never changes it; the value
+    (with its pi, radical and sign) is kept whole."""
+    m = _UNIT_END.match(s)
+    if not m or not re.search(r"[\d}]|\\pi|π", m.group(1)):
+        return s
+    return m.group(1).rstrip("\\ ,~")
+
+
+def drop_ordinal(s: str) -> str:
+    """``12^{\\text{th}}`` / ``12th`` -> ``12`` (the whole answer only)."""
+    m = _ORDINAL.fullmatch(s.strip())
+    return m.group(1) if m else s
+
+
 @lru_cache(maxsize=65536)
 def rewrite(text: str) -> str:
     """The answer in canonical notation, or the text itself when no rule applies."""
@@ -260,6 +280,7 @@ def rewrite(text: str) -> str:
     s = _strip_outer(text)
     s = re.sub(r"\\(?:left|right)(?![a-zA-Z])\s*|\\displaystyle", "", s).strip()
     s = drop_labels(s)
+    s = drop_ordinal(drop_unit(s))
     s = trig_values(s)
     for rule in (vector_to_tuple, dms_to_degrees, inequality_to_interval):
         out = rule(s)
