@@ -247,3 +247,14 @@ def test_audit_side_by_side_with_math_verify(tmp_path):
     tools = json.loads((tmp_path / "r.json").read_text())["tools"]
     assert tools["gradeset"]["right"] == 2
     assert tools["math-verify"]["labelled"] == 2
+
+
+def test_hard_answer_file_is_graded_right_and_mostly_by_the_exact_path():
+    rows = [json.loads(x) for x in (DATA / "hard_answers.jsonl").read_text().splitlines() if x.strip()]
+    assert len(rows) >= 300 and {r["expected"] for r in rows} == {True, False}
+    assert len({r["kind"] for r in rows}) >= 8
+    v = MathVerifier()
+    outs = [v(r["completion"], r["gold"]) for r in rows]
+    wrong = [(r["gold"], r["completion"][-50:]) for r, o in zip(rows, outs) if o.correct != r["expected"]]
+    assert not wrong
+    assert sum(o.path == "exact" for o in outs) >= 0.9 * len(rows)

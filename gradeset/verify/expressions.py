@@ -261,6 +261,11 @@ def decide(gold: str, answer: str, precision: int = 6) -> bool | None:
             if r is not None:
                 return r
     sg, sa = structure(g), structure(a)
+    if sg is not None and sa is not None and {sg[0], sa[0]} == {"eq", "expr"}:
+        # "y = -x/2 + 3/4" against "2x + 4y - 3 = 0": the dropped "y =" was part of an equation
+        rg, ra = structure(gold), structure(answer)
+        if rg is not None and ra is not None and rg[0] == ra[0] == "eq":
+            return proportional(rg[1], ra[1])
     if sg is None or sa is None:
         return None
     if sg[0] == "set" and sa[0] == "seq" and sa[1] == "()" or sa[0] == "set" and sg[0] == "seq" and sg[1] == "()":

@@ -228,9 +228,10 @@ def close(va: float, vb: float, precision: int = 6) -> bool:
     """Decimals: equal at ``precision`` places *and* within a relative tolerance.
 
     Rounding alone makes every number below 10^-precision equal to every other
-    (``3.1e-8`` = ``3.4e-8`` = 0), so the relative error must also be small
-    (5 * 10^-precision: ``0.333333`` still equals 1/3); a relative error below
-    10^-(precision+2) is float noise and always equal.
+    (``3.1e-8`` = ``3.4e-8`` = 0), so the relative error must also be small:
+    5 * 10^-(precision-1), which every correctly rounded answer of 0.01 or more meets
+    (``0.024390`` for 1/41 is still right) while tiny values need their own digits to agree.
+    A relative error below 10^-(precision+2) is float noise and always equal.
     """
     if math.isinf(va) or math.isinf(vb) or math.isnan(va) or math.isnan(vb):
         return False
@@ -240,4 +241,4 @@ def close(va: float, vb: float, precision: int = 6) -> bool:
     rel = abs(va - vb) / scale
     if rel <= 10 ** -(precision + 2):
         return True
-    return round(va, precision) == round(vb, precision) and rel <= 5 * 10 ** -precision
+    return round(va, precision) == round(vb, precision) and rel <= 5 * 10 ** -(precision - 1)
