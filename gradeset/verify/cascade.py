@@ -97,9 +97,10 @@ JUDGE_OPTIONS = ("fallback", "model", "base_url", "backend", "judge_max_tokens",
 def split_options(opts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(verifier options, judge options or None). ``fallback=judge`` turns the judge on."""
     fallback = opts.get("fallback")
-    rest = {k: v for k, v in opts.items() if k not in JUDGE_OPTIONS}
     if fallback in (None, "", "none", False):
-        return rest, None
+        # model/base_url without a fallback belong to the verifier (the rubric ``judge`` task)
+        return {k: v for k, v in opts.items() if k != "fallback"}, None
+    rest = {k: v for k, v in opts.items() if k not in JUDGE_OPTIONS}
     if fallback != "judge":
         from gradeset.errors import GradesetError
 
