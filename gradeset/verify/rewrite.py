@@ -6,8 +6,8 @@ Each rule maps a notation humans accept as equal to a canonical one:
   ``x<-2 \\text{ or } x>5`` -> ``(-\\infty, -2) \\cup (5, \\infty)``);
 - column or row vectors (``pmatrix``) to tuples;
 - degrees-minutes(-seconds) angles to exact fractions of a degree;
-- sine, cosine and tangent of multiples of 15 and 18 degrees... only the exact table below
-  (multiples of 30 and 45 degrees, in degrees or radians) to surds;
+- sine, cosine and tangent of multiples of 30 and 45 degrees (in degrees or as fractions
+  of pi) to exact surds;
 - function definitions ``f(m)=2m+c`` to their body with the argument renamed to one
   placeholder, so ``f(n)=2n+c`` matches; ``y=`` / ``f(x)=`` prefixes dropped;
 - labels of multi-part answers (``Minimum: 2, Maximum: 9``, ``Anna: 12, Ben: 7``) dropped,
@@ -28,7 +28,6 @@ _LT = r"(?:<|\\lt(?![a-zA-Z])|\\le(?:q|qslant)?(?![a-zA-Z])|≤|<=)"
 _GT = r"(?:>|\\gt(?![a-zA-Z])|\\ge(?:q|qslant)?(?![a-zA-Z])|≥|>=)"
 _OR = re.compile(r"\s*(?:\\text\s*\{\s*or\s*\}|\\(?:quad|qquad)?\s*\\?text\s*\{\s*or\s*\}|\bor\b|\\lor(?![a-zA-Z])|∨|\\vee(?![a-zA-Z]))\s*")
 _VAR = r"([a-zA-Z])"
-_BOUND = r"([^<>=≤≥\\]*?(?:\\[a-zA-Z]+[^<>=≤≥\\]*?)*?)"
 
 
 def _strip_outer(s: str) -> str:
@@ -142,7 +141,7 @@ _SIN = {0: "0", 30: "\\frac{1}{2}", 45: "\\frac{\\sqrt{2}}{2}", 60: "\\frac{\\sq
 _ANGLE_DEG = r"(\d{1,4})\s*" + _DEG
 _ANGLE_RAD = r"(\d{0,3})\s*\\pi\s*/\s*(\d{1,3})|\\frac\s*\{\s*(\d{0,3})\s*\\pi\s*\}\s*\{\s*(\d{1,3})\s*\}|(\d{0,3})\s*\\pi"
 _TRIG = re.compile(rf"\\(sin|cos|tan)\s*(?:\(\s*(?:{_ANGLE_DEG}|{_ANGLE_RAD})\s*\)|\{{\s*(?:{_ANGLE_DEG}|{_ANGLE_RAD})\s*\}}"
-                   rf"|\s*(?:{_ANGLE_DEG}|{_ANGLE_RAD}))")
+                   rf"|\s*(?:{_ANGLE_DEG}|{_ANGLE_RAD})(?!\s*[a-zA-Z0-9\\{{(]))")  # "\sin 2\pi x" is no value
 
 
 def _sin_deg(d: int) -> tuple[int, str] | None:

@@ -63,12 +63,15 @@ def _plain_math(gold: str) -> bool:
     return all(len(name) == 1 or name in _SAFE_NAMES for name in _IDENT.findall(gold))
 
 
-def parse_answer(answer: str, whole_text: bool = False) -> list:
-    """A model's answer: LaTeX only (never the expression parser, which evaluates Python)."""
+@lru_cache(maxsize=4096)
+def parse_answer(answer: str, whole_text: bool = False) -> tuple:
+    """A model's answer: LaTeX only (never the expression parser, which evaluates Python).
+
+    Cached by the answer text: the samples of one prompt often end in the same answer."""
     mv = _mv()
     config = [mv.LatexExtractionConfig(boxed_match_priority=0)]
     text = answer if whole_text else "\\boxed{" + answer + "}"
-    return _quiet(mv.parse, text, config)
+    return tuple(_quiet(mv.parse, text, config))
 
 
 def _quiet(fn, *args):

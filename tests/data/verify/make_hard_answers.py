@@ -137,10 +137,22 @@ def surds_and_powers():
         add("power", f"\\frac{{1}}{{{b}^{{{e}}}}}", f"{b}^{{-{e}}}", f"\\frac{{1}}{{{b}^{{{e + 1}}}}}")
 
 
-MAKERS = [polynomial, rational, tuples, intervals, functions, equations, trig, surds_and_powers]
+def beyond():
+    """Answers outside the exact grammar (logarithms, e, cube roots, trig of a variable): sympy decides."""
+    a, b = rng.randint(2, 6), rng.randint(2, 6)
+    table = [(f"\\ln {a * b}", f"\\ln {a} + \\ln {b}", f"\\ln {a} \\cdot \\ln {b}"),
+             (f"e^{{{a + b}}}", f"e^{{{a}}} e^{{{b}}}", f"e^{{{a * b}}}"),
+             (f"\\sqrt[3]{{{a}}}", f"{a}^{{1/3}}", f"{a}^{{1/2}}"),
+             ("\\sin 2x", "2\\sin x \\cos x", "2\\sin x"),
+             (f"\\log_2 {2 ** a}", str(a), str(a + 1))]
+    gold, right, wrong = rng.choice(table)
+    add("beyond_exact", gold, right, wrong)
+
+
+MAKERS = [polynomial, rational, tuples, intervals, functions, equations, trig, surds_and_powers, beyond]
 
 if __name__ == "__main__":
-    for i in range(400):
+    for i in range(405):
         MAKERS[i % len(MAKERS)]()
     with OUT.open("w", encoding="utf-8") as fh:
         for r in ROWS:
