@@ -270,6 +270,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--stream", type=int, default=1_000_000, help="responses for the memory test (0: skip)")
     ap.add_argument("--skip-math-verify", action="store_true")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "verify.json"), help="result JSON")
     ap.add_argument("--hard-repeat", type=int, default=1,
                     help="passes over the hard-answer file (0: skip that section)")
     args = ap.parse_args()
@@ -306,7 +307,7 @@ def main() -> None:
               f"{m.get('at_100k', float('nan')):.0f} MB at 100k, {m['at_end']:.0f} MB at end; "
               f"workers {m.get('workers_at_100k', float('nan')):.0f} MB / {m['workers_at_end']:.0f} MB")
         result["stream"] = m
-    out = Path(__file__).parent / "results" / "verify.json"
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
 
