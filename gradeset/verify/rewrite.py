@@ -252,7 +252,7 @@ def drop_labels(s: str) -> str:
 
 
 _ORDINAL = re.compile(r"(\d+)\s*(?:\^\s*\{?\s*(?:\\text\s*\{\s*|\\mathrm\s*\{\s*)?(?:st|nd|rd|th)\s*\}?\s*\}?|(?:st|nd|rd|th)\b)")
-_UNIT_END = re.compile(r"^(.*?\S)\s*(?:\\[ ,;:!]|~|\s)*\\(?:text|mathrm|textrm|mbox)\s*\{\s*[a-zA-Z][a-zA-Z. ]{0,20}\}"
+_UNIT_END = re.compile(r"^(.*?\S)(?:\\[ ,;:!]|~|\s)*\\(?:text|mathrm|textrm|mbox)\s*\{\s*[a-zA-Z][a-zA-Z. ]{0,20}\}"
                        r"(?:\s*\^\s*(?:\{\s*-?\d\s*\}|-?\d))?\s*$", re.DOTALL)
 
 
