@@ -161,6 +161,21 @@ def test_judge_fallback_asks_only_about_rejected_answers(monkeypatch):
     assert all("long reasoning" not in p and "\\frac{1}{2}" in p and "ratio of the areas" in p for p in prompts)
 
 
+def test_verify_command_with_judge_fallback_counts_paths(tmp_path, monkeypatch, capsys):
+    from loopback_server import LoopbackServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps(_judge_groups()[0]) + "\n")
+    with LoopbackServer(reply=lambda req: "yes" if "one half" in req.prompt_text else "no") as srv:
+        rc = main(["verify", str(src), "--out", str(out), "--workers", "1", "-O", "fallback=judge",
+                   "-O", "model=m", "-O", f"base_url={srv.base_url}", "--quiet"])
+    assert rc == 0
+    assert "decided by exact 2, symbolic 0, judge 2" in capsys.readouterr().err
+    paths = [r["meta"].get("verify_path") for r in json.loads(out.read_text())["responses"]]
+    assert paths == ["judge", "exact", "judge", "exact"]
+
+
 def test_judge_reply_that_is_not_yes_or_no_keeps_the_rules_verdict(monkeypatch):
     from loopback_server import LoopbackServer
 

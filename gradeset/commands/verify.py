@@ -115,5 +115,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"verify: {responses} responses: coverage {coverage:.1%} (scored {scored}, answer extracted from "
           f"{s['graded']}), accuracy {accuracy:.1%} (correct {s['correct']}), unparsed {s['unparsed']} "
           f"(truncated {s['truncated']}, timeouts {s['timeouts']}, errors {s['errors']}), "
-          f"failed generations {s['failed_generations']}", file=sys.stderr)
+          f"failed generations {s['failed_generations']}; decided by exact {s['path_exact']}, symbolic "
+          f"{s['path_symbolic']}, judge {s['path_judge']}", file=sys.stderr)
     return 0

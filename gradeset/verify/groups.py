@@ -9,7 +9,8 @@ from gradeset.verify.pool import Item, VerifyPool, inline_map
 from gradeset.verify.registry import accepted_options, get_verifier
 from gradeset.verify.verdict import Asked, Verdict
 
-STAT_KEYS = ("graded", "correct", "unparsed", "truncated", "timeouts", "errors", "failed_generations")
+STAT_KEYS = ("graded", "correct", "unparsed", "truncated", "timeouts", "errors", "failed_generations",
+             "path_exact", "path_symbolic", "path_judge")
 
 
 def task_of(group: dict, task: str, default: str = "math") -> str:
@@ -175,6 +176,8 @@ class Grader:
                 meta["verify_detail"] = v.detail
             if path:
                 meta["verify_path"] = path
+                key = f"path_{path}"
+                self.stats[key] = self.stats.get(key, 0) + 1
         s = self.stats
         if v.parsed is not None:
             s["graded"] += 1
