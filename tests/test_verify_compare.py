@@ -63,6 +63,12 @@ def _v(gold, answer, question=""):
     ("2, 9", "\\text{Minimum: } 2, \\text{Maximum: } 9", True),
     ("2, 9", "\\text{Minimum: } 2, \\text{Maximum: } 8", False),
     ("12, 7", "\\text{Anna: } 12, \\text{Ben: } 7", True),
+    # plus-minus and "or" lists of solutions
+    ("\\pm 3", "3, -3", True),
+    ("\\pm 3", "3", False),
+    ("1\\pm\\sqrt{2}", "1-\\sqrt{2}, 1+\\sqrt{2}", True),
+    ("1, 4", "x = 1 \\text{ or } x = 4", True),
+    ("1, 4", "x = 1 \\text{ or } x = 5", False),
     # competition-style expressions, tuples, equations
     ("x^2+2xy+y^2", "(x+y)^2", True),
     ("x^2+2xy+y^2", "(x-y)^2", False),
@@ -113,6 +119,8 @@ def test_building_blocks():
     assert rewrite("\\sin 2\\pi x") == "\\sin 2\\pi x"  # a trig value is only rewritten when complete
     assert rewrite("x^2 < 4") == "x^2 < 4"  # not an interval in x
     assert decide("(1, 2)", "(1, 2, 3)") is False
+    assert decide("no", "on") is None and parse_expr("1 and 2") is None  # words are not products of letters
+    assert ratios_equal(parse_expr("a^2+3at-4t^2"), parse_expr("(a+4t)(a-t)"))
     assert parse_yes_no("Yes.") is True and parse_yes_no("no") is False
     assert parse_yes_no("yes, but no") is None and parse_yes_no("The answer is yes") is None
 

@@ -133,10 +133,22 @@ _WORD = re.compile(r"(?<![\\a-zA-Z])([a-zA-Z]{2,})(?![a-zA-Z])")
 _KEEP = {"PI", "INF", "U"}
 
 
+_STOP = frozenset({"and", "or", "the", "is", "no", "not", "of", "to", "yes", "if", "so", "by", "it", "we", "are",
+                   "for", "all", "any", "but", "nor", "mph", "deg", "rad", "hrs", "min", "sec"})
+# two-letter runs like "at", "an", "in" stay products: a^2+3at-4t^2 is algebra
+
+
 class _ExprParser(normalize._Parser):
-    """normalize's grammar over :class:`Ratio` values; ``xy`` is the product ``x*y``."""
+    """normalize's grammar over :class:`Ratio` values; ``xy`` is the product ``x*y``.
+
+    Only short letter runs are products: words ("and", "no", units, anything of five or
+    more letters) make the text prose, which is not an expression (``no`` is not ``on``)."""
 
     def __init__(self, s: str):
+        words = [m.group(1) for m in _WORD.finditer(s) if m.group(1) not in _KEEP]
+        if any(len(w) > 4 or w.lower() in _STOP for w in words):
+            super().__init__("")
+            return
         super().__init__(_WORD.sub(lambda m: m.group(1) if m.group(1) in _KEEP else " ".join(m.group(1)), s))
 
     def atom(self):

@@ -36,7 +36,10 @@ def _strip_outer(s: str) -> str:
         m = _OUTER.fullmatch(s)
         if not m:
             break
-        s = next(g for g in m.groups() if g is not None).strip()
+        inner = next(g for g in m.groups() if g is not None).strip()
+        if "$" in inner:  # "$1$ and $2$": several spans, not one wrapped answer
+            break
+        s = inner
     return s
 
 
@@ -271,6 +274,37 @@ def drop_ordinal(s: str) -> str:
     return m.group(1) if m else s
 
 
+_PM = re.compile(r"\\pm(?![a-zA-Z])|±")
+_ASSIGN = re.compile(r"^[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?\s*=\s*([^=<>]+)$")
+
+
+def plus_minus(s: str) -> str:
+    """``\\pm 3`` -> ``3, -3``; ``1 \\pm \\sqrt{2}`` -> ``1 + \\sqrt{2}, 1 - \\sqrt{2}`` (one ± only)."""
+    parts = _PM.split(s)
+    if len(parts) != 2 or "," in s:
+        return s
+    head, tail = parts[0].strip(), parts[1].strip()
+    if not tail:
+        return s
+    if not head:
+        return f"{tail}, -({tail})"
+    return f"{head} + ({tail}), {head} - ({tail})"
+
+
+def or_list(s: str) -> str:
+    """``x = 1 \\text{ or } x = 4`` -> ``1, 4``: alternatives for one variable are its solutions."""
+    parts = [p.strip().strip(",") for p in _OR.split(s)]
+    if len(parts) < 2:
+        return s
+    values = []
+    for p in parts:
+        m = _ASSIGN.match(p)
+        if not m:
+            return s
+        values.append(m.group(1).strip())
+    return ", ".join(values)
+
+
 @lru_cache(maxsize=65536)
 def rewrite(text: str) -> str:
     """The answer in canonical notation, or the text itself when no rule applies."""
@@ -280,6 +314,7 @@ def rewrite(text: str) -> str:
     s = re.sub(r"\\(?:left|right)(?![a-zA-Z])\s*|\\displaystyle", "", s).strip()
     s = drop_labels(s)
     s = drop_ordinal(drop_unit(s))
+    s = plus_minus(or_list(s))
     s = trig_values(s)
     for rule in (vector_to_tuple, dms_to_degrees, inequality_to_interval):
         out = rule(s)
