@@ -129,6 +129,23 @@ def equation_sides():
         add("fp_equation_side", f"y={a}x+{b}", boxed(f"y={b}+{a}x"), True, "terms reordered")
 
 
+def rewrite_guards():
+    """Notation rules must never turn a wrong answer right."""
+    rows = [("0", "\\sin 2\\pi x", False, "a trig value needs a complete angle"),
+            ("(-\\infty, 3)", "x \\le 3", False, "closed vs open endpoint"),
+            ("f(x)=2x+1", "f(x)=2y+1", False, "a different free variable"),
+            ("\\pm 3", "3", False, "half of a plus-minus answer"),
+            ("\\pm 3", "3, -3", True, "both signs listed"),
+            ("(1,2)", "[1,2]", False, "interval brackets differ"),
+            ("1, 4", "x = 1 \\text{ or } x = 5", False, "one solution wrong"),
+            ("1, 4", "x = 1 \\text{ or } x = 4", True, "solutions as alternatives"),
+            ("2, 9", "\\text{Minimum: } 9, \\text{Maximum: } 9", False, "labels do not rescue a wrong value"),
+            ("\\frac{\\sqrt{3}}{2}", "\\sin 120^\\circ", True, "exact trig value"),
+            ("-\\frac{\\sqrt{3}}{2}", "\\sin 120^\\circ", False, "sign of a trig value")]
+    for gold, ans, ok, why in rows:
+        add("fp_rewrite_guards", gold, boxed(ans), ok, why)
+
+
 # ============================================================ correct answers marked wrong
 def commentary():
     for _ in range(5):
@@ -292,7 +309,8 @@ def hard_expressions():
         add("hard_expressions", f"(\\frac{{{a}}}{{2}}, -{b})", boxed(f"({a / 2:g}, -{b})"), True, "tuple")
 
 
-for make in (truncated, hedges, tiny_numbers, dropped_part, big_exponents, equation_sides, commentary,
+for make in (truncated, hedges, tiny_numbers, dropped_part, big_exponents, equation_sides, rewrite_guards,
+             commentary,
              prose_unicode, intervals, pmatrix, ordinal, angles, renamed_function, labelled, rounded, locale, units,
              gsm8k, mcq, trivia, chat_template, hard_expressions):
     make()
