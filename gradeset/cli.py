@@ -17,7 +17,7 @@ from gradeset.errors import GradesetError
 # Order is the order of ``gradeset --help``.
 COMMAND_MODULES = [
     "inspect", "convert", "synth", "extract", "prompts_from_docs", "load", "prepare", "augment",
-    "generate", "verify", "build", "balance", "split", "dedup", "decontaminate", "batch", "export",
+    "generate", "verify", "audit", "build", "balance", "split", "dedup", "decontaminate", "batch", "export",
     "check", "eval", "traces", "train", "run",
 ]
 

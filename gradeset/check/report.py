@@ -275,7 +275,9 @@ def render_report(report: CheckReport, title: str = "gradeset check report") -> 
 <th>p75</th><th>p99</th><th>max</th></tr>{lengths}</table>
 <p style="font-size:13px"><b>Group sizes</b> (responses: groups): {_e(_pairs(st.get("group_sizes", {})))}
 &nbsp; · &nbsp;<b>Finish reasons</b>: {_e(_pairs(st.get("finish_reasons", {})) or "none recorded")}
-&nbsp; · &nbsp;<b>Tokens</b>: {_e(_tokens(st.get("tokens")))}</p></section>
+&nbsp; · &nbsp;<b>Verdicts by path</b> (exact / symbolic / judge): {_e(_pairs(st.get("verify_paths", {})) or "none recorded")}
+&nbsp; · &nbsp;<b>Tokens</b>: {_e(_tokens(st.get("tokens")))}</p>
+</section>
 <section id="explain"><h2>Why answers were wrong, and how they were made</h2>{_explain(report)}</section>
 <section id="slices"><h2>Pass rate per task, category, difficulty</h2>{_slices(st)}</section>
 <section id="sample"><h2>Sample of groups</h2>{_sample(report)}</section>

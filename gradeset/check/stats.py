@@ -158,6 +158,7 @@ class DatasetStats:
     finish_reasons: Counter = field(default_factory=Counter)
     usage: list = field(default_factory=lambda: [0, 0, 0])  # responses with usage, prompt, completion tokens
     cost: float | None = None  # sum of meta.cost where generate recorded one
+    verify_paths: Counter = field(default_factory=Counter)  # meta.verify_path: exact / symbolic / judge
     prompt_lengths: Counter = field(default_factory=Counter)
     response_lengths: Counter = field(default_factory=Counter)
     slices: dict[str, dict[str, list[int]]] = field(default_factory=lambda: {s: {} for s in SLICES})
@@ -205,6 +206,8 @@ class DatasetStats:
             if isinstance(meta, Mapping):
                 if meta.get("finish_reason") is not None:
                     self.finish_reasons[str(meta["finish_reason"])[:40]] += 1
+                if meta.get("verify_path") is not None:
+                    self.verify_paths[str(meta["verify_path"])[:20]] += 1
                 self._add_usage(meta)
         self.graded += graded
         self.correct += correct
@@ -318,6 +321,7 @@ class DatasetStats:
                         "completion_tokens": self.usage[2],
                         "cost": None if self.cost is None else round(self.cost, 10)}
                        if self.usage[0] or self.cost is not None else None),
+            "verify_paths": dict(self.verify_paths.most_common(10)),
             "score_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}
                                 for i, c in enumerate(self.score_bins)],
             "pass_rate_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}

@@ -12,8 +12,14 @@ from gradeset.commands._common import Job, add_input, add_output, add_quiet, pro
 def register(sub) -> None:
     p = sub.add_parser("verify", help="grade responses: fill score, correct, parsed",
                        description="Grade every response of every group with a verifier and write the groups.")
-    add_input(p)
-    add_output(p)
+    add_input(p, nargs="?")
+    add_output(p, required=False)
+    p.add_argument("--audit", metavar="LABELLED",
+                   help="instead of grading IN: audit the grader on human-labelled cases (as `gradeset audit`)")
+    p.add_argument("--json", dest="json_out", metavar="OUT", help="with --audit: write the report as JSON")
+    p.add_argument("--no-math-verify", action="store_true", help="with --audit: skip the math-verify column")
+    p.add_argument("--write-baseline", metavar="PATH", help="with --audit: write the CI baseline")
+    p.add_argument("--baseline", metavar="PATH", help="with --audit: exit 1 when worse than this baseline")
     p.add_argument("--task", "-t", default="math",
                    help="math, gsm8k, mcq, trivia, format, regex, code, judge, python:module:function, "
                         "or auto (each group's task field)")
@@ -64,8 +70,17 @@ def _write_layout(job: Job, out: str, groups, layout: str, fmt: str | None, batc
 
 
 def run(args: argparse.Namespace) -> int:
+    from gradeset.errors import GradesetError
     from gradeset.io import batched
     from gradeset.verify.groups import Grader
+
+    if args.audit:
+        from gradeset.commands import audit
+
+        args.input = args.audit
+        return audit.run(args)
+    if not args.input or not args.out:
+        raise GradesetError("verify needs IN and --out OUT (or --audit LABELLED.jsonl)")
 
     opts = parse_options(args.option)
     if args.format_tags:
@@ -100,5 +115,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"verify: {responses} responses: coverage {coverage:.1%} (scored {scored}, answer extracted from "
           f"{s['graded']}), accuracy {accuracy:.1%} (correct {s['correct']}), unparsed {s['unparsed']} "
           f"(truncated {s['truncated']}, timeouts {s['timeouts']}, errors {s['errors']}), "
-          f"failed generations {s['failed_generations']}", file=sys.stderr)
+          f"failed generations {s['failed_generations']}; decided by exact {s['path_exact']}, symbolic "
+          f"{s['path_symbolic']}, judge {s['path_judge']}", file=sys.stderr)
     return 0

@@ -42,7 +42,7 @@ def _worker_main(conn, verifiers: dict[str, Callable]) -> None:
         for idx, key, completion, gold in msg:
             verdict = run_one(verifiers[key], completion, gold)
             buf.append((idx, verdict.score, verdict.correct, verdict.parsed, verdict.detail,
-                        verdict.execution_output))
+                        verdict.execution_output, verdict.path))
             now = time.monotonic()
             if len(buf) >= 64 or now - flushed > 0.01:
                 conn.send(buf)
@@ -239,9 +239,9 @@ class VerifyPool:
                     continue
                 try:
                     while conn.poll():
-                        for idx, score, correct, parsed, detail, out in conn.recv():
+                        for idx, score, correct, parsed, detail, out, path in conn.recv():
                             if w.pending.pop(idx, None) is not None:
-                                results[idx] = Verdict(score, correct, parsed, detail, out)
+                                results[idx] = Verdict(score, correct, parsed, detail, out, path)
                                 remaining -= 1
                         w.last = time.monotonic()
                 except (EOFError, OSError):
