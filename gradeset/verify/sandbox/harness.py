@@ -1,0 +1,522 @@
+"""The program that runs inside the sandbox (stdlib only; started as ``python -I -S -c SOURCE``).
+
+Two roles in two processes, so that model code never shares an interpreter with the part
+that reports results:
+
+- the *harness* reads the job from stdin, confines itself (new root for the ``unshare``
+  backend, a non-root uid, its own user namespace, no capabilities, no new privileges, a
+  process limit), keeps the only handle on the result channel (its original stdout) and
+  makes itself non-dumpable so no other process can read its memory or file descriptors;
+- for each unit of work it forks a *child* that closes the result channel, runs the model's
+  program and sends back plain values (tagged JSON) on a pipe. The harness checks the
+  shape of each message, forwards it with the run's nonce, enforces the per-test time limit
+  and, after each child, kills every other process it can see.
+
+Expected outputs are never in the job: the child only learns the call expressions (inputs)
+and the test programs that could not be checked outside. The parent compares.
+"""
+
+import builtins
+import ctypes
+import io
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+CLONE_NEWUSER = 0x10000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+
+_exec, _compile, _eval, _isinstance, _type = exec, compile, eval, isinstance, type
+
+
+# ---------------------------------------------------------------- confinement (harness)
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(rc, what):
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(libc, src, dst, fstype, flags, data=None):
+    enc = (lambda s: None if s is None else s.encode())
+    _check(libc.mount(enc(src), enc(dst), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {dst}")
+
+
+def _make_at(path, is_dir=True):
+    if is_dir:
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not os.path.exists(path):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+
+
+def build_root(libc, plan):
+    """A fresh tmpfs root holding only the interpreter, its libraries, /proc, a few devices
+    and the private folders; the host's root is unmounted (no way back)."""
+    root = plan["root"]
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
+    _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
+    for src, dst in plan["binds"]:
+        target = root + dst
+        _make_at(target, os.path.isdir(src))
+        _mount(libc, src, target, None, MS_BIND | MS_REC)
+        flags = os.statvfs(target).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _mount(libc, None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
+    for dev in plan["devs"]:
+        _make_at(root + dev, False)
+        _mount(libc, dev, root + dev, None, MS_BIND)
+    for target, dst in plan["symlinks"]:
+        os.makedirs(os.path.dirname(root + dst), exist_ok=True)
+        os.symlink(target, root + dst)
+    for dst, size_mb, mode in plan["tmpfs"]:
+        _make_at(root + dst)
+        _mount(libc, "tmpfs", root + dst, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size={size_mb}m")
+    _make_at(root + "/proc")
+    _mount(libc, "proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.chdir(root)
+    nr = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if nr is None:
+        raise OSError(f"pivot_root: unknown machine {os.uname().machine}")
+    _check(libc.syscall(nr, b".", b"."), "pivot_root")
+    _check(libc.umount2(b".", MNT_DETACH), "umount old root")
+    os.chdir("/")
+    _mount(libc, None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _drop_caps(libc):
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    data = (ctypes.c_uint32 * 6)()
+    _check(libc.capset(ctypes.byref(Header(0x20080522, 0)), data), "capset")
+
+
+def confine(job):
+    libc = _libc()
+    if job.get("mounts"):
+        build_root(libc, job["mounts"])
+    uid = job.get("drop_uid")
+    if uid is not None and os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # to write our own uid_map below
+    if job.get("userns"):
+        euid, egid = os.geteuid(), os.getegid()
+        _check(libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
+        for name, text in (("setgroups", "deny"), ("uid_map", f"1000 {euid} 1"), ("gid_map", f"1000 {egid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+        _drop_caps(libc)
+    if job.get("isolated"):
+        _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        n = int(job["nproc"])
+        resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    os.chdir(job["workdir"])
+
+
+# ---------------------------------------------------------------- plain values (child)
+class NotPlain(TypeError):
+    pass
+
+
+def plain(x, depth=0):
+    """A copy of x made only of builtin types, read through the base types' own slots so a
+    subclass's overridden methods (``__eq__``, ``__iter__`` …) are never what is compared."""
+    if depth > 200:
+        raise NotPlain("value nested deeper than 200 levels")
+    if x is None or x is True or x is False:
+        return x
+    d = depth + 1
+    if _isinstance(x, int):
+        return int.__index__(x)
+    if _isinstance(x, float):
+        return float.__float__(x)
+    if _isinstance(x, complex):
+        return complex(complex.real.__get__(x), complex.imag.__get__(x))
+    if _isinstance(x, str):
+        return str.__str__(x)
+    if _isinstance(x, bytes):
+        return bytes.__bytes__(x)
+    if _isinstance(x, bytearray):
+        return bytes(bytearray.copy(x))
+    if _isinstance(x, list):
+        return [plain(e, d) for e in list.__iter__(x)]
+    if _isinstance(x, tuple):
+        return tuple(plain(e, d) for e in tuple.__iter__(x))
+    if _isinstance(x, dict):
+        return {plain(k, d): plain(v, d) for k, v in dict.items(x)}
+    if _isinstance(x, frozenset):
+        return frozenset(plain(e, d) for e in frozenset.__iter__(x))
+    if _isinstance(x, set):
+        return {plain(e, d) for e in set.__iter__(x)}
+    raise NotPlain(f"returned a {_type(x).__name__}, not a plain value (None, bool, int, float, complex, "
+                   "str, bytes, list, tuple, dict, set)")
+
+
+def encode(x, budget):
+    """Tagged JSON of a plain value; ``budget`` is a one-item list of characters left."""
+    t = _type(x)
+    if x is None:
+        out = ["n"]
+    elif t is bool:
+        out = ["b", x]
+    elif t is int:
+        out = ["i", hex(x)]
+    elif t is float:
+        out = ["f", float.hex(x)]
+    elif t is complex:
+        out = ["c", float.hex(x.real), float.hex(x.imag)]
+    elif t is str:
+        out = ["s", x]
+    elif t is bytes:
+        out = ["y", x.hex()]
+    elif t is list or t is tuple or t is set or t is frozenset:
+        out = [{list: "l", tuple: "t", set: "set", frozenset: "fs"}[t], [encode(e, budget) for e in x]]
+    elif t is dict:
+        out = ["d", [[encode(k, budget), encode(v, budget)] for k, v in x.items()]]
+    else:
+        raise NotPlain(t.__name__)
+    budget[0] -= 8 + (len(out[1]) if t in (str, int, bytes) else 0)
+    if budget[0] < 0:
+        raise OverflowError("result too large to return")
+    return out
+
+
+def plain_eq(a, b):
+    """``==`` for fallback tests: both sides reduced to plain values first."""
+    return plain(a) == plain(b)
+
+
+# ---------------------------------------------------------------- children
+def _describe(exc):
+    try:
+        text = f"{_type(exc).__name__}: {exc}"
+    except BaseException:
+        text = _type(exc).__name__
+    return text[:500]
+
+
+def _child_prep(keep, stdin_fd, stdout_fd, stderr_fd, cpu_s):
+    os.setpgid(0, 0)
+    for target, fd in ((0, stdin_fd), (1, stdout_fd), (2, stderr_fd)):
+        os.dup2(fd, target)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+    cpu = max(1, int(cpu_s) + 1)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    sys.set_int_max_str_digits(0)
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
+                                 errors="replace")
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
+                                  errors="replace")
+    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
+                                  errors="replace", write_through=True)
+    sys.argv = ["solution.py"]
+    builtins.exit = builtins.quit = sys.exit
+
+
+def _sender(w, max_bytes):
+    write, dumps = os.write, json.dumps
+
+    def send(msg):
+        data = (dumps(msg) + "\n").encode()
+        while data:
+            data = data[write(w, data):]
+    return send
+
+
+def _load(job, g):
+    _exec(_compile(job["code"], "solution.py", "exec"), g)
+    for src in job.get("setup", []):
+        _exec(_compile(src, "test.py", "exec"), g)
+
+
+def child_calls(job, w, start, null):
+    _child_prep(w, null, null, null, job["timeout"] * (len(job["calls"]) - start + 1))
+    send = _sender(w, job["max_bytes"])
+    g = {"__name__": "solution", "__builtins__": builtins}
+    try:
+        _load(job, g)
+    except BaseException as exc:
+        send({"load": False, "err": _describe(exc)})
+        os._exit(0)
+    send({"load": True})
+    for i in range(start, len(job["calls"])):
+        try:
+            value = _eval(_compile(job["calls"][i], "test.py", "eval"), g)
+            msg = {"i": i, "ok": True, "v": encode(plain(value), [job["max_bytes"]])}
+        except BaseException as exc:
+            msg = {"i": i, "ok": False, "err": _describe(exc)}
+        send(msg)
+    os._exit(0)
+
+
+def child_program(job, i, w, null):
+    _child_prep(w, null, null, null, job["timeout"] * 2)
+    send = _sender(w, job["max_bytes"])
+    g = {"__name__": "solution", "__builtins__": builtins}
+    try:
+        _load(job, g)
+        g["__gs_eq__"] = plain_eq
+        _exec(_compile(job["programs"][i], "test.py", "exec"), g)
+        msg = {"i": i, "ok": True}
+    except BaseException as exc:
+        msg = {"i": i, "ok": False, "err": _describe(exc)}
+    send(msg)
+    os._exit(0)
+
+
+def child_stdio(job, stdin_fd, out_w, err_w):
+    _child_prep(max(stdin_fd, out_w, err_w), stdin_fd, out_w, err_w, job["timeout"])
+    os.closerange(3, 65536)
+    g = {"__name__": "__main__", "__builtins__": builtins}
+    code = 0
+    try:
+        _exec(_compile(job["code"], "solution.py", "exec"), g)
+    except SystemExit as exc:
+        c = exc.code
+        code = c if _isinstance(c, int) else (0 if c is None else 1)
+    except BaseException as exc:
+        import traceback
+
+        traceback.print_exception(exc)
+        code = 1
+    try:
+        sys.stdout.flush()
+    except BaseException:
+        code = code or 1
+    os._exit(code & 0xFF)
+
+
+# ---------------------------------------------------------------- harness
+class Lines:
+    """Newline-delimited JSON messages from a child, each at most ``limit`` bytes."""
+
+    def __init__(self, fd, limit):
+        self.fd, self.limit, self.buf, self.eof = fd, limit, b"", False
+
+    def next(self, deadline):
+        while True:
+            nl = self.buf.find(b"\n")
+            if nl >= 0:
+                line, self.buf = self.buf[:nl], self.buf[nl + 1:]
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    return "garbled"
+                return msg if _type(msg) is dict else "garbled"
+            if len(self.buf) > self.limit:
+                return "toolong"
+            if self.eof:
+                return "eof"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                chunk = os.read(self.fd, 1 << 16)
+                if chunk:
+                    self.buf += chunk
+                else:
+                    self.eof = True
+
+
+class Harness:
+    def __init__(self, job, res, null):
+        self.job, self.res, self.null = job, res, null
+        self.timeout = float(job["timeout"])
+
+    def emit(self, rec):
+        rec["n"] = self.job["nonce"]
+        data = (json.dumps(rec) + "\n").encode()
+        while data:
+            data = data[os.write(self.res, data):]
+
+    def fork(self, fn, *args):
+        for attempt in range(50):
+            try:
+                pid = os.fork()
+                break
+            except BlockingIOError:  # processes of the last child not reaped yet
+                self.reap()
+                time.sleep(0.01 * (attempt + 1))
+        else:
+            raise OSError("cannot fork a child for the program")
+        if pid == 0:
+            try:
+                os.close(self.res)
+                fn(*args)
+            finally:
+                os._exit(70)
+        return pid
+
+    def reap(self):
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                    return
+            except ChildProcessError:
+                return
+
+    def clear(self, pid):
+        """Kill everything the program started: in a namespace, every process but us."""
+        if self.job.get("isolated"):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+
+    def calls(self):
+        calls, i, first = self.job["calls"], 0, True
+        while i < len(calls) or first:
+            r, w = os.pipe()
+            pid = self.fork(child_calls, self.job, w, i, self.null)
+            os.close(w)
+            lines = Lines(r, self.job["max_bytes"] + 4096)
+            msg = lines.next(time.monotonic() + self.timeout)
+            loaded = _type(msg) is dict and msg.get("load") is True
+            if first:
+                err = "timeout while loading the solution" if msg == "timeout" else (
+                    msg.get("err") if _type(msg) is dict else f"the program stopped while loading ({msg})")
+                self.emit({"k": "load", "ok": loaded, "err": None if loaded else str(err)[:500]})
+                first = False
+            if not loaded:
+                for j in range(i, len(calls)):
+                    self.emit({"k": "call", "i": j, "ok": False, "err": "the solution failed to load"})
+                i = len(calls)
+            while loaded and i < len(calls):
+                msg = lines.next(time.monotonic() + self.timeout)
+                if _type(msg) is dict and msg.get("i") == i and _type(msg.get("ok")) is bool:
+                    rec = {"k": "call", "i": i, "ok": msg["ok"]}
+                    rec.update({"v": msg.get("v")} if msg["ok"] else {"err": str(msg.get("err"))[:500]})
+                    self.emit(rec)
+                    i += 1
+                    continue
+                why = {"timeout": "timeout", "toolong": "result too large to return",
+                       "eof": "the program exited before returning"}.get(msg, "malformed message from the program")
+                self.emit({"k": "call", "i": i, "ok": False, "err": why, "timeout": msg == "timeout"})
+                i += 1
+                break
+            os.close(r)
+            self.clear(pid)
+
+    def programs(self):
+        for i in range(len(self.job["programs"])):
+            r, w = os.pipe()
+            pid = self.fork(child_program, self.job, i, w, self.null)
+            os.close(w)
+            msg = Lines(r, 4096).next(time.monotonic() + self.timeout)
+            if _type(msg) is dict and msg.get("i") == i and _type(msg.get("ok")) is bool:
+                self.emit({"k": "prog", "i": i, "ok": msg["ok"], "err": str(msg.get("err") or "")[:500]})
+            else:
+                why = {"timeout": "timeout", "eof": "the program exited before the test finished"}.get(
+                    msg, "malformed message from the program")
+                self.emit({"k": "prog", "i": i, "ok": False, "err": why, "timeout": msg == "timeout"})
+            os.close(r)
+            self.clear(pid)
+
+    def stdio(self):
+        limit = int(self.job["max_bytes"])
+        for i, text in enumerate(self.job["stdio"]):
+            data = str(text).encode("utf-8", "replace")
+            src = os.memfd_create("stdin")
+            view = data
+            while view:
+                view = view[os.write(src, view):]
+            os.lseek(src, 0, os.SEEK_SET)
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            pid = self.fork(child_stdio, self.job, src, out_w, err_w)
+            for fd in (src, out_w, err_w):
+                os.close(fd)
+            out, err, trunc, status = bytearray(), bytearray(), False, None
+            deadline = time.monotonic() + self.timeout
+            open_fds = [out_r, err_r]
+            while open_fds:
+                if status is None:
+                    done, st = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        status = st
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                ready, _, _ = select.select(open_fds, [], [], min(left, 0.05 if status is None else 0.0))
+                if not ready and status is not None:
+                    break  # the program is gone; a leftover child may hold the pipe
+                for fd in ready:
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        open_fds.remove(fd)
+                    elif fd == out_r:
+                        room = limit - len(out)
+                        trunc = trunc or len(chunk) > room
+                        out += chunk[:max(room, 0)]
+                    else:
+                        err = (err + chunk)[-2000:]
+            while status is None and time.monotonic() < deadline:  # output closed: the program is exiting
+                done, st = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = st
+                else:
+                    time.sleep(0.001)
+            timed_out = status is None
+            self.emit({"k": "stdio", "i": i, "out": out.decode("utf-8", "replace"), "trunc": trunc,
+                       "code": None if status is None else os.waitstatus_to_exitcode(status),
+                       "err": err.decode("utf-8", "replace"), "timeout": timed_out})
+            os.close(out_r)
+            os.close(err_r)
+            self.clear(pid)
+
+
+def main():
+    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    res = os.dup(1)
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    h = Harness(job, res, null)
+    try:
+        confine(job)
+    except Exception as exc:
+        h.emit({"k": "fatal", "err": f"sandbox setup failed: {_describe(exc)}"})
+        os._exit(3)
+    if job.get("calls") is not None:
+        h.calls()
+    h.programs()
+    h.stdio()
+    h.emit({"k": "done"})
+    os._exit(0)
+
+
+main()
