@@ -21,8 +21,8 @@ import warnings
 from typing import Any
 
 from gradeset.verify import extract
-from gradeset.verify.code_tests import EvalError, Fallback, Split, evaluate, split_test
-from gradeset.verify.sandbox import BadValue, Backend, choose, decode, run_job
+from gradeset.verify.code_tests import EvalError, Split, evaluate, split_test
+from gradeset.verify.sandbox import Backend, BadValue, choose, decode, run_job
 from gradeset.verify.verdict import Verdict, unparsed
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
@@ -160,7 +160,7 @@ class CodeVerifier:
                 return False, "timeout"
             got, want = _lines(str(rec.get("out", ""))), _lines(str(expected))
             if rec.get("trunc"):
-                if want.startswith(got[:len(want)]) and len(got) >= len(want):
+                if want.startswith(got) or got.startswith(want):
                     return False, (f"output over the capture limit ({self.max_output_bytes} bytes): not compared; "
                                    "raise max_output_bytes")
                 return False, f"output over the capture limit ({self.max_output_bytes} bytes) and differs: " \

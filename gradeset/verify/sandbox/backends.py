@@ -112,6 +112,9 @@ def _bwrap_args(tool: str, as_root: bool, tmp_mb: int) -> list[str]:
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         args += ["--unshare-user", "--uid", "1000", "--gid", "1000"]
+    parents = sorted({str(a) for _, dst in plan["binds"] for a in Path(dst).parents if str(a) != "/"})
+    for d in parents:  # traversable by the non-root uid (bwrap would create them 0700 for root)
+        args += ["--perms", "0755", "--dir", d]
     for src, dst in plan["binds"]:
         args += ["--ro-bind", src, dst]
     for target, dst in plan["symlinks"]:

@@ -17,6 +17,7 @@ and the test programs that could not be checked outside. The parent compares.
 """
 
 import builtins
+import contextlib
 import ctypes
 import io
 import json
@@ -49,7 +50,8 @@ def _check(rc, what):
 
 
 def _mount(libc, src, dst, fstype, flags, data=None):
-    enc = (lambda s: None if s is None else s.encode())
+    def enc(s):
+        return (None if s is None else s.encode())
     _check(libc.mount(enc(src), enc(dst), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {dst}")
 
 
@@ -246,11 +248,21 @@ def _sender(w, max_bytes):
 
 def _load(job, g):
     _exec(_compile(job["code"], "solution.py", "exec"), g)
-    for src in job.get("setup", []):
+    for src in job.get("setup") or []:
         _exec(_compile(src, "test.py", "exec"), g)
 
 
+def _only(job, *keys, **extra):
+    """The part of the job a child needs; the rest (other tests, the nonce) is dropped
+    from the child's copy of the harness's memory before model code runs."""
+    small = {k: job.get(k) for k in keys}
+    small.update(extra)
+    job.clear()
+    return small
+
+
 def child_calls(job, w, start, null):
+    job = _only(job, "code", "setup", "calls", "timeout", "max_bytes")
     _child_prep(w, null, null, null, job["timeout"] * (len(job["calls"]) - start + 1))
     send = _sender(w, job["max_bytes"])
     g = {"__name__": "solution", "__builtins__": builtins}
@@ -270,7 +282,8 @@ def child_calls(job, w, start, null):
     os._exit(0)
 
 
-def child_program(job, i, w, null):
+def child_program(job, i, w, null, key):
+    job = _only(job, "code", "setup", "timeout", "max_bytes", programs={i: job["programs"][i]})
     _child_prep(w, null, null, null, job["timeout"] * 2)
     send = _sender(w, job["max_bytes"])
     g = {"__name__": "solution", "__builtins__": builtins}
@@ -278,7 +291,7 @@ def child_program(job, i, w, null):
         _load(job, g)
         g["__gs_eq__"] = plain_eq
         _exec(_compile(job["programs"][i], "test.py", "exec"), g)
-        msg = {"i": i, "ok": True}
+        msg = {"i": i, "ok": True, "key": key}
     except BaseException as exc:
         msg = {"i": i, "ok": False, "err": _describe(exc)}
     send(msg)
@@ -286,6 +299,7 @@ def child_program(job, i, w, null):
 
 
 def child_stdio(job, stdin_fd, out_w, err_w):
+    job = _only(job, "code", "timeout")
     _child_prep(max(stdin_fd, out_w, err_w), stdin_fd, out_w, err_w, job["timeout"])
     os.closerange(3, 65536)
     g = {"__name__": "__main__", "__builtins__": builtins}
@@ -378,24 +392,25 @@ class Harness:
                 return
 
     def clear(self, pid):
-        """Kill everything the program started: in a namespace, every process but us."""
-        if self.job.get("isolated"):
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        else:
-            try:
+        """Kill everything the program started and wait until it is gone from /proc: in a
+        namespace, every process but us (and bubblewrap's init, which reaps orphans)."""
+        if not self.job.get("isolated"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            return
+        me, deadline = os.getpid(), time.monotonic() + 10
         while True:
-            try:
-                os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(-1, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
+            others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+            if not others or time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
 
     def calls(self):
         calls, i, first = self.job["calls"], 0, True
@@ -434,11 +449,17 @@ class Harness:
     def programs(self):
         for i in range(len(self.job["programs"])):
             r, w = os.pipe()
-            pid = self.fork(child_program, self.job, i, w, self.null)
+            # a pass must carry this key: a program that writes forged messages to every
+            # descriptor it has cannot pass (one that digs the key out of the test's frame
+            # can; the documented limit of tests that run whole in the sandbox)
+            key = os.urandom(16).hex()
+            pid = self.fork(child_program, self.job, i, w, self.null, key)
             os.close(w)
             msg = Lines(r, 4096).next(time.monotonic() + self.timeout)
             if _type(msg) is dict and msg.get("i") == i and _type(msg.get("ok")) is bool:
-                self.emit({"k": "prog", "i": i, "ok": msg["ok"], "err": str(msg.get("err") or "")[:500]})
+                ok = msg["ok"] is True and msg.get("key") == key
+                err = str(msg.get("err") or "")[:500] if msg["ok"] is not True else ("" if ok else "forged result")
+                self.emit({"k": "prog", "i": i, "ok": ok, "err": err})
             else:
                 why = {"timeout": "timeout", "eof": "the program exited before the test finished"}.get(
                     msg, "malformed message from the program")
