@@ -65,7 +65,7 @@ def test_expected_values_never_enter_the_sandbox(backend):
     """The program sees every string its interpreter holds; the expected values are not there."""
     spy = block("import gc\n"
                 "def greet(name):\n"
-                "    needle = 'QW' + 'ZX'\n"
+                "    needle = ''.join(['QW', 'ZX'])\n"
                 "    for o in gc.get_objects():\n"
                 "        items = o.values() if isinstance(o, dict) else o if isinstance(o, (list, tuple, set)) else ()\n"
                 "        if any(isinstance(v, str) and needle in v for v in list(items)):\n"
@@ -161,9 +161,14 @@ def test_parent_environment_is_unreadable(backend, monkeypatch):
                  "            except OSError:\n                pass\n"
                  "    return sum('sk-gradeset-test' in b for b in blobs)\n"
                  "def dump():\n    return open(f'/proc/{os.getppid()}/environ', 'rb').read().decode('latin-1')\n")
-    out = verifier()(code, ["assert scan() == 0", "assert dump() == ''"])
-    assert out.execution_output.startswith("passed 1/2") or out.correct, out.execution_output
-    assert key not in out.execution_output and key not in (out.parsed or "")
+    from gradeset.verify import verify_groups
+
+    # graded in a pool worker: a process started with the key in its environment, the
+    # sandbox's parent (what /proc/PPID/environ would show without isolation)
+    group = {"prompt": "p", "answer": ["assert scan() == 0", "assert dump() == ''"], "responses": [{"text": code}]}
+    r = verify_groups([group], task="code", workers=1, timeout=30)[0]["responses"][0]
+    assert r["execution_output"].startswith("passed 1/2"), r["execution_output"]  # scan() found nothing
+    assert key not in json.dumps(r)
 
 
 def test_no_network_to_a_listener_the_test_starts(backend):
