@@ -319,3 +319,23 @@ def test_pipeline_step_passes_the_opt_out(tmp_path, monkeypatch):
         out = step([dict(group)])
     assert out[0]["responses"][0]["correct"] is True
     assert VerifyStep(task="math", unsafe_no_sandbox=True).params.get("unsafe_no_sandbox") is None
+
+
+def test_pipeline_yaml_passes_the_opt_out(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"prompt": "add", "answer": CALL_TESTS,
+                               "responses": [{"text": block((ATTACKS / "correct_add.py").read_text())}]}) + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "GRADESET_SANDBOX"}
+    env.update(PATH=_no_tools_path(tmp_path), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    for name, extra in (("refused", ""), ("unsafe", ", unsafe_no_sandbox: true")):
+        (tmp_path / f"{name}.yaml").write_text(f"source: {{path: in.jsonl}}\nsteps:\n  - verify: {{task: code{extra}}}\n"
+                                               f"outputs:\n  groups: {name}.jsonl\n")
+    refused = subprocess.run([sys.executable, "-m", "gradeset", "run", str(tmp_path / "refused.yaml")],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 2 and "bubblewrap" in refused.stderr, refused.stderr
+    ok = subprocess.run([sys.executable, "-m", "gradeset", "run", str(tmp_path / "unsafe.yaml")],
+                        capture_output=True, text=True, env=env, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    shard = next((tmp_path / "unsafe.jsonl").glob("shard-*.jsonl"))  # a shard folder
+    row = json.loads(shard.read_text().splitlines()[0])
+    assert row["responses"][0]["correct"] is True and "UNSAFE" in row["responses"][0]["execution_output"]

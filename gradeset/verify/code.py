@@ -67,7 +67,10 @@ def _lines(text: str) -> str:
 
 
 def _short(value: Any, n: int = 200) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit
+        return f"<int of {value.bit_length()} bits>" if isinstance(value, int) else "<unprintable value>"
     return text if len(text) <= n else text[:n] + f"… ({len(text)} chars)"
 
 

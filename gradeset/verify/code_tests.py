@@ -173,6 +173,8 @@ def split_test(src: str, calls: list[str]) -> Split | Fallback:
         tree = ast.parse(src)
     except SyntaxError as exc:
         raise ValueError(f"test is not valid Python: {exc.msg} (line {exc.lineno})") from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ValueError(f"test cannot be parsed: {type(exc).__name__}") from None
     mark = len(calls)
     try:
         return _split_body(tree.body, calls, {}, {}, {}, {})
