@@ -339,3 +339,40 @@ def test_pipeline_yaml_passes_the_opt_out(tmp_path):
     shard = next((tmp_path / "unsafe.jsonl").glob("shard-*.jsonl"))  # a shard folder
     row = json.loads(shard.read_text().splitlines()[0])
     assert row["responses"][0]["correct"] is True and "UNSAFE" in row["responses"][0]["execution_output"]
+
+
+def test_split_keeps_expected_values_in_the_parent():
+    """The expressions sent into the sandbox hold the inputs, never the expected values."""
+    from gradeset.verify.code_tests import Fallback, Split, split_test
+
+    forms = {
+        "assert add(2, 3) == 87125": ["add(2, 3)"],
+        "assert 87125 == add(2, 3)": ["add(2, 3)"],
+        "assert abs(root(2) - 1.87125) < 1e-6": ["root(2)"],
+        "assert math.isclose(root(2), 1.87125, rel_tol=1e-3)": ["root(2)"],
+        "assert sorted(pairs([3, 1])) == [(1, 87125)]": ["sorted(pairs([3, 1]))"],
+        "assert set(f('a')) == set([87125])": ["set(f('a'))"],
+        "assert not is_prime(87125 + 1) and is_prime(2)": ["is_prime(87125 + 1)", "is_prime(2)"],
+        "expected = [87125, 87125]\nassert f([1, 2]) == expected": ["f([1, 2])"],
+        "x = [4, 5]\nassert f(x) == 87125": ["f([4, 5])"],
+        "def check(candidate):\n    assert candidate('q') == '87125'\n    assert candidate('') is None\n"
+        "check(solve)\n": ["solve('q')", "solve('')"],
+        "assert isinstance(f(1), int) and type(f(2)) is list and f(3)[0] == 87125": ["f(1)", "f(2)", "f(3)"],
+    }
+    for src, want in forms.items():
+        calls: list[str] = []
+        split = split_test(src, calls)
+        assert isinstance(split, Split), src
+        assert calls == want, (src, calls)
+    for src in ("assert add(2, 3) == 87125", "for i in range(3):\n    assert f(i) == 87125"):
+        calls = []
+        out = split_test(src, calls)
+        if isinstance(out, Fallback):  # runs whole in the sandbox, with == comparing plain copies
+            assert "__gs_eq__(f(i), 87125)" in out.source and calls == []
+
+
+def test_parent_evaluation_of_hostile_tests_is_bounded(backend):
+    v = verifier()
+    code = block("def f(x):\n    return x\n")
+    out = v(code, ["assert f(9) == 9 ** 9 ** 9", "assert f('a') * 10 ** 12 == 'a'", "assert f(1) == 1"])
+    assert out.score == pytest.approx(1 / 3) and "too large" in out.execution_output

@@ -24,7 +24,14 @@ LEAF = "__gs_leaf_"
 # builtins evaluated here on plain values
 _FUNCS = {"abs": abs, "round": round, "len": len, "sorted": sorted, "set": set, "frozenset": frozenset,
           "tuple": tuple, "list": list, "sum": sum, "min": min, "max": max, "all": all, "any": any,
-          "int": int, "float": float, "str": str, "bool": bool, "dict": dict, "complex": complex}
+          "int": int, "float": float, "str": str, "bool": bool, "dict": dict, "complex": complex,
+          "isinstance": isinstance, "type": type, "reversed": lambda x: list(reversed(x)),
+          "enumerate": lambda *a, **k: list(enumerate(*a, **k)), "zip": lambda *a: list(zip(*a)),
+          "divmod": divmod, "chr": chr, "ord": ord, "repr": repr, "hex": hex, "bin": bin, "oct": oct,
+          "range": lambda *a: _range(*a)}
+# builtin type names, usable as values (``type(f(x)) is list``, ``isinstance(f(x), (int, float))``)
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple, "dict": dict,
+          "set": set, "frozenset": frozenset, "complex": complex, "bytes": bytes}
 _MATH_FUNCS = {"isclose": math.isclose, "fabs": math.fabs, "sqrt": math.sqrt, "floor": math.floor,
                "ceil": math.ceil, "isnan": math.isnan, "isinf": math.isinf}
 _MATH_CONSTS = {"pi": math.pi, "e": math.e, "tau": math.tau, "inf": math.inf, "nan": math.nan}
@@ -34,6 +41,13 @@ _FOLD = {"list", "tuple", "set", "frozenset", "sorted", "len", "sum", "min", "ma
 _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.BitAnd, ast.BitOr, ast.BitXor,
            ast.LShift, ast.RShift)
 _MAX_ITEMS = 10_000_000
+
+
+def _range(*args: int) -> range:
+    r = range(*args)
+    if len(r) > _MAX_ITEMS:
+        raise EvalError("range too large")
+    return r
 
 
 class NotSplittable(Exception):
@@ -98,6 +112,8 @@ class _Builder:
                 return self.build(self.subst[node.id])
             if node.id in self.env:
                 return ast.Constant(value=_Const(self.env[node.id]))
+            if node.id in _TYPES:
+                return ast.Constant(value=_Const(_TYPES[node.id]))
             return self.leaf(node)
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "math"
                 and node.attr in _MATH_CONSTS):
@@ -124,7 +140,8 @@ class _Builder:
             return ast.Slice(*(None if p is None else self.build(p) for p in (node.lower, node.upper, node.step)))
         if isinstance(node, ast.Call) and not any(isinstance(a, ast.Starred) for a in node.args):
             fn = self.func_of(node.func)
-            if fn is not None and all(k.arg for k in node.keywords):
+            has_lambda = any(isinstance(a, ast.Lambda) for a in [*node.args, *(k.value for k in node.keywords)])
+            if fn is not None and all(k.arg for k in node.keywords) and not has_lambda:
                 args = [self.build(a) for a in node.args]
                 if fn[0] in _FOLD and len(args) == 1 and not node.keywords and self.is_leaf(args[0]):
                     self.drop_last_leaf()
