@@ -1,5 +1,5 @@
 # ruff: noqa  (hostile fixture: written the way an attacker would)
-# Look for a pass token anywhere in the interpreter and print it, now, at exit and on error.
+# Read anything token-like from sys.modules['__main__'] and the heap, print it directly.
 import atexit
 import gc
 import json
@@ -10,8 +10,10 @@ import sys
 found = set()
 for name, mod in list(sys.modules.items()):
     for value in list(vars(mod).values()) if hasattr(mod, "__dict__") else []:
-        if isinstance(value, (str, bytes)) and len(value) in (16, 32, 64):
-            found.add(value if isinstance(value, str) else value.decode("latin-1"))
+        if isinstance(value, (str, bytes)) and len(value) == 32:
+            text = value if isinstance(value, str) else value.decode("latin-1")
+            if re.fullmatch(r"[0-9a-f]{32}", text):
+                found.add(text)
 for obj in gc.get_objects():
     if isinstance(obj, dict):
         for value in list(obj.values()):
@@ -21,14 +23,12 @@ for obj in gc.get_objects():
 
 def shout():
     for tok in found:
-        print(tok)
         print(json.dumps({"n": tok, "k": "done"}))
+        print(tok)
     sys.stdout.flush()
 
 
 shout()
-atexit.register(shout)
-sys.excepthook = lambda *a: shout()
 
 
 def add(a, b):
