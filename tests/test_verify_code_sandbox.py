@@ -376,3 +376,11 @@ def test_parent_evaluation_of_hostile_tests_is_bounded(backend):
     code = block("def f(x):\n    return x\n")
     out = v(code, ["assert f(9) == 9 ** 9 ** 9", "assert f('a') * 10 ** 12 == 'a'", "assert f(1) == 1"])
     assert out.score == pytest.approx(1 / 3) and "too large" in out.execution_output
+
+
+def test_in_sandbox_asserts_can_be_turned_off(backend):
+    good = block((ATTACKS / "correct_add.py").read_text())
+    assert verifier()(good, LOOP_TESTS + CALL_TESTS).correct
+    strict = verifier(in_sandbox_asserts=False)(good, LOOP_TESTS + CALL_TESTS)
+    assert strict.score == pytest.approx(3 / 4)
+    assert "cannot be checked outside the sandbox" in strict.execution_output

@@ -68,6 +68,7 @@ def build_root(libc, plan):
     """A fresh tmpfs root holding only the interpreter, its libraries, /proc, a few devices
     and the private folders; the host's root is unmounted (no way back)."""
     root = plan["root"]
+    os.umask(0o022)  # folders made here must be traversable by the non-root uid we switch to
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
     for src, dst in plan["binds"]:
