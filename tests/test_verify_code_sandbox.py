@@ -384,3 +384,32 @@ def test_in_sandbox_asserts_can_be_turned_off(backend):
     strict = verifier(in_sandbox_asserts=False)(good, LOOP_TESTS + CALL_TESTS)
     assert strict.score == pytest.approx(3 / 4)
     assert "cannot be checked outside the sandbox" in strict.execution_output
+
+
+def test_overall_time_limit_kills_the_daemons_too(backend):
+    """The harness itself stuck past the whole-run limit: everything is still gone on return."""
+    import threading
+    import time
+
+    from gradeset.verify.sandbox import Backend, run_job
+
+    marker = f"gradeset-stuck-{secrets.token_hex(6)}"
+    code = ("import os, sys\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    if os.fork() == 0:\n"
+            f"        os.execv(sys.executable, [sys.executable, '-c', 'import time\\nwhile True: time.sleep(1)', {marker!r}])\n"
+            "    os._exit(0)\n"
+            "while True:\n    pass\n")
+    result = {}
+    job = {"code": code, "calls": ["1"], "programs": [], "stdio": [], "timeout": 600.0, "max_bytes": 4096}
+    t = threading.Thread(target=lambda: result.update(r=run_job(Backend(backend, probe(backend, os.environ.get(
+        "PATH"))[0]), job, wall_timeout=10)))
+    t.start()
+    deadline = time.monotonic() + 60
+    while not _processes_with(marker) and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling for the daemon to appear, not synchronising on time
+    seen = bool(_processes_with(marker))
+    t.join()
+    assert seen, "the daemon never started"
+    assert result["r"].timed_out and _processes_with(marker) == []

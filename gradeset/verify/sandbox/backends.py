@@ -25,6 +25,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -192,14 +193,40 @@ def run_job(backend: Backend, job: dict, *, wall_timeout: float, memory_mb: int 
             out, err = proc.communicate(json.dumps(job).encode(), timeout=wall_timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
+            inits = _children(proc.pid)  # the namespace's init: when it is gone, so is the rest
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
+            _wait_gone(inits, deadline=time.monotonic() + 10)
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return _collect(out, err, nonce, timed_out)
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, start time) of pid's children, so a recycled pid is not mistaken for them."""
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [(int(k), _start_time(int(k))) for k in kids]
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _wait_gone(procs: list[tuple[int, str]], deadline: float) -> None:
+    """Poll until each process has exited (the kernel kills a PID namespace's members before
+    its init finishes exiting), so nothing the program started outlives the verdict."""
+    for pid, start in procs:
+        while start and _start_time(pid) == start and time.monotonic() < deadline:
+            time.sleep(0.002)
 
 
 def _collect(out: bytes, err: bytes, nonce: str, timed_out: bool) -> JobResult:

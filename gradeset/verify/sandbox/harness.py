@@ -227,7 +227,10 @@ def _child_prep(keep, stdin_fd, stdout_fd, stderr_fd, cpu_s):
     os.closerange(3, keep)
     os.closerange(keep + 1, 65536)
     cpu = max(1, int(cpu_s) + 1)
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    if hard != resource.RLIM_INFINITY:
+        cpu = min(cpu, max(hard - 1, 1))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1 if hard == resource.RLIM_INFINITY else hard))
     sys.set_int_max_str_digits(0)
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
                                  errors="replace")
