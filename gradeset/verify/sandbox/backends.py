@@ -166,6 +166,8 @@ def run_job(backend: Backend, job: dict, *, wall_timeout: float, memory_mb: int 
     """
     as_root = os.geteuid() == 0
     nonce = secrets.token_hex(16)
+    biggest_input = max((len(str(t).encode("utf-8", "replace")) for t in job.get("stdio") or []), default=0)
+    fsize_mb = max(fsize_mb, (biggest_input >> 20) + 2)  # the harness stores each stdin in a memfd
     job = dict(job, nonce=nonce, isolated=backend.isolated, nproc=nproc, workdir=_WORK,
                drop_uid=(100_000 + secrets.randbelow(1 << 30)) if as_root and backend.isolated else None,
                userns=backend.isolated and (as_root or backend.name == "unshare"), mounts=None)
