@@ -15,8 +15,9 @@ namespace (or its only child), so when it exits every process the program starte
 
 from __future__ import annotations
 
+import ast
 import contextlib
-import json
+import marshal
 import os
 import secrets
 import shutil
@@ -192,7 +193,7 @@ def run_job(backend: Backend, job: dict, *, wall_timeout: float, memory_mb: int 
                                 preexec_fn=_limits(memory_mb, int(wall_timeout) + 2, fsize_mb))
         timed_out = False
         try:
-            out, err = proc.communicate(json.dumps(job).encode(), timeout=wall_timeout)
+            out, err = proc.communicate(marshal.dumps(job), timeout=wall_timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             inits = _children(proc.pid)  # the namespace's init: when it is gone, so is the rest
@@ -231,24 +232,48 @@ def _wait_gone(procs: list[tuple[int, str]], deadline: float) -> None:
             time.sleep(0.002)
 
 
+def _literal(payload: bytes):
+    """A payload from the sandbox: the repr of plain literals, read without running anything."""
+    try:
+        return ast.literal_eval(payload.decode("utf-8", "replace"))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
 def _collect(out: bytes, err: bytes, nonce: str, timed_out: bool) -> JobResult:
+    """Read the harness's records: ``b"<nonce> <kind> <index> <ok> <length>\\n" + payload``."""
     r = JobResult(timed_out=timed_out, stderr=err[-2000:].decode("utf-8", "replace"))
-    for line in out.splitlines():
+    pos, tag = 0, nonce.encode()
+    while pos < len(out):
+        nl = out.find(b"\n", pos)
+        if nl < 0:
+            break
+        parts = out[pos:nl].split(b" ")
         try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if type(rec) is not dict or rec.get("n") != nonce:
-            continue
-        kind, i = rec.get("k"), rec.get("i")
+            if len(parts) != 5 or parts[0] != tag:
+                raise ValueError
+            kind, i, ok, size = parts[1].decode(), int(parts[2]), parts[3] == b"1", int(parts[4])
+        except (ValueError, UnicodeDecodeError):
+            break  # only the harness writes here; anything else means it was stopped mid-record
+        payload = out[nl + 1:nl + 1 + size]
+        pos = nl + 1 + size
+        if len(payload) < size:
+            break
+        value = _literal(payload)
         if kind == "load" and r.load is None:
-            r.load = rec
-        elif kind in ("call", "prog", "stdio") and type(i) is int:
-            getattr(r, {"call": "calls", "prog": "progs", "stdio": "stdio"}[kind]).setdefault(i, rec)
+            r.load = {"ok": ok, "err": None if ok else str(value)}
+        elif kind == "call":
+            r.calls.setdefault(i, {"ok": True, "v": value} if ok else {"ok": False, "err": str(value)})
+        elif kind == "prog":
+            r.progs.setdefault(i, {"ok": ok, "err": "" if ok else str(value)})
+        elif kind == "stdio" and type(value) is tuple and len(value) == 5:
+            out_text, err_text, trunc, code, timeout = value
+            r.stdio.setdefault(i, {"out": str(out_text), "err": str(err_text), "trunc": trunc is True,
+                                   "code": code if type(code) is int else None, "timeout": timeout is True})
         elif kind == "done":
             r.done = True
         elif kind == "fatal":
-            r.fatal = str(rec.get("err"))
+            r.fatal = str(value)
     return r
 
 

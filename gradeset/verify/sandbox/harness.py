@@ -8,7 +8,7 @@ that reports results:
   process limit), keeps the only handle on the result channel (its original stdout) and
   makes itself non-dumpable so no other process can read its memory or file descriptors;
 - for each unit of work it forks a *child* that closes the result channel, runs the model's
-  program and sends back plain values (tagged JSON) on a pipe. The harness checks the
+  program and sends back plain values (tagged, as a Python literal) on a pipe. The harness checks the
   shape of each message, forwards it with the run's nonce, enforces the per-test time limit
   and, after each child, kills every other process it can see.
 
@@ -17,16 +17,19 @@ and the test programs that could not be checked outside. The parent compares.
 """
 
 import builtins
-import contextlib
 import ctypes
 import io
-import json
+import marshal
 import os
 import resource
 import select
-import signal
 import sys
 import time
+
+# no json, re, enum or signal here: importing them costs more than the rest of a run.
+# Messages are framed as b"<header>\n" + payload, payloads are repr() of plain literals
+# that the parent reads with ast.literal_eval; the job comes from the parent as marshal.
+SIGKILL = 9
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
 CLONE_NEWUSER = 0x10000000
@@ -131,7 +134,7 @@ def confine(job):
         _drop_caps(libc)
     if job.get("isolated"):
         _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
         n = int(job["nproc"])
         resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -178,7 +181,8 @@ def plain(x, depth=0):
 
 
 def encode(x, budget):
-    """Tagged JSON of a plain value; ``budget`` is a one-item list of characters left."""
+    """A plain value as nested lists of tags and strings (sent as its repr); ``budget`` is a
+    one-item list of characters left."""
     t = _type(x)
     if x is None:
         out = ["n"]
@@ -242,13 +246,15 @@ def _child_prep(keep, stdin_fd, stdout_fd, stderr_fd, cpu_s):
     builtins.exit = builtins.quit = sys.exit
 
 
-def _sender(w, max_bytes):
-    write, dumps = os.write, json.dumps
+def _sender(w):
+    write = os.write
 
-    def send(msg):
-        data = (dumps(msg) + "\n").encode()
-        while data:
-            data = data[write(w, data):]
+    def send(i, ok, text):
+        """One message to the harness: index, ok flag, and a literal (repr) as payload."""
+        data = text.encode("utf-8", "backslashreplace")
+        buf = b"%d %d %d\n" % (i, 1 if ok else 0, len(data)) + data
+        while buf:
+            buf = buf[write(w, buf):]
     return send
 
 
@@ -270,41 +276,41 @@ def _only(job, *keys, **extra):
 def child_calls(job, w, start, null):
     job = _only(job, "code", "setup", "calls", "timeout", "max_bytes")
     _child_prep(w, null, null, null, job["timeout"] * (len(job["calls"]) - start + 1))
-    send = _sender(w, job["max_bytes"])
+    send = _sender(w)
     g = {"__name__": "solution", "__builtins__": builtins}
     try:
         _load(job, g)
     except BaseException as exc:
-        send({"load": False, "err": _describe(exc)})
+        send(-1, False, repr(_describe(exc)))
         os._exit(0)
-    send({"load": True})
+    send(-1, True, "''")
     for i in range(start, len(job["calls"])):
         try:
             value = _eval(_compile(job["calls"][i], "test.py", "eval"), g)
-            msg = {"i": i, "ok": True, "v": encode(plain(value), [job["max_bytes"]])}
+            ok, text = True, repr(encode(plain(value), [job["max_bytes"]]))
         except OverflowError as exc:
-            msg = {"i": i, "ok": False, "err": (f"result too large to return (over max_output_bytes="
-                                                f"{job['max_bytes']}); raise max_output_bytes")
-                   if str(exc) == "result too large to return" else _describe(exc)}
+            ok, text = False, repr((f"result too large to return (over max_output_bytes={job['max_bytes']}); "
+                                    "raise max_output_bytes") if str(exc) == "result too large to return"
+                                   else _describe(exc))
         except BaseException as exc:
-            msg = {"i": i, "ok": False, "err": _describe(exc)}
-        send(msg)
+            ok, text = False, repr(_describe(exc))
+        send(i, ok, text)
     os._exit(0)
 
 
 def child_program(job, i, w, null, key):
     job = _only(job, "code", "setup", "timeout", "max_bytes", programs={i: job["programs"][i]})
     _child_prep(w, null, null, null, job["timeout"] * 2)
-    send = _sender(w, job["max_bytes"])
+    send = _sender(w)
     g = {"__name__": "solution", "__builtins__": builtins}
     try:
         _load(job, g)
         g["__gs_eq__"] = plain_eq
         _exec(_compile(job["programs"][i], "test.py", "exec"), g)
-        msg = {"i": i, "ok": True, "key": key}
+        ok, text = True, repr(key)
     except BaseException as exc:
-        msg = {"i": i, "ok": False, "err": _describe(exc)}
-    send(msg)
+        ok, text = False, repr(_describe(exc))
+    send(i, ok, text)
     os._exit(0)
 
 
@@ -332,36 +338,49 @@ def child_stdio(job, stdin_fd, out_w, err_w):
 
 
 # ---------------------------------------------------------------- harness
-class Lines:
-    """Newline-delimited JSON messages from a child, each at most ``limit`` bytes."""
+class Frames:
+    """Messages from a child: ``b"<index> <ok> <length>\n"`` then ``length`` bytes of payload."""
 
     def __init__(self, fd, limit):
         self.fd, self.limit, self.buf, self.eof = fd, limit, b"", False
 
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if self.eof or left <= 0:
+            return False
+        ready, _, _ = select.select([self.fd], [], [], left)
+        if ready:
+            chunk = os.read(self.fd, 1 << 16)
+            if chunk:
+                self.buf += chunk
+            else:
+                self.eof = True
+        return True
+
     def next(self, deadline):
+        """(index, ok, payload) or "timeout" / "eof" / "garbled" / "toolong"."""
         while True:
-            nl = self.buf.find(b"\n")
+            nl = self.buf.find(b"\n", 0, 64)
             if nl >= 0:
-                line, self.buf = self.buf[:nl], self.buf[nl + 1:]
+                parts = self.buf[:nl].split(b" ")
                 try:
-                    msg = json.loads(line)
+                    i, ok, size = (int(p) for p in parts)
                 except ValueError:
                     return "garbled"
-                return msg if _type(msg) is dict else "garbled"
-            if len(self.buf) > self.limit:
-                return "toolong"
-            if self.eof:
-                return "eof"
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return "timeout"
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                chunk = os.read(self.fd, 1 << 16)
-                if chunk:
-                    self.buf += chunk
-                else:
-                    self.eof = True
+                if len(parts) != 3 or ok not in (0, 1) or size < 0:
+                    return "garbled"
+                if size > self.limit:
+                    return "toolong"
+                while len(self.buf) < nl + 1 + size:
+                    if not self._fill(deadline):
+                        return "eof" if self.eof else "timeout"
+                payload = self.buf[nl + 1:nl + 1 + size]
+                self.buf = self.buf[nl + 1 + size:]
+                return i, ok == 1, payload
+            if len(self.buf) >= 64:
+                return "garbled"
+            if not self._fill(deadline):
+                return "eof" if self.eof else "timeout"
 
 
 class Harness:
@@ -369,9 +388,12 @@ class Harness:
         self.job, self.res, self.null = job, res, null
         self.timeout = float(job["timeout"])
 
-    def emit(self, rec):
-        rec["n"] = self.job["nonce"]
-        data = (json.dumps(rec) + "\n").encode()
+    def emit(self, kind, i=0, ok=False, payload=b"''"):
+        """A record for the parent: ``b"<nonce> <kind> <index> <ok> <length>\n" + payload``."""
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8", "backslashreplace")
+        data = b"%s %s %d %d %d\n" % (self.job["nonce"].encode(), kind.encode(), i, 1 if ok else 0,
+                                       len(payload)) + payload
         while data:
             data = data[os.write(self.res, data):]
 
@@ -405,18 +427,26 @@ class Harness:
         """Kill everything the program started and wait until it is gone from /proc: in a
         namespace, every process but us (and bubblewrap's init, which reaps orphans)."""
         if not self.job.get("isolated"):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
+            try:  # noqa: SIM105 (contextlib costs an import in every sandbox)
+                os.killpg(pid, SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:  # noqa: SIM105
                 os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
             return
         me, deadline = os.getpid(), time.monotonic() + 10
         while True:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(-1, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
+            try:  # noqa: SIM105
+                os.kill(-1, SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
                 while os.waitpid(-1, os.WNOHANG)[0]:
                     pass
+            except ChildProcessError:
+                pass
             others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
             if not others or time.monotonic() > deadline:
                 return
@@ -424,33 +454,34 @@ class Harness:
 
     def calls(self):
         calls, i, first = self.job["calls"], 0, True
+        why_not = {"timeout": "timeout", "toolong": "result too large to return; raise max_output_bytes",
+                   "eof": "the program exited before returning"}
         while i < len(calls) or first:
             r, w = os.pipe()
             pid = self.fork(child_calls, self.job, w, i, self.null)
             os.close(w)
-            lines = Lines(r, 8 * self.job["max_bytes"] + 4096)  # JSON escapes grow text up to 6x
-            msg = lines.next(time.monotonic() + self.timeout)
-            loaded = _type(msg) is dict and msg.get("load") is True
+            frames = Frames(r, 8 * self.job["max_bytes"] + 4096)  # repr escapes grow text up to 4x
+            msg = frames.next(time.monotonic() + self.timeout)
+            loaded = _type(msg) is tuple and msg[0] == -1 and msg[1]
             if first:
-                err = "timeout while loading the solution" if msg == "timeout" else (
-                    msg.get("err") if _type(msg) is dict else f"the program stopped while loading ({msg})")
-                self.emit({"k": "load", "ok": loaded, "err": None if loaded else str(err)[:500]})
+                if _type(msg) is tuple and msg[0] == -1:
+                    self.emit("load", -1, loaded, msg[2])
+                else:
+                    why = "timeout while loading the solution" if msg == "timeout" else \
+                        f"the program stopped while loading ({msg})"
+                    self.emit("load", -1, False, repr(why))
                 first = False
             if not loaded:
                 for j in range(i, len(calls)):
-                    self.emit({"k": "call", "i": j, "ok": False, "err": "the solution failed to load"})
+                    self.emit("call", j, False, repr("the solution failed to load"))
                 i = len(calls)
             while loaded and i < len(calls):
-                msg = lines.next(time.monotonic() + self.timeout)
-                if _type(msg) is dict and msg.get("i") == i and _type(msg.get("ok")) is bool:
-                    rec = {"k": "call", "i": i, "ok": msg["ok"]}
-                    rec.update({"v": msg.get("v")} if msg["ok"] else {"err": str(msg.get("err"))[:500]})
-                    self.emit(rec)
+                msg = frames.next(time.monotonic() + self.timeout)
+                if _type(msg) is tuple and msg[0] == i:
+                    self.emit("call", i, msg[1], msg[2])
                     i += 1
                     continue
-                why = {"timeout": "timeout", "toolong": "result too large to return; raise max_output_bytes",
-                       "eof": "the program exited before returning"}.get(msg, "malformed message from the program")
-                self.emit({"k": "call", "i": i, "ok": False, "err": why, "timeout": msg == "timeout"})
+                self.emit("call", i, False, repr(why_not.get(msg, "malformed message from the program")))
                 i += 1
                 break
             os.close(r)
@@ -465,15 +496,17 @@ class Harness:
             key = os.urandom(16).hex()
             pid = self.fork(child_program, self.job, i, w, self.null, key)
             os.close(w)
-            msg = Lines(r, 4096).next(time.monotonic() + self.timeout)
-            if _type(msg) is dict and msg.get("i") == i and _type(msg.get("ok")) is bool:
-                ok = msg["ok"] is True and msg.get("key") == key
-                err = str(msg.get("err") or "")[:500] if msg["ok"] is not True else ("" if ok else "forged result")
-                self.emit({"k": "prog", "i": i, "ok": ok, "err": err})
+            msg = Frames(r, 4096).next(time.monotonic() + self.timeout)
+            if _type(msg) is tuple and msg[0] == i:
+                if msg[1]:
+                    ok = msg[2] == repr(key).encode()
+                    self.emit("prog", i, ok, "''" if ok else repr("forged result"))
+                else:
+                    self.emit("prog", i, False, msg[2])
             else:
                 why = {"timeout": "timeout", "eof": "the program exited before the test finished"}.get(
                     msg, "malformed message from the program")
-                self.emit({"k": "prog", "i": i, "ok": False, "err": why, "timeout": msg == "timeout"})
+                self.emit("prog", i, False, repr(why))
             os.close(r)
             self.clear(pid)
 
@@ -522,16 +555,16 @@ class Harness:
                 else:
                     time.sleep(0.001)
             timed_out = status is None
-            self.emit({"k": "stdio", "i": i, "out": out.decode("utf-8", "replace"), "trunc": trunc,
-                       "code": None if status is None else os.waitstatus_to_exitcode(status),
-                       "err": err.decode("utf-8", "replace"), "timeout": timed_out})
+            code = None if status is None else os.waitstatus_to_exitcode(status)
+            self.emit("stdio", i, True, repr((out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+                                              trunc, code, timed_out)))
             os.close(out_r)
             os.close(err_r)
             self.clear(pid)
 
 
 def main():
-    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    job = marshal.loads(sys.stdin.buffer.read())
     res = os.dup(1)
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
@@ -540,13 +573,13 @@ def main():
     try:
         confine(job)
     except Exception as exc:
-        h.emit({"k": "fatal", "err": f"sandbox setup failed: {_describe(exc)}"})
+        h.emit("fatal", 0, False, repr(f"sandbox setup failed: {_describe(exc)}"))
         os._exit(3)
     if job.get("calls") is not None:
         h.calls()
     h.programs()
     h.stdio()
-    h.emit({"k": "done"})
+    h.emit("done", 0, True)
     os._exit(0)
 
 

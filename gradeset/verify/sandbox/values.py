@@ -1,4 +1,4 @@
-"""Decode the tagged JSON values a sandboxed program sends back into plain Python values.
+"""Decode the tagged values a sandboxed program sends back (read with ``ast.literal_eval``).
 
 Only builtin types come out (None, bool, int, float, complex, str, bytes, list, tuple, dict,
 set, frozenset), so comparing them with expected values never runs code the program wrote.
