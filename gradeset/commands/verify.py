@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--to", dest="to_layout", default="group",
                    help="output layout (default group); e.g. seed003 writes one row per completion with "
                         "correctness_label and pred_parsed")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="code: run model-written programs WITHOUT isolation when no sandbox (bubblewrap / "
+                        "util-linux unshare) is available; prints a warning on every run")
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -85,6 +88,13 @@ def run(args: argparse.Namespace) -> int:
     opts = parse_options(args.option)
     if args.format_tags:
         opts["tags"] = args.format_tags
+    if getattr(args, "unsafe_no_sandbox", False):
+        from gradeset.verify.code import UNSAFE_WARNING
+        from gradeset.verify.registry import canonical_task
+
+        print(f"verify: WARNING: {UNSAFE_WARNING}", file=sys.stderr)
+        if canonical_task(args.task) in ("code", "auto"):
+            opts["unsafe_no_sandbox"] = True
     grader = Grader(task=args.task, workers=args.workers, timeout=args.timeout, **opts)
     if args.task != "auto":
         grader.verifier(args.task)  # fail on a bad task or option before reading anything

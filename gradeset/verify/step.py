@@ -12,6 +12,10 @@ class VerifyStep:
     """``VerifyStep(task="math", workers=2, timeout=5)(batch) -> batch`` with counts in ``stats``."""
 
     def __init__(self, task: str = "math", workers: int = 1, timeout: float = 5.0, **opts: Any):
+        from gradeset.verify.registry import canonical_task
+
+        if canonical_task(task) not in ("code", "auto"):
+            opts.pop("unsafe_no_sandbox", None)  # only the code verifier runs programs
         self.params = {"task": task, "workers": workers, "timeout": timeout, **opts}
         self._grader: Grader | None = None
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
