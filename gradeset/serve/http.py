@@ -114,8 +114,10 @@ class HTTPServer:
         length = int(length_text)
         if length > self.max_body:
             # refuse before reading: the body is never buffered; the connection is closed
-            return await self._reply(writer, 413, {"error": f"request body of {length} bytes is over the limit of "
-                                                            f"{self.max_body} bytes (--max-request-bytes)"}, False)
+            await self._reply(writer, 413, {"error": f"request body of {length} bytes is over the limit of "
+                                                     f"{self.max_body} bytes (--max-request-bytes)"}, False)
+            await _linger(reader, writer)
+            return False
         if length and headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             await writer.drain()
@@ -126,3 +128,20 @@ class HTTPServer:
             log.exception("handler failed on %s %s", method, path[:200])
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}"}
         return await self._reply(writer, status, payload, keep)
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float = 5.0,
+                  cap: int = 256 << 20) -> None:
+    """Discard what the client is still sending before closing, for a while: closing a socket
+    with unread input resets it, and the client would see a reset instead of our 413."""
+    with contextlib.suppress(Exception):
+        writer.write_eof()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    seen = 0
+    with contextlib.suppress(Exception):
+        while seen < cap and (left := end - loop.time()) > 0:
+            chunk = await asyncio.wait_for(reader.read(1 << 16), left)
+            if not chunk:
+                return
+            seen += len(chunk)
