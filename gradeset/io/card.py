@@ -379,3 +379,58 @@ def write_run_cards(pipeline: dict, summary: dict) -> list[Path]:
         if path is not None:
             written.append(path)
     return written
+
+
+# --------------------------------------------------------------------------- the card of one export
+
+
+def _inherited(input_path: Path) -> dict:
+    """Facts of the card gradeset wrote where the input came from (its folder or the one above)."""
+    for folder in (input_path if input_path.is_dir() else input_path.parent, input_path.parent.parent):
+        side = folder / SIDECAR
+        if side.exists():
+            try:
+                facts = json.loads(side.read_text())
+            except (OSError, ValueError):
+                continue
+            out = {k: facts[k] for k in ("source", "generation", "verifier", "shaping", "license", "check")
+                   if facts.get(k)}
+            # what the earlier run exported is not how this export was made
+            out["shaping"] = [s for s in out.get("shaping", []) if not str(s.get("step", "")).startswith("export ")]
+            if isinstance(out.get("check"), dict) and out["check"].get("report"):
+                out["check"] = {**out["check"], "report": str((folder / out["check"]["report"]).resolve())}
+            return out
+    return {}
+
+
+def write_export_card(output: str | os.PathLike, input_path: str | os.PathLike, *, layout: str, rows: int,
+                      read: int, rejected: int, provenance: Provenance | None = None) -> Path | None:
+    """The card for ``gradeset export IN OUT``: in OUT's folder (or in OUT when it is a shard folder)."""
+    from gradeset import __version__
+
+    out = Path(output)
+    if out.is_dir():
+        folder, rel = out, shard_files(out)
+        if rel is None:
+            return None  # a Hugging Face save_to_disk folder carries its own metadata
+    else:
+        folder, rel = out.parent, out.name
+    inp = Path(input_path)
+    facts: dict[str, Any] = {"title": folder.resolve().name, "gradeset_version": __version__,
+                             **_inherited(inp)}
+    if provenance is not None:
+        seen = provenance.facts()
+        for key in ("generation", "verifier"):
+            if seen.get(key) and not facts.get(key):
+                facts[key] = seen[key]
+        facts["notes"] = seen.get("notes", [])
+    facts.setdefault("source", relative(inp, folder))
+    if isinstance(facts.get("check"), dict) and facts["check"].get("report"):
+        facts["check"] = {**facts["check"], "report": relative(facts["check"]["report"], folder)}
+    facts["shaping"] = [*facts.get("shaping", []), {"step": f"export {layout}", "params": {"from": relative(inp, folder)}}]
+    facts["stages"] = [{"stage": f"export {layout} ({rel})", "in": read, "out": rows, "rejected": rejected}]
+    facts["files"] = [{"path": rel, "layout": layout, "rows": rows}]
+    try:
+        return write_card(folder, facts)
+    except OSError:
+        return None
