@@ -15,6 +15,7 @@ a small ``.gradeset-card.json`` beside it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -64,6 +65,10 @@ def config_for(path: str) -> tuple[str, str]:
     return stem, "train"
 
 
+def _builder(path: str) -> str:
+    return LOADABLE.get(Path(path.replace("*", "x")).suffix, "json")
+
+
 def _yaml_str(s: Any) -> str:
     return json.dumps(str(s), ensure_ascii=False)  # a JSON string is a valid YAML scalar
 
@@ -86,6 +91,10 @@ def yaml_header(configs: list[dict], *, license: str, task_categories: list[str]
         lines.append(f"- config_name: {_yaml_str(c['name'])}")
         if i == 0:
             lines.append("  default: true")
+        if c.get("fingerprint"):
+            # datasets caches a folder's load by its card's YAML; this line changes with the files,
+            # so a re-run's new data is never served from the cache of the old
+            lines.append(f"  description: {_yaml_str('gradeset data ' + c['fingerprint'])}")
         lines.append("  data_files:")
         for split, path in c["splits"].items():
             lines.append(f"  - split: {split}")
@@ -119,8 +128,22 @@ def card_markdown(facts: dict) -> str:
     configs: dict[str, dict] = {}
     for f in files:
         name, split = f.get("config") or config_for(f["path"])[0], f.get("split") or config_for(f["path"])[1]
-        configs.setdefault(name, {"name": name, "splits": {}})["splits"][split] = f["path"]
+        c = configs.setdefault(name, {"name": name, "splits": {}, "parts": []})
+        c["splits"][split] = f["path"]
+        c["parts"].append(str(f.get("fingerprint") or ""))
+    for c in configs.values():
+        parts = c.pop("parts")
+        if any(parts):
+            c["fingerprint"] = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
     ordered = sorted(configs.values(), key=lambda c: c["name"] != "default")
+    # ``load_dataset(folder)`` picks one file format (builder) for every config of a card:
+    # files in another format than the first config's stay out of the header, with a note
+    builder = _builder(next(iter(ordered[0]["splits"].values()))) if ordered else None
+    left_out = [p for c in ordered for p in c["splits"].values() if _builder(p) != builder]
+    for c in ordered:
+        c["splits"] = {k: p for k, p in c["splits"].items() if _builder(p) == builder}
+    ordered = [c for c in ordered if c["splits"]]
+    files = [f for f in files if f["path"] not in left_out]
     rows = sum(int(f.get("rows") or 0) for f in files)
     layouts = {str(f.get("layout") or "") for f in files} | {str(f.get("kind") or "") for f in files}
     categories = ["text-generation"] + (["reinforcement-learning"] if layouts & _RL_LAYOUTS else [])
@@ -178,8 +201,12 @@ def card_markdown(facts: dict) -> str:
     else:
         out.append("- no check was run on this data")
     out.append("")
-    if facts.get("notes"):
-        out += ["## Notes", ""] + [f"- {n}" for n in facts["notes"]] + [""]
+    notes = list(facts.get("notes") or [])
+    notes += [f"`{p}` is not in the header: `load_dataset` reads one file format per folder "
+              f"(this card's is {builder}); load it with `load_dataset(\"{_builder(p)}\", data_files=\"{p}\")`"
+              for p in left_out]
+    if notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(out)
 
 
@@ -217,10 +244,23 @@ def write_card(folder: str | os.PathLike, facts: dict) -> Path | None:
     files = {f["path"]: f for f in earlier.get("files", []) if _exists(folder, f["path"])}
     for f in facts.get("files", []):
         files[f["path"]] = f
+    for f in files.values():
+        f["fingerprint"] = fingerprint(folder, f["path"])
     merged = {**earlier, **{k: v for k, v in facts.items() if v not in (None, [], {})}, "files": list(files.values())}
     write_bytes_atomic(side, json.dumps(merged, indent=1, default=str).encode())
     write_bytes_atomic(card, card_markdown(merged).encode())
     return card
+
+
+def fingerprint(folder: Path, rel: str) -> str:
+    """Changes whenever a matched file is rewritten (gradeset writes by rename: new mtime), cheaply."""
+    paths = sorted(folder.glob(rel)) if "*" in rel else [folder / rel]
+    h = hashlib.sha256()
+    for p in paths:
+        with contextlib.suppress(OSError):
+            st = p.stat()
+            h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}|".encode())
+    return h.hexdigest()[:16]
 
 
 def _exists(folder: Path, rel: str) -> bool:
