@@ -241,3 +241,20 @@ def test_a_rewritten_folder_is_not_loaded_from_the_stale_cache(tmp_path):
         os.utime(folder / "train.jsonl", ns=(n * 10**9, n * 10**9))  # as a later rewrite would
         write_card(folder, {"files": [{"path": "train.jsonl", "rows": n}]})
         assert datasets.load_dataset(str(folder), cache_dir=str(cache))["train"].num_rows == n
+
+
+def test_split_and_build_write_cards_that_load(run_dir, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    split_dir = tmp_path / "splits"
+    assert main(["split", str(run_dir / "groups"), "--out", str(split_dir), "-q"]) == 0
+    counts = json.loads((split_dir / "split.json").read_text())["counts"]
+    ds = datasets.load_dataset(str(split_dir), cache_dir=CACHE)
+    renamed = {"valid": "validation"}
+    assert {renamed.get(k, k): v for k, v in counts.items() if v} == {k: d.num_rows for k, d in ds.items()}
+    built = tmp_path / "built"
+    built.mkdir()
+    assert main(["build", "sft", str(run_dir / "groups"), "--out", str(built / "sft.jsonl"), "-q"]) == 0
+    text = (built / "README.md").read_text()
+    assert "`build sft`" in text and "`math`" in text
+    rows = sum(1 for _ in (built / "sft.jsonl").open())
+    assert datasets.load_dataset(str(built), cache_dir=CACHE)["train"].num_rows == rows

@@ -444,12 +444,16 @@ def _inherited(input_path: Path) -> dict:
 
 
 def write_export_card(output: str | os.PathLike, input_path: str | os.PathLike, *, layout: str, rows: int,
-                      read: int, rejected: int, provenance: Provenance | None = None) -> Path | None:
-    """The card for ``gradeset export IN OUT``: in OUT's folder (or in OUT when it is a shard folder)."""
+                      read: int, rejected: int, provenance: Provenance | None = None, step: str | None = None,
+                      params: dict | None = None, files: list[dict] | None = None) -> Path | None:
+    """The card for ``gradeset export IN OUT`` (and ``build``, ``split``): in OUT's folder, or in
+    OUT when it is a folder. ``files`` (paths relative to that folder) replaces OUT as the data."""
     from gradeset import __version__
 
     out = Path(output)
-    if out.is_dir():
+    if files is not None:
+        folder, rel = out, ", ".join(f["path"] for f in files)
+    elif out.is_dir():
         folder, rel = out, shard_files(out)
         if rel is None:
             return None  # a Hugging Face save_to_disk folder carries its own metadata
@@ -467,9 +471,11 @@ def write_export_card(output: str | os.PathLike, input_path: str | os.PathLike, 
     facts.setdefault("source", relative(inp, folder))
     if isinstance(facts.get("check"), dict) and facts["check"].get("report"):
         facts["check"] = {**facts["check"], "report": relative(facts["check"]["report"], folder)}
-    facts["shaping"] = [*facts.get("shaping", []), {"step": f"export {layout}", "params": {"from": relative(inp, folder)}}]
-    facts["stages"] = [{"stage": f"export {layout} ({rel})", "in": read, "out": rows, "rejected": rejected}]
-    facts["files"] = [{"path": rel, "layout": layout, "rows": rows}]
+    step = step or f"export {layout}"
+    facts["shaping"] = [*facts.get("shaping", []),
+                        {"step": step, "params": {"from": relative(inp, folder), **public_params(params or {})}}]
+    facts["stages"] = [{"stage": f"{step} ({rel})", "in": read, "out": rows, "rejected": rejected}]
+    facts["files"] = files if files is not None else [{"path": rel, "layout": layout, "rows": rows}]
     try:
         return write_card(folder, facts)
     except OSError:
