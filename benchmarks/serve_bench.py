@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -32,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +94,31 @@ def wait_ready(url: str, deadline_s: float = 120.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{url} never came up")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (the grading workers): a cost per
+    reward that does not depend on how loaded the machine is."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    total = 0.0
+    root = psutil.Process(pid)
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def with_cpu(pid: int, fn, *args, **kw) -> dict:
+    c0 = tree_cpu(pid)
+    out = fn(*args, **kw)
+    out["server_cpu_us_per_reward"] = round((tree_cpu(pid) - c0) / max(1, out["rewards"]) * 1e6, 1)
+    return out
 
 
 def batch(k: int, offset: int, hostile_every: int = 0) -> dict:
@@ -158,6 +185,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16, help="completions per request in the throughput runs")
     ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument("--workers", type=int, default=2, help="gradeset serve --workers")
+    ap.add_argument("--also-workers", type=int, nargs="*", default=[4],
+                    help="further gradeset servers with these --workers, measured in the same rounds")
     ap.add_argument("--hostile-every", type=int, default=10000,
                     help="1 in this many completions is hostile in the hostile row (each holds a worker --timeout s)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serve.json"))
@@ -167,25 +197,36 @@ def main() -> None:
     from serve_process import ServeProcess
 
     rows = []
-    with ServeProcess("--task", "math", "--workers", "2", "--timeout", "5") as srv:
-        t = asyncio.run(throughput(srv.url, args.clients, args.batch, seconds))
-        lat = asyncio.run(batch_latency(srv.url, 256, reps))
-        rows.append({"server": "gradeset serve (2 workers)", **t, "batch256_p50_s": lat["p50_s"],
-                     "batch256_p99_s": lat["p99_s"]})
-        h = asyncio.run(throughput(srv.url, args.clients, args.batch, seconds, hostile_every=args.hostile_every))
-        rows.append({"server": f"gradeset serve, 1 in {args.hostile_every} hostile", **h, "batch256_p50_s": None,
-                     "batch256_p99_s": None, "grader_timeouts": srv.health()["timeouts"]})
-    proc, url = start_incumbent()
-    try:
-        t = asyncio.run(throughput(url, args.clients, args.batch, seconds))
-        lat = asyncio.run(batch_latency(url, 256, reps))
-        rows.append({"server": "incumbent: ThreadingHTTPServer + verifier in threads", **t,
-                     "batch256_p50_s": lat["p50_s"], "batch256_p99_s": lat["p99_s"]})
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    rounds = 1 if args.quick else 3
+    servers = {}
+    with contextlib.ExitStack() as stack:
+        for w in sorted({args.workers, *args.also_workers}):
+            srv = stack.enter_context(ServeProcess("--task", "math", "--workers", str(w), "--timeout", "5"))
+            servers[f"gradeset serve ({w} workers)"] = (srv.proc.pid, srv.url)
+        proc, url = start_incumbent()
+        stack.callback(lambda: (proc.terminate(), proc.wait(timeout=30)))
+        servers["incumbent: ThreadingHTTPServer + verifier in threads"] = (proc.pid, url)
+        # rounds alternate between the servers so that a change in the machine's load hits all alike;
+        # each server's median round is reported
+        runs: dict[str, list[dict]] = {name: [] for name in servers}
+        for _ in range(rounds):
+            for name, (pid, u) in servers.items():
+                runs[name].append(with_cpu(pid, lambda u=u: asyncio.run(
+                    throughput(u, args.clients, args.batch, seconds / rounds))))
+                runs[name][-1].update({f"batch256_{k}": v for k, v in asyncio.run(
+                    batch_latency(u, 256, max(3, reps // rounds))).items() if k in ("p50_s", "p99_s")})
+        for name, rs in runs.items():
+            rs.sort(key=lambda r: r["rewards_per_s"])
+            rows.append({"server": name, **rs[len(rs) // 2], "rounds_rewards_per_s": [r["rewards_per_s"] for r in rs]})
+        name = f"gradeset serve ({args.workers} workers)"
+        pid, u = servers[name]
+        h = asyncio.run(throughput(u, args.clients, args.batch, seconds / rounds, hostile_every=args.hostile_every))
+        with urllib.request.urlopen(f"{u}/health", timeout=30) as resp:
+            timeouts = json.loads(resp.read())["timeouts"]
+        rows.append({"server": f"{name}, 1 in {args.hostile_every} hostile", **h, "grader_timeouts": timeouts})
 
-    cols = ["server", "rewards_per_s", "request_p99_s", "batch256_p50_s", "batch256_p99_s", "rewards", "seconds"]
+    cols = ["server", "rewards_per_s", "server_cpu_us_per_reward", "request_p99_s", "batch256_p50_s",
+            "batch256_p99_s", "rewards", "seconds"]
     widths = [max(len(c), *(len(str(r.get(c))) for r in rows)) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
     for r in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from gradeset.errors import GradesetError
@@ -23,9 +24,9 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one and prints it)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="verifier option (JSON value or string), e.g. -O mode=strict")
-    p.add_argument("--workers", "-w", type=int, default=2,
+    p.add_argument("--workers", "-w", type=int, default=None,
                    help="grading processes; each is killed and replaced when a completion runs past --timeout "
-                        "(default 2)")
+                        "(default: two per CPU, at most 8: a worker waits while the server hands it work)")
     p.add_argument("--timeout", type=float, default=5.0,
                    help="seconds per completion before its worker is killed; it then scores 0 (default 5)")
     p.add_argument("--request-timeout", type=float, default=120.0,
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from gradeset.serve.app import ServeConfig
     from gradeset.serve.server import serve
 
+    if args.workers is None:
+        args.workers = min(8, 2 * (os.cpu_count() or 1))
     for name, value in (("--workers", args.workers), ("--max-concurrency", args.max_concurrency),
                         ("--max-request-bytes", args.max_request_bytes), ("--max-items", args.max_items)):
         if value < 1:

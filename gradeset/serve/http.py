@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import orjson
 
 log = logging.getLogger("gradeset.serve")
 
@@ -31,7 +32,7 @@ BODY_TIMEOUT = 60.0
 
 
 def encode_response(status: int, payload: Any, *, keep_alive: bool, extra: dict[str, str] | None = None) -> bytes:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    body = orjson.dumps(payload)
     head = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", "Content-Type: application/json",
             f"Content-Length: {len(body)}", f"Connection: {'keep-alive' if keep_alive else 'close'}"]
     head += [f"{k}: {v}" for k, v in (extra or {}).items()]

@@ -66,7 +66,7 @@ class Ticket:
 class Lanes:
     """``workers`` lanes over ``verifiers`` (name -> picklable verifier), each item limited to ``timeout`` s."""
 
-    def __init__(self, verifiers: dict[str, Callable], workers: int = 1, timeout: float = 5.0, chunk: int = 16,
+    def __init__(self, verifiers: dict[str, Callable], workers: int = 1, timeout: float = 5.0, chunk: int = 32,
                  budgets: dict[str, float] | None = None):
         self.verifiers = verifiers
         self.timeout = float(timeout)

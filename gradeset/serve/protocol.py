@@ -8,9 +8,10 @@ among those the server was started with, by name: nothing in a request is ever i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from gradeset.verify.verdict import Verdict
 
@@ -38,13 +39,13 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise RequestError(400, "empty body: expected a JSON object")
     try:
-        return json.loads(body)
-    except RecursionError:
-        raise RequestError(400, "malformed JSON: nested too deeply") from None
-    except UnicodeDecodeError as exc:
-        raise RequestError(400, f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    except json.JSONDecodeError as exc:
-        raise RequestError(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        return orjson.loads(body)  # depth-limited (1024), so no recursion blow-up on hostile nesting
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise RequestError(400, "malformed JSON: nested too deeply") from None
+        if "UTF-8" in str(exc):
+            raise RequestError(400, f"body is not UTF-8 JSON: {exc}") from None
+        raise RequestError(400, f"malformed JSON: {exc}") from None
 
 
 def _string_list(body: dict, key: str, *, required: bool) -> list[str] | None:
