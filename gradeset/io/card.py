@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,8 @@ def yaml_header(configs: list[dict], *, license: str, task_categories: list[str]
     if tags:
         lines.append("tags:")
         lines += [f"- {_yaml_str(t)}" for t in tags]
-    lines.append("configs:")
+    if configs:
+        lines.append("configs:")
     for i, c in enumerate(configs):
         lines.append(f"- config_name: {_yaml_str(c['name'])}")
         if i == 0:
@@ -411,10 +413,10 @@ def write_run_cards(pipeline: dict, summary: dict) -> list[Path]:
                 folders[folder].append(entry)
     written = []
     for folder, files in folders.items():
-        facts = {**run_facts(pipeline, summary, folder), "files": files}
         try:
-            path = write_card(folder, facts)
-        except OSError:
+            path = write_card(folder, {**run_facts(pipeline, summary, folder), "files": files})
+        except Exception as exc:  # the data is written and checked; a card must not fail the run
+            print(f"note: no dataset card in {folder}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
         if path is not None:
             written.append(path)
