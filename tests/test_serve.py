@@ -322,3 +322,30 @@ def test_openrlhf_payload_is_plain_json():
     items, unmatched = openrlhf_items(json.loads('{"query": ["P1 r1", "zz"], "prompts": ["P1 ", "P2"],'
                                                  ' "labels": ["1", null]}'), "math")
     assert items == [Item("math", "r1", "1"), Item("math", "zz", None)] and unmatched == 1
+
+
+def test_concurrency_bound_makes_requests_wait_their_turn():
+    """With --max-concurrency 1 a second request waits (counted in /health) while the first is graded."""
+    import time
+
+    with ServeProcess("--workers", "2", "--timeout", "3", "--max-concurrency", "1") as srv:
+        out: dict[str, tuple] = {}
+        first = threading.Thread(target=lambda: out.setdefault("first", srv.post(
+            "/v1/grade", [{"completion": HOSTILE_POWER, "gold": "1"}])))
+        first.start()
+        deadline = time.monotonic() + 60
+        while srv.health()["in_flight"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling a condition under a deadline
+        second = threading.Thread(target=lambda: out.setdefault("second", srv.post(
+            "/v1/grade", [{"completion": "\\boxed{1}", "gold": "1"}])))
+        second.start()
+        seen_waiting = False
+        while not seen_waiting and "second" not in out and time.monotonic() < deadline:
+            h = srv.health()
+            seen_waiting = h["waiting"] == 1 and h["in_flight"] == 1
+            time.sleep(0.02)
+        first.join(120)
+        second.join(120)
+        assert seen_waiting, "the second request was graded alongside the first"
+        assert out["first"][1]["verdicts"][0]["detail"] == "timeout"
+        assert out["second"][1]["verdicts"][0]["correct"] is True
