@@ -258,3 +258,34 @@ def test_split_and_build_write_cards_that_load(run_dir, tmp_path):
     assert "`build sft`" in text and "`math`" in text
     rows = sum(1 for _ in (built / "sft.jsonl").open())
     assert datasets.load_dataset(str(built), cache_dir=CACHE)["train"].num_rows == rows
+
+
+def test_run_card_records_model_sampling_and_redacts_keys(tmp_path):
+    from gradeset.io.card import run_facts
+
+    pipeline = {"name": "gen", "source": {"path": "q.jsonl"}, "steps": [
+        {"generate": {"backend": "openai", "model": "Qwen/Qwen3-1.7B", "temperature": 0.7, "n": 8,
+                      "api_key": "sk-secret", "system_prompt": "Think step by step."}},
+        {"verify": {"task": "gsm8k", "workers": 2}}, "dedup"]}
+    summary = {"output": str(tmp_path / "groups"), "read": 10, "rejected": 1, "written": 9,
+               "steps": [{"step": "generate", "in": 9, "out": 9, "stats": {"failed": 0}},
+                         {"step": "verify", "in": 9, "out": 9, "stats": {"correct": 40}}],
+               "exports": [], "check": None}
+    text = card_markdown({**run_facts(pipeline, summary, tmp_path), "files": [{"path": "a.jsonl", "rows": 9}]})
+    assert '"model": "Qwen/Qwen3-1.7B"' in text and '"temperature": 0.7' in text
+    assert "Think step by step." in text and "sk-secret" not in text and "<redacted>" in text
+    assert "`gsm8k`" in text and "`dedup`" in text
+    assert "| source | 10 | 9 |" in text and "| verify | 9 | 9 |" in text and "no check was run" in text
+
+
+def test_export_card_reads_model_and_sampling_from_the_rows(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"prompt": "1+1?", "answer": "2", "task": "math", "responses": [
+        {"text": "\\boxed{2}", "score": 1.0, "correct": True,
+         "meta": {"model": "m-7b", "temperature": 1.0, "top_p": 0.95, "api_key": "never"}}]}) + "\n")
+    out = tmp_path / "pub"
+    out.mkdir()
+    assert main(["export", str(src), str(out / "grpo.jsonl"), "--to", "trl-prompt", "-q"]) == 0
+    text = (out / "README.md").read_text()
+    assert '"model": "m-7b"' in text and '"top_p": 0.95' in text and "never" not in text
+    assert "`math`" in text and "1 responses, 1 graded, 1 correct" in text
