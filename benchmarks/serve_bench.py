@@ -186,6 +186,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16, help="completions per request in the throughput runs")
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--workers", type=int, default=2, help="gradeset serve --workers")
+    ap.add_argument("--chunk", type=int, nargs="+", default=[128], help="gradeset serve --chunk value(s)")
     ap.add_argument("--also-workers", type=int, nargs="*", default=[4],
                     help="further gradeset servers with these --workers, measured in the same rounds")
     ap.add_argument("--hostile-every", type=int, default=10000,
@@ -201,8 +202,12 @@ def main() -> None:
     servers = {}
     with contextlib.ExitStack() as stack:
         for w in sorted({args.workers, *args.also_workers}):
-            srv = stack.enter_context(ServeProcess("--task", "math", "--workers", str(w), "--timeout", "5"))
-            servers[f"gradeset serve ({w} workers)"] = (srv.proc.pid, srv.url)
+            for chunk in args.chunk:
+                srv = stack.enter_context(ServeProcess("--task", "math", "--workers", str(w), "--timeout", "5",
+                                                       "--chunk", str(chunk)))
+                label = f"gradeset serve ({w} workers)" if len(args.chunk) == 1 else \
+                    f"gradeset serve ({w} workers, chunk {chunk})"
+                servers[label] = (srv.proc.pid, srv.url)
         proc, url = start_incumbent()
         stack.callback(lambda: (proc.terminate(), proc.wait(timeout=30)))
         servers["incumbent: ThreadingHTTPServer + verifier in threads"] = (proc.pid, url)
@@ -218,7 +223,7 @@ def main() -> None:
         for name, rs in runs.items():
             rs.sort(key=lambda r: r["rewards_per_s"])
             rows.append({"server": name, **rs[len(rs) // 2], "rounds_rewards_per_s": [r["rewards_per_s"] for r in rs]})
-        name = f"gradeset serve ({args.workers} workers)"
+        name = next(n for n in servers if n.startswith(f"gradeset serve ({args.workers} workers"))
         pid, u = servers[name]
         h = asyncio.run(throughput(u, args.clients, args.batch, seconds / rounds, hostile_every=args.hostile_every))
         with urllib.request.urlopen(f"{u}/health", timeout=30) as resp:

@@ -36,6 +36,9 @@ def register(sub) -> None:
     p.add_argument("--max-items", type=int, default=65536, help="completions per request (default 65536)")
     p.add_argument("--max-concurrency", type=int, default=64,
                    help="requests graded at once; more wait their turn (default 64)")
+    p.add_argument("--chunk", type=int, default=128,
+                   help="completions a worker takes at once: larger amortises the hand-over, smaller spreads a "
+                        "batch over more workers (default 64)")
     p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default), ERROR")
     p.set_defaults(func=run)
 
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is None:
         args.workers = min(8, 2 * (os.cpu_count() or 1))
     for name, value in (("--workers", args.workers), ("--max-concurrency", args.max_concurrency),
-                        ("--max-request-bytes", args.max_request_bytes), ("--max-items", args.max_items)):
+                        ("--max-request-bytes", args.max_request_bytes), ("--max-items", args.max_items), ("--chunk", args.chunk)):
         if value < 1:
             raise GradesetError(f"{name} must be at least 1, got {value}")
     for name, value in (("--timeout", args.timeout), ("--request-timeout", args.request_timeout)):
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     config = ServeConfig(tasks=args.task or ["math"], options=parse_options(args.option), workers=args.workers,
                          timeout=args.timeout, request_timeout=args.request_timeout,
                          max_request_bytes=args.max_request_bytes, max_items=args.max_items,
-                         max_concurrency=args.max_concurrency)
+                         max_concurrency=args.max_concurrency, chunk=args.chunk)
     try:
         return serve(config, args.host, args.port)
     except OSError as exc:

@@ -47,6 +47,7 @@ class ServeConfig:
     max_items: int = 65536  # completions per request
     max_concurrency: int = 64  # requests graded at once; more wait
     max_waiting: int = 1024  # requests waiting beyond that are answered 503
+    chunk: int = 128  # completions a worker takes at once
 
 
 def build_verifiers(tasks: list[str], options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -74,7 +75,8 @@ class RewardApp:
         self.verifiers, self.names = build_verifiers(config.tasks, config.options)
         self.default = config.tasks[0]
         budgets = {k: v.time_budget(config.timeout) for k, v in self.verifiers.items() if hasattr(v, "time_budget")}
-        self.lanes = Lanes(self.verifiers, workers=config.workers, timeout=config.timeout, budgets=budgets)
+        self.lanes = Lanes(self.verifiers, workers=config.workers, timeout=config.timeout, budgets=budgets,
+                           chunk=config.chunk)
         self.slots = asyncio.Semaphore(max(1, config.max_concurrency))
         self.waiting = 0
         self.in_flight = 0
