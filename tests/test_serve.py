@@ -163,6 +163,11 @@ def test_hostile_completion_times_out_while_others_are_answered(server):
     t = threading.Thread(target=hostile)
     t.start()
     try:
+        import time
+
+        deadline = time.monotonic() + 60
+        while server.health()["busy_workers"] < 1 and not done.is_set() and time.monotonic() < deadline:
+            time.sleep(0.02)  # wait (polling, with a deadline) until a worker holds the hostile completion
         answered_while_pending = 0
         for i in range(6):
             out = openrlhf_post(f"{server.url}/get_reward", [f"Q{i}: \\boxed{{{i}}}", f"Q{i}: \\boxed{{{i + 1}}}"],
