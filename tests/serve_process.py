@@ -30,8 +30,10 @@ class ServeProcess:
 
     def __enter__(self) -> ServeProcess:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-        env.update(self.env or {})
+        extra = dict(self.env or {})
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), extra.pop("PYTHONPATH", None),
+                                                         env.get("PYTHONPATH")) if p)
+        env.update(extra)
         self.errfile = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on it
         self.proc = subprocess.Popen([sys.executable, "-m", "gradeset", "serve", "--host", "127.0.0.1", "--port", "0",
                                       *self.args], stdout=subprocess.PIPE, stderr=self.errfile, env=env)
