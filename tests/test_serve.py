@@ -45,6 +45,13 @@ def test_openrlhf_remote_reward_end_to_end(server):
     assert out["extra_logs"]["correct"] == [1.0, 0.0, 0.0, 1.0]
     assert out["extra_logs"]["parsed"] == [1.0, 0.0, 1.0, 1.0]
     assert all(len(v) == 4 for v in out["extra_logs"].values())
+    # newer OpenRLHF first tries the same payload plus per-sample "metas"; it must be accepted as is
+    requests = pytest.importorskip("requests")
+    r = requests.post(f"{server.url}/get_reward", json={"query": queries, "prompts": prompts,
+                                                        "labels": ["5", "9", "6", 42], "metas": [{"i": i} for i in
+                                                                                               range(4)]},
+                      headers={"Content-Type": "application/json"}, timeout=180)
+    assert r.status_code == 200 and r.json()["rewards"] == [1.0, 0.0, 0.0, 1.0]
 
 
 def test_openrlhf_query_without_its_prompt_is_graded_whole_and_counted(server):
