@@ -24,11 +24,20 @@ def server():
         yield srv
 
 
-def openrlhf_post(url: str, queries: list[str], prompts: list[str], labels: list) -> dict:
-    """What OpenRLHF's remote_rm_fn / request_api_wrapper sends and reads."""
-    requests = pytest.importorskip("requests")
-    response = requests.post(url=url, json={"query": queries, "prompts": prompts, "labels": labels},
-                             headers={"Content-Type": "application/json"}, timeout=180)
+def openrlhf_post(url: str, queries: list[str], prompts: list[str], labels: list, **extra) -> dict:
+    """What OpenRLHF's remote_rm_fn / request_api_wrapper sends and reads: ``requests.post(json=...)``
+    (the same JSON body and header through urllib where requests is not installed)."""
+    payload = {"query": queries, "prompts": prompts, "labels": labels, **extra}
+    try:
+        import requests
+    except ImportError:
+        import urllib.request
+
+        req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=180) as resp:
+            return json.loads(resp.read())
+    response = requests.post(url=url, json=payload, headers={"Content-Type": "application/json"}, timeout=180)
     response.raise_for_status()
     return response.json()
 
@@ -46,12 +55,9 @@ def test_openrlhf_remote_reward_end_to_end(server):
     assert out["extra_logs"]["parsed"] == [1.0, 0.0, 1.0, 1.0]
     assert all(len(v) == 4 for v in out["extra_logs"].values())
     # newer OpenRLHF first tries the same payload plus per-sample "metas"; it must be accepted as is
-    requests = pytest.importorskip("requests")
-    r = requests.post(f"{server.url}/get_reward", json={"query": queries, "prompts": prompts,
-                                                        "labels": ["5", "9", "6", 42], "metas": [{"i": i} for i in
-                                                                                               range(4)]},
-                      headers={"Content-Type": "application/json"}, timeout=180)
-    assert r.status_code == 200 and r.json()["rewards"] == [1.0, 0.0, 0.0, 1.0]
+    out = openrlhf_post(f"{server.url}/get_reward", queries, prompts, ["5", "9", "6", 42],
+                        metas=[{"i": i} for i in range(4)])
+    assert out["rewards"] == [1.0, 0.0, 0.0, 1.0]
 
 
 def test_openrlhf_query_without_its_prompt_is_graded_whole_and_counted(server):
