@@ -18,7 +18,7 @@ from gradeset.errors import GradesetError
 COMMAND_MODULES = [
     "inspect", "convert", "synth", "extract", "prompts_from_docs", "load", "prepare", "augment",
     "generate", "verify", "audit", "build", "balance", "split", "dedup", "decontaminate", "batch", "export",
-    "check", "eval", "traces", "train", "run",
+    "check", "eval", "traces", "train", "run", "serve", "push",
 ]
 
 

@@ -71,8 +71,12 @@ def run_pipeline(pipeline_path: str | os.PathLike, *, runner: str = "local", res
     stream = stream if stream is not None else sys.stderr
     plan = prepare(pipeline_path)
     try:
-        return _run(plan, runner=runner, resume=resume, progress=progress, strict=strict, address=address,
-                    num_cpus=num_cpus, stream=stream)
+        summary = _run(plan, runner=runner, resume=resume, progress=progress, strict=strict, address=address,
+                       num_cpus=num_cpus, stream=stream)
+        from gradeset.io.card import write_run_cards
+
+        summary["cards"] = [str(p) for p in write_run_cards(plan.raw, summary)]  # README.md dataset cards
+        return summary
     except OSError as exc:
         raise PipelineError(_os_error_message(exc, plan)) from None
     finally:

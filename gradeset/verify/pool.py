@@ -197,7 +197,9 @@ class VerifyPool:
         def give_up(w: _Worker, detail: str) -> None:
             nonlocal remaining
             pending = list(w.pending.values())
-            if w.solo and len(pending) == 1:
+            # a worker grades its chunk in order and flushes before it waits again, so when
+            # only one item is unanswered that item is the one it is stuck on: no solo retry
+            if len(pending) == 1:
                 results[pending[0][0]] = Verdict(0.0, False, None, detail)
                 remaining -= 1
                 if detail == "timeout":
