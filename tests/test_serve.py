@@ -12,15 +12,19 @@ import pytest
 from serve_process import ServeProcess
 
 DATA = Path(__file__).parent / "data" / "serve"
-HOSTILE_POWER = r"The answer is \boxed{9^{9^{9^{9}}}}"
+HOSTILE_POWER = r"The answer is \boxed{9^{9^{9^{9}}}}"  # refused quickly by the exact path's bounds now
 HOSTILE_BRACES = "\\boxed{" + "{" * 10000 + "1" + "}" * 10000 + "}"
+# what still computes forever: the test plugin (tests/data/serve/hang_plugin.py) on a HANG completion
+HANG = "python:hang_plugin:grade"
+HOSTILE = r"HANG: the answer is \boxed{1}"
+PLUGIN_ENV = {"PYTHONPATH": str(Path(__file__).parent / "data" / "serve")}
 CHATML = "<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n"
 
 
 @pytest.fixture(scope="module")
 def server():
-    with ServeProcess("--task", "math", "--task", "gsm8k", "--workers", "2", "--timeout", "5",
-                      "--max-request-bytes", "200000") as srv:
+    with ServeProcess("--task", "math", "--task", "gsm8k", "--task", HANG, "--workers", "2", "--timeout", "5",
+                      "--max-request-bytes", "200000", env=PLUGIN_ENV) as srv:
         yield srv
 
 
@@ -161,15 +165,24 @@ def test_a_request_cannot_import_code(tmp_path):
     assert canary.read_text() == "imported"
 
 
-def test_hostile_completion_times_out_while_others_are_answered(server):
+@pytest.fixture(scope="module")
+def hang_server():
+    """Its default verifier (what /get_reward uses) hangs on HANG and grades the rest as math."""
+    with ServeProcess("--task", HANG, "--workers", "2", "--timeout", "5", env=PLUGIN_ENV) as srv:
+        yield srv
+
+
+def test_hostile_completion_times_out_while_others_are_answered(hang_server, server):
     """A completion that would compute forever holds one worker until it is killed; other
     requests go to the other worker meanwhile, and the hostile one scores 0 as a timeout."""
+    server_math = server
+    server = hang_server
     timeouts_before = server.health()["timeouts"]
     results: dict[str, dict] = {}
     done = threading.Event()
 
     def hostile():
-        results["hostile"] = openrlhf_post(f"{server.url}/get_reward", ["Q: big?\nA: " + HOSTILE_POWER],
+        results["hostile"] = openrlhf_post(f"{server.url}/get_reward", ["Q: big?\nA: " + HOSTILE],
                                            ["Q: big?\nA: "], ["1"])
         done.set()
 
@@ -196,17 +209,20 @@ def test_hostile_completion_times_out_while_others_are_answered(server):
     h = server.health()
     assert h["timeouts"] >= timeouts_before + 1
     assert h["status"] == "ok" and h["busy_workers"] == 0
-    status, out = server.post("/v1/grade", [{"completion": HOSTILE_BRACES, "gold": "3"},
-                                            {"completion": "\\boxed{3}", "gold": "3"}])
+    status, out = server_math.post("/v1/grade", [{"completion": HOSTILE, "gold": "1", "task": HANG},
+                                                 {"completion": HOSTILE_BRACES, "gold": "1"},
+                                                 {"completion": "\\boxed{3}", "gold": "3"}])
     assert status == 200
     assert out["verdicts"][0]["detail"] == "timeout" and out["verdicts"][0]["score"] == 0.0
-    assert out["verdicts"][1]["correct"] is True
+    assert out["verdicts"][1]["score"] == 0.0
+    assert out["verdicts"][2]["correct"] is True
 
 
 def test_request_time_limit_answers_in_time():
     """Per-request limit: what is not graded by then scores 0 with a request-timeout detail."""
-    with ServeProcess("--workers", "1", "--timeout", "600", "--request-timeout", "2") as srv:
-        status, out = srv.post("/v1/grade", [{"completion": HOSTILE_POWER, "gold": "1"},
+    with ServeProcess("--task", HANG, "--workers", "1", "--timeout", "600", "--request-timeout", "2",
+                      env=PLUGIN_ENV) as srv:
+        status, out = srv.post("/v1/grade", [{"completion": HOSTILE, "gold": "1"},
                                              {"completion": "\\boxed{1}", "gold": "1"}])
         assert status == 200
         assert [v["detail"] for v in out["verdicts"]][0] == "timeout (request time limit)"
@@ -217,7 +233,7 @@ def test_request_time_limit_answers_in_time():
 def test_health_reports_config(server):
     h = server.health()
     assert h["status"] == "ok"
-    assert h["tasks"] == ["math", "gsm8k"] and h["default_task"] == "math"
+    assert h["tasks"] == ["math", "gsm8k", HANG] and h["default_task"] == "math"
     assert h["workers"] == 2 and h["max_request_bytes"] == 200000
 
 
@@ -296,7 +312,7 @@ def test_trl_async_reward_through_server(server):
     assert server.health()["graded"] == graded + 3
     assert reward.fallbacks == 0
     assert reward.sync()(prompts=["a"], completions=["\\boxed{7}"], answer=["7"]) == [1.0]
-    timed_out = asyncio.run(ServerReward(server.url)(completions=[HOSTILE_POWER], answer=["1"]))
+    timed_out = asyncio.run(ServerReward(server.url, task=HANG)(completions=[HOSTILE], answer=["1"]))
     assert timed_out == [None]  # a grader timeout stays out of the group baseline
 
 
@@ -346,10 +362,11 @@ def test_concurrency_bound_makes_requests_wait_their_turn():
     """With --max-concurrency 1 a second request waits (counted in /health) while the first is graded."""
     import time
 
-    with ServeProcess("--workers", "2", "--timeout", "3", "--max-concurrency", "1") as srv:
+    with ServeProcess("--task", HANG, "--workers", "2", "--timeout", "3", "--max-concurrency", "1",
+                      env=PLUGIN_ENV) as srv:
         out: dict[str, tuple] = {}
         first = threading.Thread(target=lambda: out.setdefault("first", srv.post(
-            "/v1/grade", [{"completion": HOSTILE_POWER, "gold": "1"}])))
+            "/v1/grade", [{"completion": HOSTILE, "gold": "1"}])))
         first.start()
         deadline = time.monotonic() + 60
         while srv.health()["in_flight"] < 1 and time.monotonic() < deadline:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from gradeset.verify import get_verifier
 from gradeset.verify.pool import VerifyPool
 
-HOSTILE = r"\boxed{9^{9^{9^{9}}}}"
+sys.path.insert(0, str(Path(__file__).parent / "data" / "serve"))  # hang_plugin, imported by the workers too
+HOSTILE = r"HANG \boxed{1}"  # the math verifier has no input that computes forever any more
 
 
 def test_a_lone_stuck_item_is_the_timeout_without_a_solo_retry(monkeypatch):
@@ -18,7 +22,8 @@ def test_a_lone_stuck_item_is_the_timeout_without_a_solo_retry(monkeypatch):
         return w
 
     monkeypatch.setattr(VerifyPool, "_spawn", counting)
-    with VerifyPool({"math": get_verifier("math")}, workers=1, timeout=2) as pool:
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent / "data" / "serve"))
+    with VerifyPool({"math": get_verifier("python:hang_plugin:grade")}, workers=1, timeout=2) as pool:
         verdicts = pool.map([("math", HOSTILE, "1")])
         assert verdicts[0].detail == "timeout" and verdicts[0].score == 0.0
         assert pool.timeouts == 1
