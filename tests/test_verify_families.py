@@ -4,10 +4,10 @@ correct, wrong, unparseable, truncated and hostile inputs for each."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import skip_unless
 
 from gradeset.errors import GradesetError
 from gradeset.verify import get_verifier
@@ -166,12 +166,9 @@ def test_code_hostile_cannot_fake_passes_escape_time_or_touch_files(tmp_path):
 
 # ---------------------------------------------------------------- judge
 def _judge_server():
-    sys.path.insert(0, str(Path(__file__).parent))
-    loop = pytest.importorskip("loopback_server")
-    gen = pytest.importorskip("gradeset.generate")
-    if not hasattr(gen, "complete"):
-        pytest.skip("gradeset.generate.complete not available yet")
-    return loop
+    import loopback_server
+
+    return loopback_server
 
 
 def test_judge_scores_with_rubric_through_loopback():
@@ -271,8 +268,8 @@ def test_task_aliases_from_datasets():
 def test_code_sandbox_with_bubblewrap_blocks_network_and_host_writes():
     from gradeset.verify.sandbox import bwrap_path
 
-    if not bwrap_path():
-        pytest.skip("bubblewrap not installed or not usable here (the sandbox then says so in its output)")
+    skip_unless(bool(bwrap_path()), "bwrap",
+                "bubblewrap not installed or not usable here (the sandbox then says so in its output)")
     v = get_verifier("code", test_timeout=5)
     probe = Path(__file__).parent / "data" / "verify" / "_sandbox_probe.txt"
     net = v("```python\nimport socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n```", ["assert True"])
