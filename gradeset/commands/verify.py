@@ -16,7 +16,8 @@ def register(sub) -> None:
     add_output(p)
     p.add_argument("--task", "-t", default="math",
                    help="math, gsm8k, mcq, trivia, format, regex, code, judge, python:module:function, "
-                        "or auto (each group's task field)")
+                        "or auto (each group's task field, which may only name a registered verifier: rows "
+                        "naming code such as module:function go to the reject file, never imported)")
     p.add_argument("--workers", "-w", type=int, default=1,
                    help="grading processes (0: in this process, without a hard time limit)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per response before its worker is killed")
