@@ -234,3 +234,22 @@ def test_pipeline_verify_auto_never_imports_row_tasks(marker, tmp_path):
 def test_get_verifier_from_python_is_the_users_choice(marker):
     v = get_verifier("python:marker_plugin:grade")
     assert v("a", "a").correct is True and marker.exists()
+
+
+def test_verify_cli_strict_stops_at_a_data_named_target(marker, tmp_path, capsys):
+    src = write_jsonl(tmp_path / "in.jsonl", hostile_groups(marker))
+    code = main(["verify", str(src), "--out", str(tmp_path / "o.jsonl"), "--task", "auto", "--workers", "0",
+                 "--strict"])
+    assert code == 2
+    assert_nothing_ran(marker)
+    err = capsys.readouterr().err
+    assert "'builtins:exec'" in err and "Traceback" not in err
+
+
+def test_judge_rubric_from_a_row_is_text_never_a_path(tmp_path):
+    from gradeset.verify.judge import JudgeVerifier
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    prompt = JudgeVerifier(model="m").prompt("an answer", {"prompt": "q", "rubric": str(secret), "answer": "a"})
+    assert str(secret) in prompt and "TOP-SECRET-CONTENT" not in prompt
