@@ -32,6 +32,11 @@ unanswered until ``release()``; ``wait_held(k, timeout)`` returns once ``k`` req
 held. Tests use it to act (SIGINT, kill -9) at a point chosen from progress, with the
 client provably mid-run, instead of sleeping and hoping.
 
+``reject_fields``: request fields the server refuses with 422 "Unexpected fields in the
+request: {...}", as ``transformers serve`` does for vLLM's ``continue_final_message`` /
+``add_generation_prompt`` (use :data:`VLLM_ONLY_FIELDS`). ``usage``: False leaves the
+``usage`` object out of answers (servers that do not count tokens).
+
 Run as a script to serve from a separate process (benchmarks)::
 
     python tests/loopback_server.py --latency 0.05 --reply "ok"   # prints the port
@@ -50,9 +55,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 422: "Unprocessable Entity",
+            429: "Too Many Requests",
             500: "Internal Server Error", 503: "Service Unavailable"}
 GENERATION_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/messages")
+VLLM_ONLY_FIELDS = ("continue_final_message", "add_generation_prompt")
 
 
 @dataclass
@@ -64,6 +71,7 @@ class Fault:
     retry_after: float | None = 1.0
     delay: float = 5.0
     match: Callable[[Request], bool] | None = None
+    message: str | None = None  # the error message (default "injected KIND")
 
     def matches(self, req: Request) -> bool:
         return self.times > 0 and (self.match is None or bool(self.match(req)))
@@ -174,7 +182,8 @@ class LoopbackServer:
 
     def __init__(self, reply: str | Callable[..., Any] = "ok", *, latency: float = 0.0,
                  faults: list[Fault] | None = None, support_n: bool | str = True,
-                 model: str = "loopback", port: int = 0, record: bool = True, ssl=None):
+                 model: str = "loopback", port: int = 0, record: bool = True, ssl=None,
+                 reject_fields: tuple[str, ...] | list[str] | None = None, usage: bool = True):
         self.reply = reply
         self.latency = latency
         self.faults = list(faults or [])
@@ -183,6 +192,8 @@ class LoopbackServer:
         self.port = port
         self.record = record
         self.ssl = ssl  # an ssl.SSLContext serves https
+        self.reject_fields = set(reject_fields or ())
+        self.usage = usage
         self.requests: list[Request] = []
         self.count = 0
         self.open_connections = 0
@@ -338,6 +349,12 @@ class LoopbackServer:
         if not isinstance(body, dict):
             conn.send(_http(400, b'{"error": {"message": "request body is not JSON"}}'))
             return
+        unexpected = self.reject_fields & set(body)
+        if unexpected:
+            req.fault = "422"
+            msg = json.dumps({"detail": f"Unexpected fields in the request: {unexpected}"})
+            conn.send(_http(422, msg.encode()))
+            return
         fault = self._take_fault(req)
         delay = self.latency
         if fault is not None:
@@ -351,7 +368,8 @@ class LoopbackServer:
                 extra = {}
                 if fault.kind == "429" and fault.retry_after is not None:
                     extra["Retry-After"] = f"{fault.retry_after:g}"
-                msg = json.dumps({"error": {"message": f"injected {fault.kind}", "type": "loopback"}})
+                text = fault.message or f"injected {fault.kind}"
+                msg = json.dumps({"error": {"message": text, "type": "loopback"}})
                 loop.call_later(delay, conn.send, _http(int(fault.kind), msg.encode(), extra))
                 return
             elif fault.kind == "malformed":
@@ -420,9 +438,10 @@ class LoopbackServer:
         else:
             obj = "text_completion" if path == "/v1/completions" else "chat.completion"
             payload = {"id": f"cmpl-{req.index}", "object": obj, "created": created, "model": model,
-                       "choices": choices,
-                       "usage": {"prompt_tokens": ptoks, "completion_tokens": usage_completion,
-                                 "total_tokens": ptoks + usage_completion}}
+                       "choices": choices}
+            if self.usage:
+                payload["usage"] = {"prompt_tokens": ptoks, "completion_tokens": usage_completion,
+                                    "total_tokens": ptoks + usage_completion}
         return _http(200, json.dumps(payload).encode())
 
 

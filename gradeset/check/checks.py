@@ -80,6 +80,7 @@ class CheckReport:
     mode: str = "groups"
     stages: list[dict] = field(default_factory=list)
     sample: list[dict] = field(default_factory=list)
+    exports: list[dict] = field(default_factory=list)  # a pipeline's trainer files: path, layout, rows
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -104,7 +105,7 @@ class CheckReport:
         return {"passed": not self.failed, "failed": [r.name for r in self.failed],
                 "inputs": self.inputs, "layout": self.layout, "mode": self.mode,
                 "checks": [asdict(r) for r in self.results], "stats": self.stats,
-                "stages": self.stages, "config": self.config,
+                "stages": self.stages, "exports": self.exports, "config": self.config,
                 **({"sample": self.sample} if include_sample else {})}
 
 

@@ -175,8 +175,11 @@ def run(args) -> int:
             else:
                 job.skip(reason)
 
-        groups = progress(located_groups(job, args.input, args.layout, args.split, where), desc=f"build {args.kind}",
-                          unit="group", disable=args.quiet)
+        from gradeset.io.card import Provenance, write_export_card
+
+        seen = Provenance()
+        groups = progress(seen.observe(located_groups(job, args.input, args.layout, args.split, where)),
+                          desc=f"build {args.kind}", unit="group", disable=args.quiet)
         shaped = _iter_shaped(args, groups, stats, on_skip)
         opts = {"conversational": bool(args.conversational or args.messages), "system_prompt": args.system_prompt}
         if args.messages:
@@ -195,7 +198,12 @@ def run(args) -> int:
                 raise GradesetError(f"{args.input}: every record was rejected, nothing to build (reasons in "
                                     f"{job.rejects.path})")
 
-        write_rows(job, args.out, checked(rows), fmt=args.out_format)
+        n_rows = write_rows(job, args.out, checked(rows), fmt=args.out_format)
+        card = write_export_card(args.out, args.input, layout=layout, rows=n_rows, read=job.read,
+                                 rejected=job.rejected, provenance=seen, step=f"build {args.kind}",
+                                 params={k: v for k, v in stats.items() if isinstance(v, int | float | str)})
+        if card is not None:
+            job.note(f"dataset card: {card}")
         stats_path = Path(str(args.out).rstrip("/") + ".stats.json")
         write_bytes_atomic(stats_path, orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return 0

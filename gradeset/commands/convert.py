@@ -71,10 +71,18 @@ def convert(args: argparse.Namespace, name: str = "convert") -> int:
                 raise GradesetError(f"{args.input}: no row could be read as {as_what}; nothing written "
                                     f"(reasons in {job.rejects.path})")
 
+        from gradeset.io.card import Provenance, write_export_card
+
+        seen = Provenance()
         groups = progress(job.groups(args.input, args.from_layout, args.split), desc=name, unit="group",
                           disable=getattr(args, "quiet", False))
-        rows = export_groups(counted(groups), layout.name, **opts)
-        write_rows(job, args.output, guarded(rows), fmt=args.out_format)
+        rows = export_groups(counted(seen.observe(groups)), layout.name, **opts)
+        rows_written = write_rows(job, args.output, guarded(rows), fmt=args.out_format)
+        if name == "export":  # a dataset card (README.md) beside what an export wrote
+            card = write_export_card(args.output, args.input, layout=layout.name, rows=rows_written,
+                                     read=job.read, rejected=job.rejected, provenance=seen)
+            if card is not None:
+                job.note(f"dataset card: {card}")
         if job.written != exported:
             job.note(f"wrote {job.written} {layout.name} rows for {exported} groups")
             job.written = exported

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gradeset.errors import GradesetError
-from gradeset.evaluate.metrics import compute_metrics, parse_ks
+from gradeset.evaluate.metrics import compute_metrics, default_ks, parse_ks
 from gradeset.evaluate.report import debug_paths, example_rows, new_run_id, write_csv, write_metrics
 
 
@@ -97,12 +97,14 @@ def evaluate(groups: list[dict], *, ks: Sequence[int] | str | None = None, task:
              generate_cfg: Any = None, workers: int = 1, timeout: float = 5.0, regrade: bool = False,
              cache_path: str | os.PathLike | None = None,
              on_untrusted: Callable[[int, dict, str], None] | None = None) -> tuple[list[dict], dict[str, Any]]:
-    """Groups in, (graded groups, metrics) out; generates first when generate_cfg is given."""
-    ks = parse_ks(ks)
+    """Groups in, (graded groups, metrics) out; generates first when generate_cfg is given.
+
+    Without ks, k is 1, the group size and the powers of two between (:func:`default_ks`)."""
+    ks = parse_ks(ks) if ks is not None else None
     if generate_cfg is not None:
         groups = generate(groups, generate_cfg, cache_path=cache_path)
     groups = grade(groups, task, workers=workers, timeout=timeout, regrade=regrade, on_untrusted=on_untrusted)
-    return groups, compute_metrics(groups, ks)
+    return groups, compute_metrics(groups, ks if ks is not None else default_ks(groups))
 
 
 def evaluate_model(model: str | os.PathLike, data: str | os.PathLike | list[dict], *, out_dir: str | os.PathLike,
