@@ -27,6 +27,11 @@ matching generation requests. Kinds: ``429`` (with ``Retry-After``), ``500``, ``
 ``support_n``: True answers ``n`` choices; False ignores ``n`` (one choice, as some
 servers do); ``"reject"`` answers 400 to ``n`` > 1.
 
+``hold_after(n)`` answers the next ``n`` generation requests and holds every later one
+unanswered until ``release()``; ``wait_held(k, timeout)`` returns once ``k`` requests are
+held. Tests use it to act (SIGINT, kill -9) at a point chosen from progress, with the
+client provably mid-run, instead of sleeping and hoping.
+
 ``reject_fields``: request fields the server refuses with 422 "Unexpected fields in the
 request: {...}", as ``transformers serve`` does for vLLM's ``continue_final_message`` /
 ``add_generation_prompt`` (use :data:`VLLM_ONLY_FIELDS`). ``usage``: False leaves the
@@ -200,6 +205,9 @@ class LoopbackServer:
         self._started = threading.Event()
         self._reply_arity = self._arity(reply)
         self._encoded: dict[tuple, bytes] = {}
+        self._hold_budget: int | None = None  # answers left before holding; None: never hold
+        self._held: list[tuple[_Conn, bytes]] = []
+        self._held_cond = threading.Condition(self._lock)
 
     @staticmethod
     def _arity(reply) -> int:
@@ -266,6 +274,46 @@ class LoopbackServer:
     def serve_forever(self) -> None:
         """Serve in the calling thread (the script entry point)."""
         self._run()
+
+    # -- holding answers ---------------------------------------------------------------------
+    def hold_after(self, n: int) -> None:
+        """Answer the next n generation requests, then hold the rest until ``release()``."""
+        with self._lock:
+            self._hold_budget = int(n)
+
+    def wait_held(self, k: int = 1, timeout: float = 60.0) -> bool:
+        """Block until at least k requests are held (False if the timeout passed first)."""
+        with self._held_cond:
+            return self._held_cond.wait_for(lambda: len(self._held) >= k, timeout)
+
+    @property
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def release(self) -> None:
+        """Stop holding; answer what was held (connections a killed client closed are skipped)."""
+        with self._lock:
+            self._hold_budget = None
+            held, self._held = self._held, []
+        if self._loop is not None:
+            for conn, data in held:
+                self._loop.call_soon_threadsafe(conn.send, data)
+
+    def _deliver(self, conn: _Conn, data: bytes, delay: float) -> None:
+        """Send an answer after delay, or hold it (see ``hold_after``); runs on the loop thread."""
+        with self._lock:
+            if self._hold_budget is not None:
+                if self._hold_budget <= 0:
+                    self._held.append((conn, data))
+                    self._held_cond.notify_all()
+                    return
+                self._hold_budget -= 1
+        if delay > 0:
+            assert self._loop is not None
+            self._loop.call_later(delay, conn.send, data)
+        else:
+            conn.send(data)
 
     # -- request handling --------------------------------------------------------------------
     def generation_requests(self) -> list[Request]:
@@ -341,21 +389,14 @@ class LoopbackServer:
             data = self._encoded.get(key)
             if data is None:
                 data = self._encoded[key] = self._answer(req, path, body, n)
-            if delay > 0:
-                loop.call_later(delay, conn.send, data)
-            else:
-                conn.send(data)
+            self._deliver(conn, data, delay)
             return
         if callable(self.reply) and getattr(self.reply, "blocking", False):
             # Slow callables (a real model) run off the loop so other connections proceed.
             fut = loop.run_in_executor(None, self._answer, req, path, body, n)
-            fut.add_done_callback(lambda f: loop.call_later(delay, conn.send, f.result()))
+            fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._deliver, conn, f.result(), delay))
             return
-        data = self._answer(req, path, body, n)
-        if delay > 0:
-            loop.call_later(delay, conn.send, data)
-        else:
-            conn.send(data)
+        self._deliver(conn, self._answer(req, path, body, n), delay)
 
     def _reply_for(self, req: Request, choice: int) -> dict:
         r = self.reply

@@ -118,7 +118,6 @@ def test_eval_cli_writes_seed004_debug_layout(data_dir, tmp_path, capsys):
 
 
 def test_eval_grades_ungraded_responses_with_task(data_dir, tmp_path):
-    pytest.importorskip("gradeset.verify.maths")
     src = str(data_dir / "eval" / "ungraded.jsonl")
     out = tmp_path / "m.json"
     assert main(["eval", src, "--task", "math", "--json", str(out), "--save-groups", str(tmp_path / "g.jsonl")]) == 0

@@ -4,7 +4,6 @@ correct, wrong, unparseable, truncated and hostile inputs for each."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -165,12 +164,9 @@ def test_code_hostile_cannot_fake_passes_escape_time_or_touch_files(monkeypatch)
 
 # ---------------------------------------------------------------- judge
 def _judge_server():
-    sys.path.insert(0, str(Path(__file__).parent))
-    loop = pytest.importorskip("loopback_server")
-    gen = pytest.importorskip("gradeset.generate")
-    if not hasattr(gen, "complete"):
-        pytest.skip("gradeset.generate.complete not available yet")
-    return loop
+    import loopback_server
+
+    return loopback_server
 
 
 def test_judge_scores_with_rubric_through_loopback():
@@ -221,15 +217,12 @@ def test_judge_through_verify_groups_uses_group_context_and_survives_a_dead_back
     assert r["correct"] is False and r["parsed"] is None
 
 
-def test_format_hostile_repeated_tags_are_fast_and_wrong():
-    import time
-
+def test_format_hostile_repeated_tags_are_wrong():
+    # speed on such text is a benchmark's claim (benchmarks/), not a timed unit test
     v = get_verifier("format")
     text = "<start_working_out>" * 20000 + "<end_working_out>" * 20000 + "<SOLUTION>1" * 20000
-    t0 = time.perf_counter()
     out = v(text)
     assert not out.correct and out.score == 0.0
-    assert time.perf_counter() - t0 < 2
 
 
 def test_plugin_errors_and_hangs_become_verdicts(monkeypatch, tmp_path):

@@ -91,8 +91,20 @@ def run(args) -> int:
             raise GradesetError(
                 f"{args.input}: the groups have no responses; pass --backend and --model to sample them first"
             )
+        untrusted: list[str] = []
+
+        def on_untrusted(i: int, g: dict, why: str) -> None:
+            gid = g.get("id")
+            untrusted.append(f"{args.input}: group {i + 1}" + (f" (id {gid})" if gid is not None else "")
+                             + f" not graded: {why}")
+
         groups, metrics = evaluate(groups, ks=ks, task=args.task, generate_cfg=cfg, workers=args.workers,
-                                   timeout=args.timeout, regrade=args.regrade)
+                                   timeout=args.timeout, regrade=args.regrade, on_untrusted=on_untrusted)
+        for line in untrusted[:5]:
+            print(f"gradeset: warning: {line}", file=sys.stderr)
+        if untrusted:
+            print(f"gradeset: warning: {len(untrusted)} group(s) left ungraded because their task field names "
+                  "no registered verifier; pass --task to choose one", file=sys.stderr)
         header = {"input": args.input, "task": args.task}
         if cfg is not None:
             header.update({"model": args.model, "backend": args.backend, "n": cfg.n,

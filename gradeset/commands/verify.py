@@ -22,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--baseline", metavar="PATH", help="with --audit: exit 1 when worse than this baseline")
     p.add_argument("--task", "-t", default="math",
                    help="math, gsm8k, mcq, trivia, format, regex, code, judge, python:module:function, "
-                        "or auto (each group's task field)")
+                        "or auto (each group's task field, which may only name a registered verifier: rows "
+                        "naming code such as module:function go to the reject file, never imported)")
     p.add_argument("--workers", "-w", type=int, default=1,
                    help="grading processes (0: in this process, without a hard time limit)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per response before its worker is killed")
@@ -72,6 +73,23 @@ def _write_layout(job: Job, out: str, groups, layout: str, fmt: str | None, batc
     return rows
 
 
+def accepted(job: Job, groups, grader, source: str):
+    """Groups whose task the grader may use; the others go to the reject file, never imported.
+
+    With ``--task auto`` a row's ``task`` must name a registered verifier: a dataset row
+    saying ``builtins:exec`` is hostile input, not a plugin choice."""
+    from gradeset.io import Reject
+
+    for n, g in enumerate(groups, 1):
+        why = grader.task_problem(g)
+        if why is None:
+            yield g
+            continue
+        gid = g.get("id")
+        job.rejects.add(Reject(source, None, f"group {n}" + (f" (id {gid})" if gid is not None else "")
+                               + f": {why}", g))
+
+
 def run(args: argparse.Namespace) -> int:
     from gradeset.errors import GradesetError
     from gradeset.io import batched
@@ -102,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     with Job(args.out, strict=args.strict, name="verify") as job:
         def graded():
             nonlocal responses
-            groups = job.groups(args.input, args.layout, args.split)
+            groups = accepted(job, job.groups(args.input, args.layout, args.split), grader, args.input)
             for batch in batched(progress(groups, desc="verify", unit="group", disable=args.quiet), args.batch):
                 grader.grade(batch)
                 responses += sum(len(g.get("responses") or []) for g in batch)

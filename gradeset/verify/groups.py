@@ -6,18 +6,25 @@ from typing import Any
 
 from gradeset.records import prompt_text, response_text
 from gradeset.verify.pool import Item, VerifyPool, inline_map
-from gradeset.verify.registry import accepted_options, get_verifier
+from gradeset.verify.registry import UntrustedTask, accepted_options, data_task, get_verifier
 from gradeset.verify.verdict import Asked, Verdict
 
 STAT_KEYS = ("graded", "correct", "unparsed", "truncated", "timeouts", "errors", "failed_generations",
-             "path_exact", "path_symbolic", "path_judge")
+             "rejected_tasks", "path_exact", "path_symbolic", "path_judge")
 
 
 def task_of(group: dict, task: str, default: str = "math") -> str:
+    """The verifier for a group: the user's task, or (auto) the group's own registered task.
+
+    Raises UntrustedTask when an auto group's ``task`` field names no registered verifier:
+    a row never chooses code to import (see ``registry.data_task``).
+    """
     if task != "auto":
         return task
     t = group.get("task")
-    return t if isinstance(t, str) and t else default
+    if t is None or t == "":
+        return default
+    return data_task(t, trusted={default})
 
 
 def gold_of(group: dict, verifier: Any) -> Any:
@@ -43,10 +50,12 @@ def is_truncated(response: dict) -> bool:
 class Grader:
     """Verifiers for the tasks seen so far plus a pool; reused across batches by the step."""
 
-    def __init__(self, task: str = "math", workers: int = 1, timeout: float = 5.0, **opts: Any):
+    def __init__(self, task: str = "math", workers: int = 1, timeout: float = 5.0, *,
+                 default_task: str = "math", **opts: Any):
         from gradeset.verify.cascade import JudgeFallback, split_options
 
         self.task = task
+        self.default_task = default_task  # auto: for groups without a task field (the user's choice)
         self.workers = int(workers)
         self.timeout = float(timeout)
         self.opts, judge = split_options(opts)
@@ -84,7 +93,18 @@ class Grader:
         state["pool"] = None
         return state
 
+    def task_problem(self, group: dict) -> str | None:
+        """Why group cannot be graded here (its task names no registered verifier), or None."""
+        try:
+            task_of(group, self.task, self.default_task)
+        except UntrustedTask as exc:
+            return str(exc)
+        return None
+
     def grade(self, groups: list[dict]) -> list[dict]:
+        """Grade groups in place; a group whose own task is not a registered verifier is left
+        ungraded with the reason in each response's ``meta.verify_detail`` (and counted in
+        ``stats["rejected_tasks"]``); callers with a reject file filter with ``task_problem``."""
         items: list[Item] = []
         where: list[dict] = []
         batch_items: dict[str, list[int]] = {}
@@ -92,7 +112,14 @@ class Grader:
             responses = g.get("responses") or []
             if not responses:
                 continue
-            task = task_of(g, self.task)
+            try:
+                task = task_of(g, self.task, self.default_task)
+            except UntrustedTask as exc:
+                self.stats["rejected_tasks"] += 1
+                for r in responses:
+                    if isinstance(r, dict):
+                        self._mark_ungraded(r, f"not graded: {exc}")
+                continue
             v = self.verifier(task)
             gold = gold_of(g, v)
             for r in responses:
@@ -153,12 +180,16 @@ class Grader:
                                       "judge: equivalent" if said else "judge: not equivalent", path="judge")
 
     def _leave_ungraded(self, response: dict, why: str) -> None:
+        self._mark_ungraded(response, why)
+        self.stats["failed_generations"] += 1
+
+    @staticmethod
+    def _mark_ungraded(response: dict, why: str) -> None:
         response["score"] = response["correct"] = response["parsed"] = None
         meta = response.get("meta")
         if not isinstance(meta, dict):
             meta = response["meta"] = {}
         meta["verify_detail"] = why
-        self.stats["failed_generations"] += 1
 
     def _fill(self, response: dict, v: Verdict) -> None:
         response["score"] = float(v.score)
@@ -197,8 +228,9 @@ def verify_groups(groups: list[dict], task: str = "math", workers: int = 1, time
                   **opts: Any) -> list[dict]:
     """Fill score/correct/parsed (and execution_output for code) on every response.
 
-    ``task="auto"`` uses each group's ``task`` field. ``workers=0`` grades in this process
-    without a hard time limit; any other value uses killable worker processes.
+    ``task="auto"`` uses each group's ``task`` field, which may only name a registered
+    verifier (others are left ungraded with the reason). ``workers=0`` grades in this
+    process without a hard time limit; any other value uses killable worker processes.
     """
     grader = Grader(task=task, workers=workers, timeout=timeout, **opts)
     try:
