@@ -284,6 +284,10 @@ ROUNDTRIPS = {
                                                                          "output": "hi"}],
     "generations": [{"problem": "1+1?", "answer": "2", "generations": ["\\boxed{2}", "\\boxed{3}"],
                      "correctness_math_verify": [True, False], "finish_reasons": ["stop", "stop"]}],
+    "openrlhf": [{"input": "1+1?", "label": "2", "datasource": "gsm8k"},
+                 {"input": "Say hi", "output": "hi", "label": "", "datasource": "default"},
+                 {"input": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "a"}],
+                  "rejected": [{"role": "assistant", "content": "b"}], "label": "a", "datasource": "default"}],
 }
 
 
@@ -425,9 +429,36 @@ def test_openr1_generations_rows_become_graded_groups_and_round_trip():
     (g,), rejects, _ = imp("generations", [row])
     assert not rejects and g["prompt"] == "What is 1+1?" and g["uuid"] == "u1"
     assert [(r["correct"], r["score"]) for r in g["responses"]] == [(True, 1.0), (False, 0.0)]
-    assert g["responses"][1]["meta"] == {"correctness_llama": None, "is_reasoning_complete": False,
-                                         "finish_reason": "length", "sample_index": 1}
+    # is_reasoning_complete False follows from finish_reason "length": the export derives it again
+    assert g["responses"][1]["meta"] == {"correctness_llama": None, "finish_reason": "length", "sample_index": 1}
     (back,) = export_groups([g], "generations")
-    assert {k: back[k] for k in row} == row  # every column comes back
+    # every column with values comes back; an all-null list is not written (datasets 4 misreads nulls in lists)
+    assert {k: back[k] for k in row if k != "correctness_llama"} == {k: v for k, v in row.items()
+                                                                     if k != "correctness_llama"}
+    assert "correctness_llama" not in back and "sample_meta" not in back
+    # OpenR1-Math-220k's other columns, derived from the responses as they are now
+    assert back["solution"] == "\\boxed{2}" and back["correctness_count"] == 1
+    assert back["messages"] == [{"role": "user", "content": "What is 1+1?"},
+                                {"role": "assistant", "content": "<think>ok</think> \\boxed{2}"}]
+    g["responses"][1]["correct"] = True  # re-verified: the count follows
+    (again,) = export_groups([g], "generations")
+    assert again["correctness_count"] == 2 and again["correctness_math_verify"] == [True, True]
+
+
+def test_generations_export_never_pads_per_sample_lists_with_null():
+    g = {"prompt": "p", "answer": 3, "responses": [
+        {"text": "a", "correct": True, "meta": {"negative": None, "finish_reason": "stop"}},
+        {"text": "b", "meta": {"negative": "refusal", "finish_reason": "stop"}}]}
+    (row,) = export_groups([g], "generations")
+    lists = {k: v for k, v in row.items() if isinstance(v, list) and k != "messages"}
+    assert all(None not in v for v in lists.values()), lists
+    assert row["answer"] == "3" and row["finish_reasons"] == ["stop", "stop"]
+    assert row["sample_meta"] == [{"correctness_math_verify": True}, {"negative": "refusal"}]
+    (back,), rej, _ = imp("generations", [orjson.loads(orjson.dumps(row))])
+    assert not rej
+    assert [r.get("correct") for r in back["responses"]] == [True, None]
+    assert [r["meta"].get("negative") for r in back["responses"]] == [None, "refusal"]
+
+
     groups, rejects, _ = imp("generations", [row, {"problem": "x", "generations": "not a list"}])
     assert len(groups) == 1 and "generations: expected a list of strings" in str(rejects)
