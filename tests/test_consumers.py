@@ -78,9 +78,20 @@ def covers(loaded, original) -> bool:
     return loaded == original
 
 
+SPARSE = [  # per-sample values only some samples have: the case datasets 4's JSON reader shifts
+    {"prompt": "p1", "answer": 1, "responses": [{"text": "a", "correct": True}, {"text": "b",
+                                                 "meta": {"negative": "refusal", "finish_reason": "length"}}]},
+    {"prompt": "p2", "answer": "x", "responses": [{"text": "c", "meta": {"negative": "wrong-answer"}},
+                                                  {"text": "d", "correct": False}]},
+]
+
+
 def all_exports(data_dir: Path, tmp_path: Path) -> list[Path]:
-    return [export(data_dir / SRC, tmp_path / f"{layout}.{ext}", layout)
-            for layout in sorted(HOW) for ext in ("jsonl", "parquet")]
+    files = [export(data_dir / SRC, tmp_path / f"{layout}.{ext}", layout)
+             for layout in sorted(HOW) for ext in ("jsonl", "parquet")]
+    sparse = tmp_path / "sparse-groups.jsonl"
+    sparse.write_bytes(b"".join(orjson.dumps(g) + b"\n" for g in SPARSE))
+    return files + [export(sparse, tmp_path / "sparse.jsonl", "generations")]
 
 
 # ------------------------------------------------------------------------------ HF datasets
