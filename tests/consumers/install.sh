@@ -46,13 +46,15 @@ for c in "${CONSUMERS[@]}"; do
       v=$(make_venv verl 1)
       "$v/bin/pip" install -q --no-deps "verl==0.9.1"
       "$v/bin/pip" install -q --no-deps omegaconf antlr4-python3-runtime==4.9.3 pylatexenc codetiming \
-        tensordict ;;
+        tensordict pyvers cloudpickle ;;
     llamafactory)
       v=$(make_venv llamafactory 1)
+      # its data package __init__ imports torchaudio (no build for torch 2.13): the loader imports
+      # llamafactory.data.parser / .converter without that __init__ (tests/consumers/load_llamafactory.py)
       "$v/bin/pip" install -q --no-deps "llamafactory==0.9.5" ;;
     openrlhf)
       v=$(make_venv openrlhf 1)
-      "$v/bin/pip" install -q --no-deps "openrlhf==0.11.2" ;;
+      "$v/bin/pip" install -q --no-deps "openrlhf==0.11.2" pylatexenc ;;
     *) echo "unknown consumer $c (known: datasets4 verl llamafactory openrlhf)" >&2; exit 2 ;;
   esac
   echo "$c: $v ($(( $(date +%s) - start ))s)"
