@@ -138,6 +138,8 @@ def from_groups(groups: Iterable[dict], **_) -> Iterator[dict]:
         row["is_reasoning_complete"] = [_complete(r) for r in rs]
         keys = [k for r in rs for k in (r.get("meta") or {}) if k not in ("sample_index", "is_reasoning_complete")]
         for k in dict.fromkeys(keys):
+            if k in row and k != "finish_reason" and all((r.get("meta") or {}).get(k) == row[k] for r in rs):
+                continue  # the same on every sample as the row's own column (system_prompt): said once
             _column(row, sparse, "finish_reasons" if k == "finish_reason" else k,
                     [(r.get("meta") or {}).get(k) for r in rs])
         if any(sparse):
