@@ -232,3 +232,40 @@ def test_check_passes_on_gradeset_sft_export(data_dir, tmp_path):
     assert main(["check", str(out), "--json", str(report)]) == 0
     checks = {c["name"]: c["status"] for c in json.loads(report.read_text())["checks"]}
     assert checks["coverage"] == "skip"
+
+
+TINY = ["--max-steps", "2", "--batch-size", "2", "--lr", "0.05", "--seed", "0", "--run-id", "t"]
+
+
+def test_train_grpo_end_to_end_on_verl_parquet_scores_every_completion(data_dir, tmp_path, tiny_model_dir):
+    pytest.importorskip("trl")
+    data = tmp_path / "train.parquet"
+    assert main(["build", "grpo", str(data_dir / SRC), "--out", str(data), "--to", "verl"]) == 0
+    out = tmp_path / "run"
+    assert main(["train", "grpo", "--data", str(data), "--model", str(tiny_model_dir), "--out", str(out), *TINY,
+                 "--num-generations", "2", "--max-completion-length", "8", "--reward-workers", "1"]) == 0
+    log = [json.loads(x) for x in (out / "debug" / "grpo_t_train_log.jsonl").read_text().splitlines()]
+    means = [e["rewards/correctness/mean"] for e in log if "rewards/correctness/mean" in e]
+    assert means and all(m == m for m in means)  # a number (0.0 for the untrained model), not NaN from None
+
+
+def test_train_grpo_without_any_gold_exits_2_before_training(tmp_path, tiny_model_dir, capsys):
+    pytest.importorskip("trl")
+    data = tmp_path / "p.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"What is {i}+1?"}) + "\n" for i in range(4)))
+    out = tmp_path / "run"
+    assert main(["train", "grpo", "--data", str(data), "--model", str(tiny_model_dir), "--out", str(out), *TINY,
+                 "--num-generations", "2", "--max-completion-length", "8"]) == 2
+    assert "no row has a gold answer" in capsys.readouterr().err
+    assert not (out / "model").exists()
+
+
+def test_train_sft_end_to_end_on_sharegpt_export(data_dir, tmp_path, tiny_model_dir):
+    pytest.importorskip("trl")
+    data = tmp_path / "sft.jsonl"
+    assert main(["build", "sft", str(data_dir / SRC), "--out", str(data), "--to", "sharegpt"]) == 0
+    out = tmp_path / "run"
+    assert main(["train", "sft", "--data", str(data), "--model", str(tiny_model_dir), "--out", str(out), *TINY,
+                 "--max-length", "64"]) == 0
+    summary = json.loads((out / "debug" / "sft_t_train.json").read_text())
+    assert summary["data_rows"] == 3 and summary["global_step"] == 2
