@@ -269,3 +269,22 @@ def test_train_sft_end_to_end_on_sharegpt_export(data_dir, tmp_path, tiny_model_
                  "--max-length", "64"]) == 0
     summary = json.loads((out / "debug" / "sft_t_train.json").read_text())
     assert summary["data_rows"] == 3 and summary["global_step"] == 2
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".hf"])
+def test_own_writers_take_mixed_int_and_text_answers(tmp_path, suffix):
+    """verify/generate write groups without an export step: int answers from synth next to text ones
+    (first in one batch, then text arriving after a batch of numbers) become one text column."""
+    from gradeset.io import iter_rows
+    from gradeset.io.writers import write_rows
+
+    rows = [{"prompt": f"q{i}", "answer": i} for i in range(5000)] + [{"prompt": "a", "answer": "x"},
+                                                                        {"prompt": "b", "answer": 2.5}]
+    out = tmp_path / f"mixed{suffix}"
+    write_rows(out, rows)
+    back = [r for _, r in iter_rows(out)]
+    assert [r["answer"] for r in back] == [str(i) for i in range(5000)] + ["x", "2.5"]
+    write_rows(tmp_path / f"one{suffix}", [{"answer": 1}, {"answer": "y"}])
+    assert [r["answer"] for _, r in iter_rows(tmp_path / f"one{suffix}")] == ["1", "y"]
+    with pytest.raises(Exception, match="schema"):  # other columns still have to agree
+        write_rows(tmp_path / f"bad{suffix}", [{"score": 1}, {"score": "high"}])
