@@ -288,3 +288,23 @@ def test_own_writers_take_mixed_int_and_text_answers(tmp_path, suffix):
     assert [r["answer"] for _, r in iter_rows(tmp_path / f"one{suffix}")] == ["1", "y"]
     with pytest.raises(Exception, match="schema"):  # other columns still have to agree
         write_rows(tmp_path / f"bad{suffix}", [{"score": 1}, {"score": "high"}])
+
+
+def test_pipeline_exports_get_data_source_and_llamafactory_entry(tmp_path, capsys):
+    (tmp_path / "p.yaml").write_text("""
+name: handoff
+source: {synth: arithmetic, n: 20, seed: 0, negatives: wrong-answer}
+steps:
+  - verify: {task: math}
+outputs:
+  groups: out/groups
+  exports:
+    - {path: out/pairs.jsonl, layout: sharegpt, build: {kind: dpo}}
+    - {path: out/train.parquet, layout: verl, build: {kind: grpo}, data_source: openai/gsm8k}
+""")
+    assert main(["run", str(tmp_path / "p.yaml")]) == 0
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
+    assert info["pairs"]["ranking"] is True and info["pairs"]["file_name"] == "pairs.jsonl"
+    rows = rows_of(tmp_path / "out" / "train.parquet")
+    assert rows and {r["data_source"] for r in rows} == {"openai/gsm8k"}
+    assert "LLaMA-Factory: dataset 'pairs'" in capsys.readouterr().err
