@@ -308,3 +308,18 @@ outputs:
     rows = rows_of(tmp_path / "out" / "train.parquet")
     assert rows and {r["data_source"] for r in rows} == {"openai/gsm8k"}
     assert "LLaMA-Factory: dataset 'pairs'" in capsys.readouterr().err
+
+
+def test_gradeset_verl_reward_grades_the_verl_export_by_its_extra_info(data_dir, tmp_path):
+    from gradeset.serve.verl_reward import compute_score
+
+    out = tmp_path / "v.parquet"
+    assert main(["build", "grpo", str(data_dir / SRC), "--out", str(out), "--to", "verl", "--data-source",
+                 "my_data"]) == 0
+    rows = rows_of(out)
+    right = ["The answer is 42.", "The answer is 4.5.", "The answer is 12."]
+    wrong = ["The answer is 41.", "The answer is 5.", "The answer is 13."]
+    for row, good, bad in zip(rows, right, wrong, strict=True):
+        gold, info = row["reward_model"]["ground_truth"], row["extra_info"]
+        assert compute_score(row["data_source"], good, gold, info) == 1.0, row
+        assert compute_score(row["data_source"], bad, gold, info) == 0.0, row

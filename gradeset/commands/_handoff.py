@@ -61,15 +61,21 @@ class Handoff:
             unknown = sorted(ds for ds in self.data_sources if not scorer_knows(ds))
             if unknown:
                 note(f"verl: default_compute_score has no reward for data_source {', '.join(map(repr, unknown))} "
-                     "(it raises NotImplementedError); pass --data-source openai/gsm8k|lighteval/MATH, or point "
-                     "custom_reward_function.path/name at gradeset's verl reward (extra_info has task, answer, "
-                     "verifier)")
+                     "(it raises NotImplementedError); pass --data-source openai/gsm8k|lighteval/MATH, or use "
+                     f"gradeset's verl reward: custom_reward_function.path={_verl_reward_path()} "
+                     "custom_reward_function.name=compute_score (it grades with extra_info's verifier)")
             note(f"verl: data.train_files={self.out} data.prompt_key=prompt reward_model.reward_manager=naive")
         elif self.layout == "openrlhf":
             from gradeset.formats.openrlhf import flags
 
             for kind in sorted(self.kinds):
                 note(f"OpenRLHF {kind}: {flags(kind, str(self.out), self.conversational)}")
+
+
+def _verl_reward_path() -> str:
+    import gradeset
+
+    return str(Path(gradeset.__file__).resolve().parent / "serve" / "verl_reward.py")
 
 
 def write_dataset_info(path: Path, name: str, entry: dict[str, Any]) -> Path:
