@@ -144,6 +144,7 @@ class _GrowingSchema:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
+        rows = self._golds_as_text(rows)
         try:
             table = rows_to_arrow(rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -153,17 +154,49 @@ class _GrowingSchema:
             self.schema = table.schema
             self._start_part()
         elif table.schema != self.schema:
+            before = self.schema
+            self._widen_golds(table.schema)
             try:
                 merged = pa.unify_schemas([self.schema, table.schema], promote_options="permissive")
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise GradesetError(f"{self._where()}: a row near {self.count + 1} does not fit the {self._kind} "
                                     f"schema of the earlier rows ({exc}); write JSONL instead") from exc
-            if merged != self.schema:
+            if merged != before:
                 self.schema = merged
                 self._start_part()
             table = _conform(table, self.schema, self._where())
         self._writer.write_table(table)
         self.count += table.num_rows
+
+
+    def _golds_as_text(self, rows: list[dict]) -> list[dict]:
+        """Gold answers as text where the file mixes text and numbers (synthetic int answers next
+        to loaded string ones): one column type, the same values. Other columns still must agree."""
+        import pyarrow as pa
+
+        for k in GOLD_FIELDS:
+            nums = [isinstance(r.get(k), int | float) and not isinstance(r.get(k), bool) for r in rows]
+            if not any(nums):
+                continue
+            text_before = self.schema is not None and k in self.schema.names and pa.types.is_string(
+                self.schema.field(k).type)
+            if text_before or any(isinstance(r.get(k), str) for r in rows):
+                rows = [{**r, k: str(r[k])} if n else r for r, n in zip(rows, nums, strict=True)]
+        return rows
+
+    def _widen_golds(self, incoming) -> None:
+        """A gold column written as numbers so far becomes text when text arrives (the parts are cast)."""
+        import pyarrow as pa
+
+        for k in GOLD_FIELDS:
+            if k in self.schema.names and k in incoming.names and pa.types.is_string(incoming.field(k).type):
+                t = self.schema.field(k).type
+                if pa.types.is_integer(t) or pa.types.is_floating(t):
+                    self.schema = self.schema.set(self.schema.get_field_index(k), pa.field(k, pa.string()))
+
+
+# Columns holding a gold answer: text wins when a file mixes text and numbers in them.
+GOLD_FIELDS = ("answer", "solution")
 
 
 class ParquetWriter(_GrowingSchema, Writer):

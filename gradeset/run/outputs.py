@@ -14,6 +14,10 @@ from gradeset.run.plan import Plan
 
 def build_exports(plan: Plan, stream=None) -> list[dict]:
     """Each export is built from the finished shards and written atomically."""
+    import sys
+
+    from gradeset.commands._handoff import Handoff
+    from gradeset.formats import get_layout
     from gradeset.io import open_writer
     from gradeset.run.pipeline import builder
 
@@ -24,12 +28,15 @@ def build_exports(plan: Plan, stream=None) -> list[dict]:
         stats: dict[str, Any] = {}
         if e.build is not None:
             groups = builder(e.build.kind)(groups, **e.build.options, stats=stats)
-        rows = _export_rows(groups, e.layout, conversational=e.conversational, system_prompt=e.system_prompt)
+        rows = _export_rows(groups, e.layout, conversational=e.conversational, system_prompt=e.system_prompt,
+                            data_source=e.data_source)
+        handoff = Handoff(get_layout(e.layout).name, path, e.conversational)
         n = 0
         with open_writer(path) as w:
-            for chunk in batched(rows, 4096):
+            for chunk in batched(handoff.watch(rows), 4096):
                 w.write(chunk)
                 n += len(chunk)
+        handoff.finish(lambda m: print(f"note: {m}", file=stream if stream is not None else sys.stderr))
         done.append({"path": path, "layout": e.layout, "kind": e.build.kind if e.build else None,
                      "rows": n, "stats": stats})
     return done

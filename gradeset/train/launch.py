@@ -248,6 +248,7 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
                 f"{m.name} samples {per_batch} prompts per generation batch (generation_batch_size "
                 f"{cfg.generation_batch_size} / num_generations {cfg.num_generations}) but {data} has only "
                 f"{len(rows)}; add prompts or lower per_device_train_batch_size / steps_per_generation")
+    _check_golds(reward_funcs, rows, data)
     dataset = to_dataset(rows, data)
     net, tok, peft_config, notes = load_model(str(model), lora=lora, lora_opts=lora_opts, dtype=dtype)
     for n in notes:
@@ -295,6 +296,7 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
             fh.write(json.dumps(entry, default=str) + "\n")
     for f in reward_funcs:
         f.close()
+    _check_rewards_scored(reward_funcs)
     del trainer, net
     gc.collect()
     _empty_cache()
@@ -315,6 +317,23 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
     summary["files"] = {"model": str(model_dir), "log": str(log_path)}
     _write_json(debug_dir / f"{stage}_{run_id}_train.json", summary)
     return summary
+
+
+def _check_golds(reward_funcs, rows: list[dict], data) -> None:
+    """Refuse before training when no row has the gold a reward needs: every reward would be None."""
+    for f in reward_funcs:
+        if getattr(f, "needs_gold", False) and not any(r.get(f.answer_field) not in (None, "") for r in rows):
+            raise GradesetError(f"{data}: no row has a gold answer in column {f.answer_field!r}, so reward "
+                                f"{f.__name__} would be None for every completion and nothing would be learnt; "
+                                "export the data with its answers (gradeset build grpo / convert --to trl-prompt)")
+
+
+def _check_rewards_scored(reward_funcs) -> None:
+    """A run whose rewards were all None trained on nothing: fail loudly instead of exiting 0."""
+    for f in reward_funcs:
+        if getattr(f, "calls", 0) and not getattr(f, "scored", 0):
+            raise GradesetError(f"reward {f.__name__}: all {f.calls} completions scored None (no gold answer, or "
+                                "every grading failed or timed out): the run learnt nothing from it")
 
 
 def _empty_cache() -> None:

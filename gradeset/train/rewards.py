@@ -87,6 +87,8 @@ class VerifierReward:
         self.__name__ = name or (f"{self.task}_correctness" if self.task not in GOLDLESS else self.task)
         self._grader = None
         self._warned: set[str] = set()
+        self.calls = 0    # completions seen / given a number: a run where scored stays 0 learnt nothing
+        self.scored = 0
         if self.task != "auto":
             from gradeset.verify import get_verifier
 
@@ -134,6 +136,12 @@ class VerifierReward:
         n = len(completions)
         if n == 0:
             return []
+        out = self._score(completions, n, kwargs)
+        self.calls += n
+        self.scored += sum(1 for v in out if v is not None)
+        return out
+
+    def _score(self, completions: list, n: int, kwargs: dict[str, Any]) -> list[float | None]:
         golds = _column(kwargs, self.answer_field, n)
         tasks = _column(kwargs, self.task_field, n) if self.task == "auto" else [self.task] * n
         out: list[float | None] = [None] * n
