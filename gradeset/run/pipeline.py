@@ -110,6 +110,7 @@ class ExportSpec(_Strict):
     build: BuildSpec | None = None
     conversational: bool = False
     system_prompt: str | None = None
+    data_source: str | None = None  # verl / openrlhf: the data_source written on every row
 
     @model_validator(mode="after")
     def _layout(self):

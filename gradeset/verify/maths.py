@@ -17,8 +17,9 @@ from collections import OrderedDict
 from typing import Any
 
 from gradeset.verify import extract, final_answer, hedges, normalize, truncation, unicode_math
+from gradeset.verify.rewrite import rewrite
 from gradeset.verify.unicode_math import to_latex
-from gradeset.verify.verdict import Verdict, graded, unparsed
+from gradeset.verify.verdict import Asked, Verdict, graded, unparsed
 
 _DELIM = re.compile(r"(?<!\\)\$\$|(?<!\\)\$|\\\(|\\\)|\\\[|\\\]")
 _CLOSERS = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
@@ -90,6 +91,7 @@ class MathVerifier:
     """``(completion, gold) -> Verdict`` for math answers; picklable, options as attributes."""
 
     name = "math"
+    wants_question = True  # the grader passes ``Asked(gold, question)``: rounding requests
 
     def __init__(self, tags: tuple[str, ...] | list[str] = (), precision: int = 6, strict: bool = True,
                  allow_set_relation_comp: bool = False, symbolic: bool = True, truncation_chars: int = 400,
@@ -203,29 +205,32 @@ class MathVerifier:
     def __call__(self, completion: str, gold: Any) -> Verdict:
         """Grade one completion. In-process there is no time limit: run untrusted text through
         ``gradeset.verify.pool`` (``verify_groups(..., workers=N, timeout=S)``), which kills a stuck worker."""
+        question = ""
+        if isinstance(gold, Asked):
+            gold, question = gold.answer, gold.question
         if isinstance(gold, list | tuple) and gold and not isinstance(gold, str):
-            verdicts = [self(completion, g) for g in gold]
+            verdicts = [self(completion, Asked(g, question)) for g in gold]
             return next((v for v in verdicts if v.correct), verdicts[0])
         ans, why = self.extract(completion)
         if ans is None:
-            return unparsed(why or "no final answer")
+            return unparsed(why or "no final answer", "exact")
         too = final_answer.too_complex(ans)
         if too is not None:
-            return unparsed(too)
+            return unparsed(too, "exact")
         too = final_answer.too_complex(self._gold(gold)[0])
         if too is not None:  # dataset text is as hostile as model text
-            return graded(False, ans, "gold " + too.replace("answer ", "", 1))
+            return graded(False, ans, "gold " + too.replace("answer ", "", 1), "exact")
         if why is not None and why.startswith("hedge"):
-            return graded(False, ans, why)
+            return graded(False, ans, why, "exact")
         if not ans.strip():
-            return unparsed("empty answer")
-        verdict = self.compare(ans, gold)
+            return unparsed("empty answer", "exact")
+        verdict = self.compare(ans, gold, question)
         if not verdict.correct:
             alt = self._locale_reading(ans, gold)
             if alt is not None:
-                again = self.compare(alt, gold)
+                again = self.compare(alt, gold, question)
                 if again.correct:
-                    return graded(True, ans, f"read as {alt}")
+                    return graded(True, ans, f"read as {alt}", again.path)
         return verdict
 
     def _locale_reading(self, ans: str, gold: Any) -> str | None:
@@ -241,33 +246,55 @@ class MathVerifier:
                 return alt
         return None
 
-    def compare(self, ans: str, gold: Any) -> Verdict:
+    def compare(self, ans: str, gold: Any, question: str = "") -> Verdict:
+        """Exact rules first (``normalize``, then ``cascade.exact``), sympy only when they cannot decide."""
+        from gradeset.verify import cascade
+
+        gtext, _ = self._gold(gold)
+        v = self._compare(ans, gold)
+        if not v.correct and question and cascade.rounded_ok(gtext, ans, question):
+            return graded(True, ans, "rounded as the question asks", "exact")
+        return v
+
+    def _compare(self, ans: str, gold: Any) -> Verdict:
         gtext, gcanon = self._gold(gold)
         if self.decimal_comma:
             ans = _decimal_comma(ans)
             gtext = _decimal_comma(gtext)
             gcanon = normalize.canonical(gtext)
-        pcanon = normalize.canonical(ans)
+        # notation rewrites first (units after pi, ordinals, inequalities...): see ``rewrite``
+        g_r, a_r = rewrite(gtext), rewrite(ans)
+        if g_r != gtext:
+            gcanon = normalize.canonical(g_r)
+        pcanon = normalize.canonical(a_r)
         if gcanon is not None and pcanon is not None and self.strict:  # non-strict renames variables: sympy
             decided = normalize.equal(gcanon, pcanon, self.precision)
             if decided is not None:
-                return graded(decided, ans)
+                return graded(decided, ans, path="exact")
         if _same_text(gtext, ans):
-            return graded(True, ans)
+            return graded(True, ans, path="exact")
+        from gradeset.verify import cascade
+
+        decided = cascade.exact(gtext, ans, self.precision)
+        if decided is not None and (self.strict or decided):  # non-strict may rename variables: sympy
+            return graded(decided, ans, path="exact")
+        if cascade.too_large(gtext) or cascade.too_large(ans):
+            # beyond the exact bounds; sympy's float rounding must not decide these
+            return graded(False, ans, "not compared: numbers beyond the exact path's bounds", "exact")
         if not self.symbolic:
-            return graded(False, ans, "not comparable without the symbolic path")
+            return graded(False, ans, "not comparable without the symbolic path", "exact")
         from gradeset.verify import symbolic
 
         if not symbolic.available():
-            return graded(False, ans, "not comparable: install gradeset[symbolic] for the symbolic path")
+            return graded(False, ans, "not comparable: install gradeset[symbolic] for the symbolic path", "exact")
         g = symbolic.parse_gold(gtext)
         p = symbolic.parse_answer(ans)
         if not p:
-            return graded(False, ans, "answer not parseable")
+            return graded(False, ans, "answer not parseable", "symbolic")
         if not g:
-            return graded(False, ans, "gold not parseable")
+            return graded(False, ans, "gold not parseable", "symbolic")
         ok = symbolic.symbolic_equal(g, p, self.precision, self.strict, self.allow_set_relation_comp)
-        return graded(ok, ans)
+        return graded(ok, ans, path="symbolic")
 
 
 def _is_value(canon) -> bool:
