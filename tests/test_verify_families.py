@@ -67,7 +67,9 @@ def test_trivia_official_normalisation_and_aliases():
     assert v("Beatles", ["Rolling Stones", "The Beatles"]).correct
     wrong = v("\\boxed{The Rolling Stones}", gold)
     assert not wrong.correct and wrong.score == 0.0
-    f1 = get_verifier("trivia", score="f1")("\\boxed{Paul McCartney and Wings}", "Paul McCartney")
+    # official partial credit: exact match over aliases, token F1 otherwise (the default, contains,
+    # would accept an answer that names the alias as a whole phrase)
+    f1 = get_verifier("trivia", score="f1", match="exact")("\\boxed{Paul McCartney and Wings}", "Paul McCartney")
     assert not f1.correct and 0.5 < f1.score < 1.0
 
 

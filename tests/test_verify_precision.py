@@ -70,3 +70,15 @@ def test_length_rule_alone_catches_a_long_text_that_stops_without_a_sentence_end
     assert MathVerifier()(REASONING + "Adding these up gives 17.", "17").correct
     # and the length limit is what decides: lifted, the stray number is read
     assert MathVerifier(truncation_chars=10**6)(cut, "17").correct
+
+
+def test_trivia_official_exact_match_stays_available():
+    """``match="exact"`` is TriviaQA's official rule (published numbers); ``contains`` is the default."""
+    sentence = "The largest planet is Jupiter."
+    assert get_verifier("trivia")(sentence, ["Jupiter"]).correct
+    assert not get_verifier("trivia", match="exact")(sentence, ["Jupiter"]).correct
+    assert get_verifier("trivia", match="exact")("Jupiter", ["Jupiter"]).correct
+    painted = "The Mona Lisa was painted by Leonardo da Vinci."
+    assert not get_verifier("trivia", match="exact")(painted, ["Leonardo da Vinci"]).correct
+    with pytest.raises(ValueError):
+        get_verifier("trivia", match="fuzzy")

@@ -203,7 +203,7 @@ def decimal_comma_number(ans: str) -> str | None:
 
 _SENTENCE_END = re.compile(r"(?<!\d)[.!?](?=\s|$)|(?<=\d)[.!?](?=\s|$)|\n")
 _COPULA = re.compile(r"(?:\b(?:simplifies|simplify|reduces|evaluates|works out|comes out|comes|factors|expands|"
-                     r"is equal|are equal)\s+(?:to|as)\b|\bis\b|\bare\b|\bwas\b|\bwere\b|\bequals?\b|\bbe\b|\bgives?\b|\bget\b|\bgot\b|\bobtain\b"
+                     r"is equal|are equal)\s+(?:to|as)\b|\b(?:ist|sind|beträgt|est|sont|es|son|é|è)\b|是|为|\bis\b|\bare\b|\bwas\b|\bwere\b|\bequals?\b|\bbe\b|\bgives?\b|\bget\b|\bgot\b|\bobtain\b"
                      r"|\bremains?\b|\bbecomes?\b|=|:(?=\s)|\\approx\b|≈)", re.IGNORECASE)
 _PARENTHETICAL = re.compile(r"\s*\([^()]{0,200}\)")
 
@@ -291,3 +291,24 @@ def spans_after_copula(sentence: str) -> str | None:
     items = [(m.group(1) or m.group(2)).strip() for m in run]
     sep = " or " if any("or" in j.split() or j.endswith("or") for j in joiners) else ", "
     return sep.join(items)
+
+
+_LABELLED = re.compile(r"^\s*(?:\*\*)?[A-Za-z][A-Za-z0-9 ()'_-]{0,24}(?:\*\*)?\s?:(?:\*\*)?\s*(\S.{0,80}?)\s*$")
+
+
+def labelled_values(sentence: str) -> str | None:
+    """"Minimum: 2, Maximum: 9" / "Anna: 12; Ben: 7" -> ``2, 9``: a final sentence made only of
+    labelled values states them all (the comparer matches them against an unlabelled gold)."""
+    s = sentence.strip().rstrip(".")
+    if len(s) > 400 or ":" not in s:
+        return None
+    parts = [p for p in re.split(r"[,;]|\band\b", s) if p.strip()]
+    if len(parts) < 2:
+        return None
+    values = []
+    for part in parts:
+        m = _LABELLED.match(part)
+        if m is None:
+            return None
+        values.append(m.group(1).strip())
+    return ", ".join(values)

@@ -100,7 +100,7 @@ class GSM8KVerifier:
                 return said, "phrase"
         if extract.looks_truncated(text, self.truncation_chars) or extract.stops_mid_sentence(text):
             return None, "truncated: no final answer"
-        wip = truncation.work_in_progress(text)
+        wip = truncation.work_in_progress(text, labelled_lists=True)
         if wip is not None:
             return None, f"truncated: {wip}"
         said = sentence_number(text)

@@ -182,6 +182,9 @@ class MathVerifier:
         sentence = final_answer.last_sentence(text)
         if not sentence:
             return None
+        labelled = final_answer.labelled_values(sentence)
+        if labelled is not None and _is_value(normalize.canonical(final_answer.normalize_answer(labelled))):
+            return final_answer.normalize_answer(labelled), None
         joined = final_answer.spans_after_copula(sentence)
         if joined is not None:
             hedge = hedges.text_hedge(joined)
@@ -198,7 +201,8 @@ class MathVerifier:
             hedge = hedges.text_hedge(said)
             if hedge is not None:
                 return said, hedge
-            if _is_value(normalize.canonical(said)):
+            if _is_value(normalize.canonical(said)) or final_answer.locale_number(said) is not None \
+                    or final_answer.decimal_comma_number(said) is not None:
                 return said, None
         return None
 

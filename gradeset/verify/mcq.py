@@ -124,7 +124,8 @@ class MCQVerifier:
             return None, f"truncated: {wip}"  # "A. …\nB. …\nC." is a list being written, not a choice
         lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         if lines:
-            letter = _letter(lines[-1], self.letters) or _lead(lines[-1], self.letters)
+            letter = _letter(lines[-1], self.letters) or _lead(lines[-1], self.letters) \
+                or _amc(lines[-1], self.letters)
             if letter:
                 return letter, "last line"
         m = _LEADING.match(text)  # "A. Because ..." / "(B) since ..."
@@ -152,6 +153,20 @@ def _lead(s: str, letters: str) -> str | None:
     """AMC style: ``\\textbf{(B)}\\ 7`` / ``\\textbf{(B) }7`` / ``(B) 7`` -- the letter, then its value."""
     m = _LEAD_LETTER.match(s)
     return m.group(1) if m and m.group(1) in letters else None
+
+
+_AMC = re.compile(r"\\textbf\{\(([A-Z])\)[ \t]{0,2}\}|\\textbf\{\(([A-Z])\)\}")
+
+
+def _amc(line: str, letters: str) -> str | None:
+    """AMC's answer format at the end of a line: "… 172. \\textbf{(B) }7" (the last one on the line)."""
+    found = None
+    for found in _AMC.finditer(line[-200:]):  # noqa: B007
+        pass
+    if found is None:
+        return None
+    letter = found.group(1) or found.group(2)
+    return letter if letter in letters else None
 
 
 def gold_letter(gold: Any, letters: str) -> str | None:

@@ -1,5 +1,9 @@
 """TriviaQA grading: exact match and token F1 over aliases, normalised as the official evaluator.
 
+``match="contains"`` (the default) also accepts a short answer that names an alias as a whole
+phrase ("The largest planet is Jupiter."), which is the verdict a careful grader gives;
+``match="exact"`` is the official rule, for accuracies comparable with published numbers.
+
 The normalisation (lowercase, underscores to spaces, punctuation to spaces, articles
 removed, whitespace collapsed) follows ``triviaqa_evaluation.py`` so that accuracies
 are comparable with published numbers.
@@ -81,7 +85,7 @@ class TriviaVerifier:
     name = "trivia"
 
     def __init__(self, score: str = "em", max_answer_chars: int = 200, truncation_chars: int = 400,
-                 match: str = "exact", contains_max_words: int = 25):
+                 match: str = "contains", contains_max_words: int = 25):
         if score not in ("em", "f1"):
             raise ValueError("score must be 'em' or 'f1'")
         if match not in ("exact", "contains"):

@@ -21,8 +21,9 @@ _ITEM = re.compile(r"^[ \t#*]*(?:(?:step|part|case)[ \t]*)?(\d{1,3}|[A-Ja-j])(?:
 _BULLET = re.compile(r"^[ \t]*[-*•+][ \t]*$")
 _HEADING = re.compile(r"^[ \t#*]*(?:step|part|case|stage|phase)[ \t]*\d{1,3}[ \t]*[:.)]?[ \t*]*$", re.IGNORECASE)
 _ITEM_VALUE = r"(?:-?\d+(?:\.\d+)?|\([ \t]*-?\d+(?:[ \t]*,[ \t]*-?\d+){0,5}[ \t]*\))"  # 7 or (1, 9)
-_NUMBER_RUN = re.compile(r"(?:^|[^\w.])(" + _ITEM_VALUE + r"(?:[ \t]*,[ \t]*(?:[A-Za-z][A-Za-z ]{0,15}:[ \t]*)?"
-                         + _ITEM_VALUE + r")+)[ \t]*$")
+_NUMBER_RUN = re.compile(r"(?:^|[^\w.:])(" + _ITEM_VALUE + r"(?:[ \t]*,[ \t]*" + _ITEM_VALUE + r")+)[ \t]*$")
+_LABELLED_RUN = re.compile(r"(?:^|[^\w.])(" + _ITEM_VALUE + r"(?:[ \t]*,[ \t]*(?:[A-Za-z][A-Za-z ]{0,15}:[ \t]*)?"
+                           + _ITEM_VALUE + r")+)[ \t]*$")
 # "12 = 2 \\cdot 6" as the last line, no sentence end: a computation stopped before its result
 _UNEVALUATED = re.compile(r"\d[ \t]*(?:\\cdot|\*|\+|-|\\times(?![ \t]*10[ \t]*\^))[ \t]*\d+[ \t]*$")
 _LIST_LEAD = re.compile(r"(?:\bis\b|\bare\b|=|\bequals?\b|\bwere\b)\s*\S{0,12}$", re.IGNORECASE)
@@ -37,12 +38,16 @@ _IN_PROGRESS = re.compile(r"\b(?:so far|up to now|for now|until now|running tota
 _OPENS_STEPS = re.compile(r"^(?:\*\*)?(?:first(?:ly)?\b|step\s*1\b|to (?:begin|start)\b|let(?:'s| us) (?:start|begin)\b|"
                           r"we (?:start|begin)\b)", re.IGNORECASE)
 _CONCLUSION = re.compile(r"\b(?:therefore|thus|hence|so(?! far)|final(?:ly)?|answer|result|total|altogether|overall|"
-                         r"in (?:conclusion|summary|total)|conclude|consequently|solution|which (?:is|gives))\b",
+                         r"in (?:conclusion|summary|total)|conclude|consequently|solution)\b",
                          re.IGNORECASE)
 
 
-def work_in_progress(text: str) -> str | None:
-    """Why the ending looks unfinished ("ends on a list marker", …), or None when it looks final."""
+def work_in_progress(text: str, labelled_lists: bool = False) -> str | None:
+    """Why the ending looks unfinished ("ends on a list marker", …), or None when it looks final.
+
+    ``labelled_lists``: "Monday: 5, Tuesday: 7" without a sentence end is still being written
+    (gsm8k, where the answer is one number); for math it may be the answer ("Minimum: 2, Maximum: 9").
+    """
     tail = text[-1500:].rstrip()
     if not tail:
         return None
@@ -53,9 +58,9 @@ def work_in_progress(text: str) -> str | None:
     if _HEADING.match(last):
         return "ends on a step heading"
     m = _NUMBERED.match(last)
-    if m and _continues_list(lines[:-1], m.group(1)):
+    if m and (_after_an_item(lines[:-1]) or _continues_list(lines[:-1], m.group(1))):
         return "ends on a list marker"
-    m = _NUMBER_RUN.search(last[-300:])
+    m = (_LABELLED_RUN if labelled_lists else _NUMBER_RUN).search(last[-300:])
     if m and (_items(m.group(1)) >= 3 or not _LIST_LEAD.search(last[-300:][:m.start(1)].rstrip())):
         # three or more items with no sentence end, or items no copula introduced: still listing
         return "ends inside a list of numbers"
@@ -89,6 +94,14 @@ def _items(run: str) -> int:
     return n
 
 
+def _after_an_item(previous: list[str]) -> bool:
+    """The line before the bare label (blank lines skipped) is a numbered item: "1. 8 ways …\n\n8."."""
+    for line in reversed(previous[-40:]):
+        if line.strip():
+            return bool(_ITEM.match(line)) and not _NUMBERED.match(line)
+    return False
+
+
 def _continues_list(previous: list[str], label: str) -> bool:
     """The bare label ``N.`` follows item ``N-1`` (or letter before it) of a list above."""
     want = str(int(label) - 1) if label.isdigit() else chr(ord(label) - 1)
@@ -119,4 +132,4 @@ def _lead_in_is_a_step(tail: str) -> bool:
     cut = max(body_lead.rfind("\n\n"), body_lead.rfind("$$"), body_lead.rfind("\\]"))
     lead_in = body_lead[cut + 2:] if cut >= 0 else body_lead
     lead_in = lead_in[-300:]
-    return bool(_STEP_CUE.search(lead_in)) and not _CONCLUSION.search(lead_in)
+    return bool(_STEP_CUE.search(lead_in)) and not _CONCLUSION.search(_last_sentence(lead_in))
