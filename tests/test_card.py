@@ -289,3 +289,9 @@ def test_export_card_reads_model_and_sampling_from_the_rows(tmp_path):
     text = (out / "README.md").read_text()
     assert '"model": "m-7b"' in text and '"top_p": 0.95' in text and "never" not in text
     assert "`math`" in text and "1 responses, 1 graded, 1 correct" in text
+
+
+def test_pipeline_license_reaches_the_card(tmp_path):
+    (tmp_path / "pipeline.yaml").write_text("license: apache-2.0\n" + PIPELINE)
+    assert main(["run", str(tmp_path / "pipeline.yaml"), "-q"]) == 0
+    assert header(tmp_path / "out" / "README.md")["license"] == "apache-2.0"

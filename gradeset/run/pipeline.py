@@ -154,6 +154,7 @@ class RunSpec(_Strict):
 class Pipeline(_Strict):
     name: str | None = None
     description: str | None = None
+    license: str | None = None  # the dataset card's license field (Hugging Face identifiers, e.g. apache-2.0)
     source: SourceSpec
     steps: list[StepSpec] = Field(default_factory=list)
     outputs: OutputsSpec
