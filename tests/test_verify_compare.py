@@ -295,3 +295,13 @@ def test_hard_answer_file_is_graded_right_by_the_exact_path(monkeypatch):
     wrong = [(r["gold"], r["completion"][-50:]) for r, o in zip(inside, outs) if o.correct != r["expected"]]
     assert not wrong
     assert all(o.path == "exact" for o in outs)
+
+
+def test_audit_holds_the_holdout_baseline(tmp_path, capsys):
+    """50 cases written after the graders were built (first blind run: 49 right, 0 false positives;
+    math-verify 33 of 43 with 2): CI fails if the grader gets worse on them."""
+    rc = main(["audit", str(DATA / "audit_holdout.jsonl"), "--no-math-verify", "--json", str(tmp_path / "h.json"),
+               "--baseline", str(DATA / "audit_holdout_baseline.json")])
+    assert rc == 0, capsys.readouterr().err
+    g = json.loads((tmp_path / "h.json").read_text())["tools"]["gradeset"]
+    assert g["false_positives"] == 0

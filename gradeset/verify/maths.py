@@ -83,8 +83,29 @@ def fallback_answer(text: str, decimal_comma: bool = False) -> str | None:
         best, end = span
     for m in (_LAST_NUMBER_COMMA if decimal_comma else _LAST_NUMBER).finditer(tail):
         if m.start() >= end:
-            best, end = m.group(0), m.end()
+            best, end = _with_unicode_parts(tail, m.start(), m.end()), m.end()
     return best
+
+
+# Characters that continue a number in Unicode math: "3√2", "16π", "2/√3", "x²", "−4".
+_UNICODE_VALUE_CHARS = frozenset("0123456789./√∛π²³¹⁰⁴⁵⁶⁷⁸⁹⁻−-")
+_UNICODE_MARKS = frozenset("√∛π²³¹⁰⁴⁵⁶⁷⁸⁹⁻−")
+
+
+def _with_unicode_parts(text: str, start: int, end: int) -> str:
+    """The whole Unicode value a bare number belongs to: "3√2" is 3√2, never its last "2".
+
+    Without this, a final "The diagonal has length 3√2." was graded as 2 (a factor, a root
+    or a π dropped). The run is bounded to 40 characters each way, so this stays linear."""
+    lo, hi = start, end
+    while lo > 0 and start - lo < 40 and text[lo - 1] in _UNICODE_VALUE_CHARS:
+        lo -= 1
+    while hi < len(text) and hi - end < 40 and text[hi] in _UNICODE_VALUE_CHARS:
+        hi += 1
+    run = text[lo:hi].rstrip(".")
+    if not any(c in _UNICODE_MARKS for c in run):
+        return text[start:end]
+    return run
 
 
 class MathVerifier:
