@@ -1,0 +1,146 @@
+"""The loop gradeset builds makes the embedded model better, and CI notices when it stops.
+
+- the packaged model loads by name in every local loader and answers about half of its
+  held-out questions greedily (the band that leaves GRPO and DPO something to learn);
+- the prompt the transformers backend feeds the model is the prompt TRL trains on;
+- a short GRPO run from it, rewarded by gradeset's ``math`` verifier, raises held-out
+  accuracy by a clear margin (a flipped reward lowers it);
+- on-policy DPO pairs built by gradeset (generate -> verify -> build dpo), trained with an
+  SFT term, raise it too (swapped pairs, or samples drawn with another prompt format,
+  do not).
+
+The held-out file is the one packaged with the model: questions its SFT never saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MODEL = "gradeset:arith-tiny"
+EVAL_N = 200  # held-out questions per evaluation in the learning checks (a point is 0.5%)
+MARGIN = 0.05  # a clear rise: 10 questions of 200, well above greedy run-to-run noise (0)
+
+
+def heldout(limit: int | None = None) -> list[dict]:
+    from gradeset.formats import read_groups
+    from gradeset.models import embedded_path
+
+    groups = list(read_groups(embedded_path(MODEL) / "heldout.jsonl"))
+    return groups[:limit] if limit else groups
+
+
+def greedy_accuracy(model: str, groups: list[dict]) -> float:
+    """What ``gradeset eval --backend transformers -n 1 --temperature 0`` computes."""
+    from gradeset.evaluate.runner import evaluate
+    from gradeset.generate import GenerateConfig
+    from gradeset.models.arith import MAX_ANSWER_TOKENS
+
+    cfg = GenerateConfig(backend="transformers", model=str(model), n=1, temperature=0.0,
+                         max_tokens=MAX_ANSWER_TOKENS, batch_size=256)
+    _, metrics = evaluate(groups, task="math", generate_cfg=cfg, workers=0)
+    return metrics["accuracy"]
+
+
+@pytest.fixture(scope="module")
+def base_accuracy() -> float:
+    return greedy_accuracy(MODEL, heldout(EVAL_N))
+
+
+def test_embedded_model_resolves_by_name_everywhere(monkeypatch):
+    from gradeset.errors import GradesetError
+    from gradeset.models import embedded_path, resolve_model_name
+    from gradeset.train.launch import resolve_model
+
+    folder = embedded_path(MODEL)
+    assert resolve_model_name(MODEL) == str(folder)
+    assert resolve_model(MODEL) == (str(folder.resolve()), False)  # gradeset train
+    assert resolve_model_name("some/hub-id") == "some/hub-id"  # other names untouched
+    with pytest.raises(GradesetError, match="unknown embedded model"):
+        resolve_model_name("gradeset:no-such-model")
+    # vLLM is handed the packaged folder (a stand-in vllm module records what it gets)
+    seen = {}
+
+    class FakeLLM:
+        def __init__(self, **kw):
+            seen.update(kw)
+
+        def get_tokenizer(self):
+            return None
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=FakeLLM, SamplingParams=dict))
+    from gradeset.generate import GenerateConfig
+    from gradeset.generate.backends.vllm import VllmBackend
+
+    VllmBackend(GenerateConfig(backend="vllm", model=MODEL, n=1))
+    assert seen["model"] == str(folder)
+    # files a user needs: config, weights, tokenizer, the held-out questions, how it was built
+    names = {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "heldout.jsonl", "build_info.json"} <= names
+
+
+def test_embedded_model_answers_about_half_of_the_heldout_questions():
+    groups = heldout()
+    assert len(groups) == 400
+    acc = greedy_accuracy(MODEL, groups)
+    assert 0.40 <= acc <= 0.60, acc
+
+
+def test_sampling_and_training_see_the_same_prompt_text():
+    """The transformers backend renders exactly the prompt string TRL trains on."""
+    from gradeset.generate import GenerateConfig
+    from gradeset.generate.backends.hf import TransformersBackend
+    from gradeset.generate.prompts import build_prompt
+    from gradeset.train.data import shape_rows
+
+    groups = [{"prompt": "47-49=?", "answer": "-2", "responses": []},
+              {"prompt": "50+x=77,x=?", "answer": "27", "responses": []}]
+    backend = TransformersBackend(GenerateConfig(backend="transformers", model=MODEL, n=1))
+    rendered = [backend.render(build_prompt(g), None) for g in groups]
+    trained, _ = shape_rows(groups, "online")  # what `gradeset train grpo` hands TRL
+    assert rendered == [r["prompt"] for r in trained] == ["47-49=?", "50+x=77,x=?"]
+    # and the model answers seed 002's forms with an integer and stops
+    from gradeset.models.arith import MAX_ANSWER_TOKENS
+
+    outs = backend.generate_batch([(build_prompt(g), None) for g in groups], 1, MAX_ANSWER_TOKENS)
+    for (sample,) in outs:
+        assert sample.finish_reason == "stop" and sample.text.lstrip("-").isdigit(), sample
+
+
+def _train(method: str, data, out, **kw) -> str:
+    from gradeset.train.launch import train
+
+    summary = train(method, data, MODEL, out, log=lambda *_: None, **kw)
+    assert summary["global_step"] > 0
+    return summary["files"]["model"]
+
+
+def test_grpo_with_the_verifier_reward_raises_heldout_accuracy(tmp_path, base_accuracy):
+    from gradeset.sources.arithmetic import synth_groups
+
+    build_seed = json.loads((heldout_dir() / "build_info.json").read_text())["seed"]
+    prompts, _ = synth_groups(n=400, seed=build_seed, prompts_only=True)  # never a held-out question
+    data = tmp_path / "prompts.jsonl"
+    data.write_text("".join(json.dumps({"prompt": g["prompt"], "answer": str(g["answer"])}) + "\n"
+                            for g in prompts))
+    model = _train("grpo", data, tmp_path / "grpo", task="math", reward_workers=0, flags={
+        "max_steps": 60, "learning_rate": 1e-4, "per_device_train_batch_size": 16, "num_generations": 8,
+        "max_completion_length": 6, "temperature": 1.0, "seed": 0, "logging_steps": 10})
+    after = greedy_accuracy(model, heldout(EVAL_N))
+    assert after - base_accuracy >= MARGIN, (base_accuracy, after)
+
+
+def heldout_dir():
+    from gradeset.models import embedded_path
+
+    return embedded_path(MODEL)
