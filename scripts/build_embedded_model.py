@@ -53,7 +53,7 @@ def main() -> int:
     p.add_argument("--n", type=int, default=50000, help="distinct training questions")
     p.add_argument("--steps", type=int, default=850, help="SFT steps (stopped mid-way on purpose)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--install", action="store_true", help="copy the result into gradeset/models/arith_tiny/")
     args = p.parse_args()
 
@@ -85,6 +85,9 @@ def main() -> int:
         for name in KEEP:
             if (run / "model" / name).exists():
                 shutil.copy2(run / "model" / name, TARGET / name)
+        cfg = json.loads((TARGET / "config.json").read_text())
+        cfg["use_cache"] = True  # training switched the KV cache off; generation wants it
+        (TARGET / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         shutil.copy2(heldout, TARGET / "heldout.jsonl")
         info = {"seed": args.seed, "train_questions": len(rows), "sft_steps": args.steps,
                 "batch_size": args.batch_size, "lr": args.lr, "heldout_greedy_accuracy": acc,

@@ -144,3 +144,27 @@ def heldout_dir():
     from gradeset.models import embedded_path
 
     return embedded_path(MODEL)
+
+
+def test_on_policy_dpo_pairs_with_an_sft_term_raise_heldout_accuracy(tmp_path, base_accuracy):
+    """generate -> verify -> build dpo, as the quick start does, then TRL DPO + SFT term."""
+    from gradeset import shape
+    from gradeset.evaluate.runner import grade
+    from gradeset.generate import GenerateConfig, generate_groups
+    from gradeset.shape.rows import export
+    from gradeset.sources.arithmetic import synth_groups
+
+    build_seed = json.loads((heldout_dir() / "build_info.json").read_text())["seed"]
+    prompts, _ = synth_groups(n=300, seed=build_seed, prompts_only=True)
+    cfg = GenerateConfig(backend="transformers", model=MODEL, n=8, temperature=1.0, max_tokens=6, seed=0,
+                         batch_size=512)
+    graded = grade(generate_groups(prompts, cfg), "math", workers=0)
+    pairs = list(export(shape.iter_dpo(graded, "correct-vs-incorrect"), "trl-dpo"))
+    assert len(pairs) >= 100  # the model is mid-range: most groups are mixed
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in pairs))
+    model = _train("dpo", data, tmp_path / "dpo", flags={
+        "max_steps": 40, "learning_rate": 1e-4, "per_device_train_batch_size": 32, "max_length": 32,
+        "loss_type": ["sigmoid", "sft"], "seed": 0, "logging_steps": 10})
+    after = greedy_accuracy(model, heldout(EVAL_N))
+    assert after - base_accuracy >= MARGIN, (base_accuracy, after)
