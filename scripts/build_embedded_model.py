@@ -51,7 +51,7 @@ def main() -> int:
     p.add_argument("--work", required=True, help="scratch folder for data and the training run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n", type=int, default=50000, help="distinct training questions")
-    p.add_argument("--steps", type=int, default=850, help="SFT steps (stopped mid-way on purpose)")
+    p.add_argument("--steps", type=int, default=2000, help="SFT steps (stopped mid-way on purpose)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--install", action="store_true", help="copy the result into gradeset/models/arith_tiny/")
