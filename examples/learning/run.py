@@ -181,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         delta = None if base is None else round(100 * (r["accuracy"] - base), 1)
         shown[name] = {"accuracy": r["accuracy"], "answer_proportion": r.get("answer_proportion"),
-                       "change_points": delta, "train_s": r["seconds"], "train_cpu_s": r["cpu_seconds"]}
-    print("\n" + table(shown, ["accuracy", "answer_proportion", "change_points", "train_s", "train_cpu_s"]))
+                       "change_points": delta, "train_s": r["seconds"], "command_cpu_s": r["cpu_seconds"]}
+    print("\n" + table(shown, ["accuracy", "answer_proportion", "change_points", "train_s", "command_cpu_s"]))
+    print("train_s: wall seconds of training; command_cpu_s: CPU seconds of the whole training command "
+          "(loading, training, evaluating)")
     payload = {"model": args.model, "seed": args.seed, "heldout": str(heldout), "stages": results,
                "commands": log}
     (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
