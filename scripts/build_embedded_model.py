@@ -53,6 +53,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n", type=int, default=50000, help="distinct training questions")
     p.add_argument("--steps", type=int, default=2000, help="SFT steps (stopped mid-way on purpose)")
+    p.add_argument("--phase2-steps", type=int, default=0, help="SFT steps of a second phase (0: none)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--install", action="store_true", help="copy the result into gradeset/models/arith_tiny/")
@@ -75,6 +76,15 @@ def main() -> int:
              "--seed", str(args.seed), "--max-length", "32", "--logging-steps", "50",
              "--set", "lr_scheduler_type=constant_with_warmup", "--set", "warmup_steps=50",
              "--set", "dataloader_num_workers=0", "--run-id", "build")
+    if args.phase2_steps:
+        # an optional second SFT phase from the first one's weights (fresh optimizer, constant lr,
+        # next seed): more accuracy without redoing phase 1. The shipped model has none (0 steps).
+        run2 = work / "sft_run_phase2"
+        gradeset("train", "sft", "--data", str(sft), "--model", str(run / "model"), "--out", str(run2),
+                 "--max-steps", str(args.phase2_steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+                 "--seed", str(args.seed + 1), "--max-length", "32", "--logging-steps", "100",
+                 "--set", "lr_scheduler_type=constant", "--set", "dataloader_num_workers=0", "--run-id", "phase2")
+        run = run2
     metrics = work / "heldout_metrics.json"
     gradeset("eval", str(heldout), "--backend", "transformers", "--model", str(run / "model"), "-n", "1",
              "--temperature", "0", "--max-tokens", str(MAX_ANSWER_TOKENS), "--task", "math",
@@ -91,6 +101,7 @@ def main() -> int:
         (TARGET / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         shutil.copy2(heldout, TARGET / "heldout.jsonl")
         info = {"seed": args.seed, "train_questions": len(rows), "sft_steps": args.steps,
+                "phase2_steps": args.phase2_steps,
                 "batch_size": args.batch_size, "lr": args.lr, "heldout_greedy_accuracy": acc,
                 "built_with": "scripts/build_embedded_model.py"}
         (TARGET / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
