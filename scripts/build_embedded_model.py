@@ -56,7 +56,8 @@ def main() -> int:
     p.add_argument("--phase2-steps", type=int, default=0, help="SFT steps of a second phase (0: none)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--install", action="store_true", help="copy the result into gradeset/models/arith_tiny/")
+    p.add_argument("--install", action="store_true", help="copy the result into --target")
+    p.add_argument("--target", default=str(TARGET), help="where --install puts the model (default: the package's)")
     args = p.parse_args()
 
     work = Path(args.work).resolve()
@@ -92,21 +93,22 @@ def main() -> int:
     acc = json.loads(metrics.read_text())["accuracy"]
     print(f"held-out greedy accuracy {acc:.3f} after {args.steps} SFT steps; {time.time() - t0:.0f}s in all")
     if args.install:
-        TARGET.mkdir(parents=True, exist_ok=True)
+        target = Path(args.target)
+        target.mkdir(parents=True, exist_ok=True)
         for name in KEEP:
             if (run / "model" / name).exists():
-                shutil.copy2(run / "model" / name, TARGET / name)
-        cfg = json.loads((TARGET / "config.json").read_text())
+                shutil.copy2(run / "model" / name, target / name)
+        cfg = json.loads((target / "config.json").read_text())
         cfg["use_cache"] = True  # training switched the KV cache off; generation wants it
-        (TARGET / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-        shutil.copy2(heldout, TARGET / "heldout.jsonl")
+        (target / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        shutil.copy2(heldout, target / "heldout.jsonl")
         info = {"seed": args.seed, "train_questions": len(rows), "sft_steps": args.steps,
                 "phase2_steps": args.phase2_steps,
                 "batch_size": args.batch_size, "lr": args.lr, "heldout_greedy_accuracy": acc,
                 "built_with": "scripts/build_embedded_model.py"}
-        (TARGET / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
-        size = sum(f.stat().st_size for f in TARGET.iterdir() if f.is_file())
-        print(f"installed into {TARGET} ({size / 1e6:.2f} MB)")
+        (target / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
+        size = sum(f.stat().st_size for f in target.iterdir() if f.is_file())
+        print(f"installed into {target} ({size / 1e6:.2f} MB)")
     return 0
 
 
