@@ -43,6 +43,15 @@ df.to_parquet(sys.argv[2], index=False)
 print(len(df))
 """
 
+# The plain pyarrow script the Scale issue names as the bar: no validation, no reject file.
+PYARROW_TO_PARQUET = """
+import sys
+import pyarrow.json as pj, pyarrow.parquet as pq
+t = pj.read_json(sys.argv[1])
+pq.write_table(t, sys.argv[2], compression="zstd")
+print(t.num_rows)
+"""
+
 PANDAS_TO_PROMPTS = """
 import sys
 import pandas as pd
@@ -337,7 +346,12 @@ def bench_convert(n: int, work: Path, baseline_groups: int | None) -> dict:
     }
     result["json_pandas"] = base
     result["json_pandas_groups"] = bn
-    for stages, count in ((ours, n), (base, bn)):
+    (work / "b3.py").write_text(PYARROW_TO_PARQUET)
+    result["pyarrow"] = {"jsonl_to_parquet": run_measured([PY, str(work / "b3.py"), str(src),
+                                                           str(work / "pyarrow.parquet")])}
+    result["convert_vs_pyarrow"] = round(ours["jsonl_to_parquet"]["seconds"]
+                                         / result["pyarrow"]["jsonl_to_parquet"]["seconds"], 2)
+    for stages, count in ((ours, n), (base, bn), (result["pyarrow"], n)):
         for st in stages.values():
             st["groups_per_s"] = round(count / st["seconds"], 1)
             st["responses_per_s"] = round(count * 16 / st["seconds"], 1)
@@ -391,10 +405,13 @@ def table(results: dict) -> str:
                      + (f"; json+pandas on {c['json_pandas_groups']:,} groups" if c["json_pandas_groups"] != c["groups"]
                         else ""))
         lines.append(f"{'tool':<14}{'stage':<24}{'seconds':>10}{'groups/s':>12}{'responses/s':>14}{'peak RSS MiB':>14}")
-        for tool in ("gradeset", "json_pandas"):
-            for stage, st in c[tool].items():
+        for tool in ("gradeset", "json_pandas", "pyarrow"):
+            for stage, st in c.get(tool, {}).items():
                 lines.append(f"{tool:<14}{stage:<24}{st['seconds']:>10.2f}{st['groups_per_s']:>12,.0f}"
                              f"{st['responses_per_s']:>14,.0f}{st['peak_rss_mib']:>14,.0f}")
+        if "convert_vs_pyarrow" in c:
+            lines.append(f"gradeset convert (validated, reject file) / plain pyarrow read_json+write_table: "
+                         f"{c['convert_vs_pyarrow']:.2f}x the time")
     s = results.get("synth")
     if s:
         lines.append("")

@@ -1,10 +1,15 @@
 """Grade the same realistic completions with gradeset and with math-verify, same cores.
 
-    python benchmarks/verify_bench.py [--n 20000] [--workers 2] [--stream 1000000]
+    python benchmarks/verify_bench.py [--n 20000] [--workers 2] [--stream 1000000] [--hard-repeat 1]
 
 Prints calls/s for both, their agreement (and where they disagree, by answer kind),
 then streams ``--stream`` responses through gradeset's grader in batches and reports
 peak memory at 100k and at the end (flat memory = streaming, nothing accumulates).
+A second section grades ``tests/data/verify/hard_answers.jsonl`` (competition-style
+answers: polynomials in several variables, rational functions, tuples and sets of
+expressions, intervals with parameters, function definitions, equations, trigonometric
+values) with both tools on the same number of processes, and reports calls/s, the ratio,
+agreement with the labels and how many verdicts each path (exact / symbolic) decided.
 Writes ``benchmarks/results/verify.json``.
 
 The completions are generated deterministically (seeded): long step-by-step reasoning
@@ -159,6 +164,51 @@ def run_gradeset(items: list[tuple[str, str, str]], workers: int, timeout: float
     return [g["responses"][0]["correct"] for g in groups], elapsed
 
 
+# ----------------------------------------------------------------- hard answers
+HARD = Path(__file__).resolve().parents[1] / "tests" / "data" / "verify" / "hard_answers.jsonl"
+
+
+def hard_items(repeat: int = 1) -> list[tuple[str, str, str, bool]]:
+    rows = [json.loads(x) for x in HARD.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return [(r["kind"], r["gold"], r["completion"], r["expected"]) for _ in range(repeat) for r in rows]
+
+
+def run_hard(workers: int, timeout: float, repeat: int, with_math_verify: bool) -> dict:
+    from gradeset.verify.groups import Grader
+
+    items = hard_items(repeat)
+    groups = [{"prompt": "", "answer": g, "responses": [{"text": c}]} for _, g, c, _ in items]
+    grader = Grader(task="math", workers=workers, timeout=timeout)
+    try:
+        grader.grade([{"answer": "\\sin(x)", "responses": [{"text": "\\boxed{\\sin(x)}"}] * 64}])  # warm workers
+        t0 = time.perf_counter()
+        for i in range(0, len(groups), 2048):
+            grader.grade(groups[i:i + 2048])
+        gs_s = time.perf_counter() - t0
+    finally:
+        grader.close()
+    gs = [g["responses"][0]["correct"] for g in groups]
+    paths: dict[str, int] = {}
+    for g in groups:
+        p = g["responses"][0].get("meta", {}).get("verify_path", "none")
+        paths[p] = paths.get(p, 0) + 1
+    n = len(items)
+    out = {"n": n, "unique": n // max(1, repeat), "workers": workers, "gradeset_seconds": gs_s,
+           "gradeset_calls_per_s": n / gs_s, "gradeset_right": sum(a == e for a, (_, _, _, e) in zip(gs, items)) / n,
+           "gradeset_paths": paths}
+    print(f"\nhard answers ({n} calls, {out['unique']} unique, {workers} processes each)")
+    print(f"{'tool':<12}{'calls/s':>12}{'seconds':>10}{'right':>10}")
+    print(f"{'gradeset':<12}{n / gs_s:>12.0f}{gs_s:>10.2f}{out['gradeset_right']:>10.3f}   paths {paths}")
+    if with_math_verify:
+        mv, mv_s = run_math_verify([(k, g, c) for k, g, c, _ in items], workers)
+        out.update({"math_verify_seconds": mv_s, "math_verify_calls_per_s": n / mv_s,
+                    "math_verify_right": sum(a == e for a, (_, _, _, e) in zip(mv, items)) / n,
+                    "speedup": mv_s / gs_s})
+        print(f"{'math-verify':<12}{n / mv_s:>12.0f}{mv_s:>10.2f}{out['math_verify_right']:>10.3f}")
+        print(f"hard-answer speed-up {mv_s / gs_s:.1f}x")
+    return out
+
+
 # ----------------------------------------------------------------- streaming memory
 def _rss_mb(pid: int | str = "self") -> float:
     try:
@@ -220,6 +270,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--stream", type=int, default=1_000_000, help="responses for the memory test (0: skip)")
     ap.add_argument("--skip-math-verify", action="store_true")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "verify.json"), help="result JSON")
+    ap.add_argument("--hard-repeat", type=int, default=1,
+                    help="passes over the hard-answer file (0: skip that section)")
     args = ap.parse_args()
 
     items = list(cases(args.n))
@@ -243,13 +296,18 @@ def main() -> None:
                        "speedup": mv_s / gs_s, "agreement": agree,
                        "disagreements_by_kind": {k: v[1] for k, v in by_kind.items()},
                        "disagreement_examples": examples})
+    if args.hard_repeat:
+        result["hard"] = run_hard(args.workers, args.timeout, args.hard_repeat, not args.skip_math_verify)
+        if "speedup" in result:
+            print(f"easy-mix speed-up {result['speedup']:.1f}x, hard-answer speed-up "
+                  f"{result['hard'].get('speedup', float('nan')):.1f}x")
     if args.stream:
         m = stream(args.stream, args.workers, args.timeout)
         print(f"stream {m['responses']} responses in {m['seconds']:.0f}s: peak RSS parent "
               f"{m.get('at_100k', float('nan')):.0f} MB at 100k, {m['at_end']:.0f} MB at end; "
               f"workers {m.get('workers_at_100k', float('nan')):.0f} MB / {m['workers_at_end']:.0f} MB")
         result["stream"] = m
-    out = Path(__file__).parent / "results" / "verify.json"
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
 

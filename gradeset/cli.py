@@ -17,8 +17,8 @@ from gradeset.errors import GradesetError
 # Order is the order of ``gradeset --help``.
 COMMAND_MODULES = [
     "inspect", "convert", "synth", "extract", "prompts_from_docs", "load", "prepare", "augment",
-    "generate", "verify", "build", "balance", "split", "dedup", "decontaminate", "batch", "export",
-    "check", "eval", "traces", "train", "run",
+    "generate", "verify", "audit", "build", "balance", "split", "dedup", "decontaminate", "batch", "export",
+    "check", "eval", "traces", "train", "run", "serve", "push",
 ]
 
 
@@ -46,16 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    from gradeset.io.preflight import CURRENT_COMMAND, check_outputs, os_error_message
+
+    token = CURRENT_COMMAND.set(args.command)
     try:
+        check_outputs(args, args.command)  # an unwritable output fails now, not after the work
         code = args.func(args)
     except GradesetError as exc:
         print(f"gradeset: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the net under check_outputs: a full disk, a folder removed mid-run ...
+        if isinstance(exc, BrokenPipeError):
+            return 0
+        print(f"gradeset: error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("gradeset: interrupted; finished work is kept and a re-run resumes", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+    finally:
+        CURRENT_COMMAND.reset(token)
     return int(code or 0)
 
 

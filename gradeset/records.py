@@ -190,8 +190,12 @@ def _check_messages(value: Any, where: str, errors: list[str]) -> None:
             errors.append(f"{where}[{i}].role: expected one of {sorted(ROLES)}, got {role!r}")
         if "content" not in m:
             errors.append(f"{where}[{i}].content: missing")
-        elif not isinstance(m["content"], str | list | type(None)):
+        elif not isinstance(m["content"], _CONTENT_TYPES):
             errors.append(f"{where}[{i}].content: expected a string, got {type(m['content']).__name__}")
+
+
+_CONTENT_TYPES = (str, list, type(None))
+_NUMBER = (int, float)  # a tuple, not ``int | float``: the union is rebuilt on every call
 
 
 def validate_group(rec: Any) -> list[str]:
@@ -238,7 +242,7 @@ def validate_group(rec: Any) -> list[str]:
             errors.append(f"{where}.text: expected a string, got {type(text).__name__}")
         score = r.get("score")
         if score is not None:
-            if isinstance(score, bool) or not isinstance(score, int | float) or math.isnan(score):
+            if isinstance(score, bool) or not isinstance(score, _NUMBER) or math.isnan(score):
                 errors.append(f"{where}.score: expected a number in [0, 1] or null, got {score!r}")
             elif not 0.0 <= float(score) <= 1.0:
                 errors.append(f"{where}.score: {score!r} is outside [0, 1]")

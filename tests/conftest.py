@@ -37,3 +37,21 @@ def has_gpu() -> bool:
         return torch.cuda.is_available()
     except ImportError:
         return False
+
+
+def required_tools() -> set[str]:
+    """Tools the environment promises (``GRADESET_REQUIRE="chromium,bwrap"``, set by ``.ci/run`` in CI)."""
+    return {t.strip().lower() for t in os.environ.get("GRADESET_REQUIRE", "").split(",") if t.strip()}
+
+
+def skip_unless(available: bool, tool: str, reason: str) -> None:
+    """Skip for a missing optional tool, or fail when the environment said it is there.
+
+    A skip may only name a missing dependency; where CI installed the tool, its absence is
+    a broken install and must turn the run red, not quietly skip the tests that need it.
+    """
+    if available:
+        return
+    if tool.lower() in required_tools():
+        pytest.fail(f"{reason}, but GRADESET_REQUIRE lists {tool!r}: the install it relies on failed")
+    pytest.skip(reason)

@@ -27,6 +27,16 @@ matching generation requests. Kinds: ``429`` (with ``Retry-After``), ``500``, ``
 ``support_n``: True answers ``n`` choices; False ignores ``n`` (one choice, as some
 servers do); ``"reject"`` answers 400 to ``n`` > 1.
 
+``hold_after(n)`` answers the next ``n`` generation requests and holds every later one
+unanswered until ``release()``; ``wait_held(k, timeout)`` returns once ``k`` requests are
+held. Tests use it to act (SIGINT, kill -9) at a point chosen from progress, with the
+client provably mid-run, instead of sleeping and hoping.
+
+``reject_fields``: request fields the server refuses with 422 "Unexpected fields in the
+request: {...}", as ``transformers serve`` does for vLLM's ``continue_final_message`` /
+``add_generation_prompt`` (use :data:`VLLM_ONLY_FIELDS`). ``usage``: False leaves the
+``usage`` object out of answers (servers that do not count tokens).
+
 Run as a script to serve from a separate process (benchmarks)::
 
     python tests/loopback_server.py --latency 0.05 --reply "ok"   # prints the port
@@ -45,9 +55,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 422: "Unprocessable Entity",
+            429: "Too Many Requests",
             500: "Internal Server Error", 503: "Service Unavailable"}
 GENERATION_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/messages")
+VLLM_ONLY_FIELDS = ("continue_final_message", "add_generation_prompt")
 
 
 @dataclass
@@ -59,6 +71,7 @@ class Fault:
     retry_after: float | None = 1.0
     delay: float = 5.0
     match: Callable[[Request], bool] | None = None
+    message: str | None = None  # the error message (default "injected KIND")
 
     def matches(self, req: Request) -> bool:
         return self.times > 0 and (self.match is None or bool(self.match(req)))
@@ -169,7 +182,8 @@ class LoopbackServer:
 
     def __init__(self, reply: str | Callable[..., Any] = "ok", *, latency: float = 0.0,
                  faults: list[Fault] | None = None, support_n: bool | str = True,
-                 model: str = "loopback", port: int = 0, record: bool = True, ssl=None):
+                 model: str = "loopback", port: int = 0, record: bool = True, ssl=None,
+                 reject_fields: tuple[str, ...] | list[str] | None = None, usage: bool = True):
         self.reply = reply
         self.latency = latency
         self.faults = list(faults or [])
@@ -178,6 +192,8 @@ class LoopbackServer:
         self.port = port
         self.record = record
         self.ssl = ssl  # an ssl.SSLContext serves https
+        self.reject_fields = set(reject_fields or ())
+        self.usage = usage
         self.requests: list[Request] = []
         self.count = 0
         self.open_connections = 0
@@ -189,6 +205,9 @@ class LoopbackServer:
         self._started = threading.Event()
         self._reply_arity = self._arity(reply)
         self._encoded: dict[tuple, bytes] = {}
+        self._hold_budget: int | None = None  # answers left before holding; None: never hold
+        self._held: list[tuple[_Conn, bytes]] = []
+        self._held_cond = threading.Condition(self._lock)
 
     @staticmethod
     def _arity(reply) -> int:
@@ -256,6 +275,46 @@ class LoopbackServer:
         """Serve in the calling thread (the script entry point)."""
         self._run()
 
+    # -- holding answers ---------------------------------------------------------------------
+    def hold_after(self, n: int) -> None:
+        """Answer the next n generation requests, then hold the rest until ``release()``."""
+        with self._lock:
+            self._hold_budget = int(n)
+
+    def wait_held(self, k: int = 1, timeout: float = 60.0) -> bool:
+        """Block until at least k requests are held (False if the timeout passed first)."""
+        with self._held_cond:
+            return self._held_cond.wait_for(lambda: len(self._held) >= k, timeout)
+
+    @property
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def release(self) -> None:
+        """Stop holding; answer what was held (connections a killed client closed are skipped)."""
+        with self._lock:
+            self._hold_budget = None
+            held, self._held = self._held, []
+        if self._loop is not None:
+            for conn, data in held:
+                self._loop.call_soon_threadsafe(conn.send, data)
+
+    def _deliver(self, conn: _Conn, data: bytes, delay: float) -> None:
+        """Send an answer after delay, or hold it (see ``hold_after``); runs on the loop thread."""
+        with self._lock:
+            if self._hold_budget is not None:
+                if self._hold_budget <= 0:
+                    self._held.append((conn, data))
+                    self._held_cond.notify_all()
+                    return
+                self._hold_budget -= 1
+        if delay > 0:
+            assert self._loop is not None
+            self._loop.call_later(delay, conn.send, data)
+        else:
+            conn.send(data)
+
     # -- request handling --------------------------------------------------------------------
     def generation_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path in GENERATION_PATHS]
@@ -290,6 +349,12 @@ class LoopbackServer:
         if not isinstance(body, dict):
             conn.send(_http(400, b'{"error": {"message": "request body is not JSON"}}'))
             return
+        unexpected = self.reject_fields & set(body)
+        if unexpected:
+            req.fault = "422"
+            msg = json.dumps({"detail": f"Unexpected fields in the request: {unexpected}"})
+            conn.send(_http(422, msg.encode()))
+            return
         fault = self._take_fault(req)
         delay = self.latency
         if fault is not None:
@@ -303,7 +368,8 @@ class LoopbackServer:
                 extra = {}
                 if fault.kind == "429" and fault.retry_after is not None:
                     extra["Retry-After"] = f"{fault.retry_after:g}"
-                msg = json.dumps({"error": {"message": f"injected {fault.kind}", "type": "loopback"}})
+                text = fault.message or f"injected {fault.kind}"
+                msg = json.dumps({"error": {"message": text, "type": "loopback"}})
                 loop.call_later(delay, conn.send, _http(int(fault.kind), msg.encode(), extra))
                 return
             elif fault.kind == "malformed":
@@ -323,21 +389,14 @@ class LoopbackServer:
             data = self._encoded.get(key)
             if data is None:
                 data = self._encoded[key] = self._answer(req, path, body, n)
-            if delay > 0:
-                loop.call_later(delay, conn.send, data)
-            else:
-                conn.send(data)
+            self._deliver(conn, data, delay)
             return
         if callable(self.reply) and getattr(self.reply, "blocking", False):
             # Slow callables (a real model) run off the loop so other connections proceed.
             fut = loop.run_in_executor(None, self._answer, req, path, body, n)
-            fut.add_done_callback(lambda f: loop.call_later(delay, conn.send, f.result()))
+            fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._deliver, conn, f.result(), delay))
             return
-        data = self._answer(req, path, body, n)
-        if delay > 0:
-            loop.call_later(delay, conn.send, data)
-        else:
-            conn.send(data)
+        self._deliver(conn, self._answer(req, path, body, n), delay)
 
     def _reply_for(self, req: Request, choice: int) -> dict:
         r = self.reply
@@ -379,9 +438,10 @@ class LoopbackServer:
         else:
             obj = "text_completion" if path == "/v1/completions" else "chat.completion"
             payload = {"id": f"cmpl-{req.index}", "object": obj, "created": created, "model": model,
-                       "choices": choices,
-                       "usage": {"prompt_tokens": ptoks, "completion_tokens": usage_completion,
-                                 "total_tokens": ptoks + usage_completion}}
+                       "choices": choices}
+            if self.usage:
+                payload["usage"] = {"prompt_tokens": ptoks, "completion_tokens": usage_completion,
+                                    "total_tokens": ptoks + usage_completion}
         return _http(200, json.dumps(payload).encode())
 
 

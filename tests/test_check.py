@@ -313,8 +313,6 @@ def _has_layout(name: str) -> bool:
 
 
 def test_trl_layouts_are_detected_and_checked_by_their_mode(tmp_path):
-    if not (_has_layout("trl-dpo") and _has_layout("trl-kto")):
-        pytest.skip("trl-dpo / trl-kto layouts not registered")
     code, data = run_cli(tmp_path, str(DATA / "trl_dpo.jsonl"))
     assert data["layout"] == "trl-dpo" and data["mode"] == "pairs"
     assert code == 1 and data["failed"] == ["tied_pairs"] and lines(data, "tied_pairs") == [2]
@@ -357,8 +355,6 @@ def test_shard_folder_names_the_shard_and_its_line(tmp_path):
 
 
 def test_seed003_rows_grouped_by_question_report_the_groups_last_row(tmp_path):
-    if not _has_layout("seed003"):
-        pytest.skip("seed003 layout not registered")
     code, data = run_cli(tmp_path, str(DATA / "seed003_rows.jsonl"))
     assert data["layout"] == "seed003" and data["stats"]["groups"] == 3
     assert code == 1 and data["failed"] == ["empty_text"] and lines(data, "empty_text") == [5]

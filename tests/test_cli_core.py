@@ -13,6 +13,12 @@ from gradeset.steps import build_step, register_step, run_steps_on_batch
 
 def test_no_command_is_bad_usage(capsys):
     assert main([]) == 2
+    captured = capsys.readouterr()
+    # usage goes to stderr (stdout stays clean for data) and lists the commands
+    assert captured.out == ""
+    assert captured.err.startswith("usage: gradeset")
+    for command in ("verify", "build", "check", "eval", "run"):
+        assert f"    {command} " in captured.err
 
 
 def test_job_counts_add_up_and_keeps_rejects(tmp_path, capsys):

@@ -42,9 +42,9 @@ def test_maj_at_k_majority_ties_abstentions_and_normalisation():
     assert maj_at_k([r("5", True), r("6", False)], 2) == 0.5
     # three-way tie, one right
     assert maj_at_k([r("1", False), r("2", True), r("3", False)], 3) == pytest.approx(1 / 3)
-    # unparsed responses abstain; no vote at all scores 0
+    # unparsed responses abstain; with no vote at all there is no majority (None, not 0)
     assert maj_at_k([r(None, False), r(None, False), r("5", True)], 3) == 1.0
-    assert maj_at_k([r(None, False), r(None, False)], 2) == 0.0
+    assert maj_at_k([r(None, False), r(None, False)], 2) is None
     # "5", "5.0" and " 5 " are one answer: 3 votes beat 2
     assert maj_at_k([r("5", True), r("5.0", True), r(" 5 ", True), r("6", False), r("6", False)], 5) == 1.0
     # only the first k responses vote
@@ -118,7 +118,6 @@ def test_eval_cli_writes_seed004_debug_layout(data_dir, tmp_path, capsys):
 
 
 def test_eval_grades_ungraded_responses_with_task(data_dir, tmp_path):
-    pytest.importorskip("gradeset.verify.maths")
     src = str(data_dir / "eval" / "ungraded.jsonl")
     out = tmp_path / "m.json"
     assert main(["eval", src, "--task", "math", "--json", str(out), "--save-groups", str(tmp_path / "g.jsonl")]) == 0

@@ -1,13 +1,16 @@
-"""The in-process runner under faults: kill -9 at random points, a full disk, inputs that change.
+"""The in-process runner under faults: kill -9 at chosen points, a full disk, inputs that change.
 
 Each case ends by comparing with an uninterrupted run of the same pipeline: no row lost,
-none duplicated, no half-written shard, exports identical.
+none duplicated, no half-written shard, exports identical. The pipelines have no dedup
+step (a dedup would hide a row replayed twice on resume); their whole-stream step numbers
+every row instead, so a duplicate or a lost row changes the output. Kills happen at points
+chosen from progress: a step (or the loopback server) holds after N chunks (requests) and
+says so through a file or an event; the test waits for that, then kills.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import resource
 import shutil
 import signal
@@ -29,18 +32,19 @@ ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(RUN_DATA), o
            GRADESET_NO_PROGRESS="1")
 
 
-def pipeline(folder: Path, slow: float = 0.15, chunk: int = 20, touch: str | None = None) -> Path:
+def pipeline(folder: Path, chunk: int = 20, touch: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(RUN_DATA / "groups.jsonl", folder / "groups.jsonl")
-    slow_params: dict = {"seconds": slow}
+    steps: list = [{"runsteps:Hold": {"name": "prefix"}}]
     if touch:
-        slow_params.update(touch=touch, touch_at=4)
+        steps.append({"runsteps:SlowStep": {"seconds": 0.0, "touch": touch, "touch_at": 4}})
+    # prefix (checkpointed per chunk): hold point, grading; middle: a whole-stream step that
+    # keeps and numbers every row; tail: another hold point and a filter
+    steps += [{"verify": {"task": "math"}}, "runsteps:Numbered", {"runsteps:Hold": {"name": "tail"}},
+              "runsteps:DropOdd"]
     doc = {
         "source": {"path": "groups.jsonl"},
-        # SlowStep stands in for generation (slow, per chunk), then grading, then a
-        # whole-stream dedup and a filter after it: every part of the runner is exercised.
-        "steps": [{"runsteps:SlowStep": slow_params}, {"verify": {"task": "math"}}, "runsteps:FirstSeen",
-                  "runsteps:DropOdd"],
+        "steps": steps,
         "outputs": {"groups": "out/groups",
                     "exports": [{"path": "out/dpo.jsonl", "build": {"kind": "dpo"}},
                                 {"path": "out/grpo.jsonl", "build": {"kind": "grpo"}}]},
@@ -51,31 +55,45 @@ def pipeline(folder: Path, slow: float = 0.15, chunk: int = 20, touch: str | Non
     return p
 
 
-def start(p: Path, *extra: str, preexec=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gradeset", "run", str(p), "-q", *extra], env=ENV,
+def start(p: Path, *extra: str, preexec=None, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "gradeset", "run", str(p), "-q", *extra], env={**ENV, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec)
 
 
 def run_to_end(p: Path, *extra: str, preexec=None) -> tuple[int, str]:
     proc = start(p, *extra, preexec=preexec)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)
     return proc.returncode, err.decode()
 
 
-def kill_repeatedly(p: Path, out: Path, rng: random.Random, tries: int, after: tuple[float, float]) -> int:
-    """Start the pipeline and kill -9 it at a random moment, up to ``tries`` times (stopping
-    early if a run finishes); after each kill no shard may be half written. Returns the kills."""
-    kills = 0
-    for _ in range(tries):
-        proc = start(p)
-        time.sleep(rng.uniform(*after))
+def wait_for(condition, proc: subprocess.Popen, what: str, deadline_s: float = 120.0) -> None:
+    """Poll condition until it holds; fail (with the run's stderr) if the run ends or time runs out."""
+    deadline = time.monotonic() + deadline_s
+    while not condition():
         if proc.poll() is not None:
-            break
+            raise AssertionError(f"the run ended before {what}: {proc.stderr.read().decode()[-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)  # polling interval of a condition, not a guess at how long work takes
+
+
+def kill_at(p: Path, out: Path, hold: str, at: int, flag: Path) -> None:
+    """Run until the ``hold`` step's ``at``-th call in this run, kill -9 there, check the shards."""
+    flag.unlink(missing_ok=True)
+    proc = start(p, env={f"RUNSTEPS_HOLD_{hold.upper()}": f"{at}:{flag}"})
+    try:
+        wait_for(flag.exists, proc, f"the {hold} hold point {at}")
+    finally:
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        kills += 1
-        assert_no_half_shard(out)
-    return kills
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert_no_half_shard(out)
+
+
+def finished_shards(out: Path) -> int:
+    m = read_manifest(out)
+    return 0 if m is None else len(m["shards"])
 
 
 def assert_no_half_shard(out: Path) -> None:
@@ -105,7 +123,7 @@ def reference(tmp_path_factory):
     def get(chunk: int = 20) -> dict[str, bytes]:
         if chunk not in cache:
             folder = tmp_path_factory.mktemp(f"reference-{chunk}")
-            code, err = run_to_end(pipeline(folder, slow=0.0, chunk=chunk))
+            code, err = run_to_end(pipeline(folder, chunk=chunk))
             assert code == 0, err
             cache[chunk] = snapshot(folder)
         return cache[chunk]
@@ -113,16 +131,26 @@ def reference(tmp_path_factory):
     return get
 
 
-def test_kill_9_at_random_points_then_resume_equals_uninterrupted(tmp_path, reference):
-    p = pipeline(tmp_path, slow=0.1, chunk=10)  # 40 chunks x 0.1 s: five attempts cannot reach the end
+# (hold point, call in that run): in the prefix (a chunk half graded, its checkpoint not yet
+# written) and in the tail (the chunk's rows numbered, its shard not yet written), early and late
+KILL_POINTS = [("prefix", 3), ("tail", 2), ("prefix", 1), ("tail", 5), ("prefix", 6), ("tail", 1), ("prefix", 2)]
+
+
+def test_kill_9_at_chosen_points_then_resume_equals_uninterrupted(tmp_path, reference):
+    p = pipeline(tmp_path, chunk=10)  # 40 chunks; the kill points below use well under half
     out = tmp_path / "out" / "groups"
-    # after start-up, somewhere in slow step / verify / writing
-    assert kill_repeatedly(p, out, random.Random(1234), tries=8, after=(0.5, 1.2)) >= 5
+    done = []
+    for hold, at in KILL_POINTS:
+        kill_at(p, out, hold, at, tmp_path / "held")
+        done.append(finished_shards(out))
+    assert done == sorted(done) and 0 < done[-1] < 40  # progress kept across kills, run not finished
+    assert len(list((out / ".work" / "prefix").glob("shard-*.jsonl"))) > done[-1]  # checkpoints ahead of shards
     code, err = run_to_end(p)
     assert code == 0, err
     assert snapshot(tmp_path) == reference(10)
-    ids = [r["id"] for f in sorted(out.glob("shard-*.jsonl")) for _, r in read_jsonl(f)]
-    assert len(ids) == len(set(ids))  # none duplicated
+    rows = [r for f in sorted(out.glob("shard-*.jsonl")) for _, r in read_jsonl(f)]
+    # none lost, none duplicated: every kept source row (even n) once, numbered by its stream position
+    assert [(r["n"], r["seq"]) for r in rows] == [(2 * i, 2 * i) for i in range(200)]
     assert not list(out.glob(".*.tmp-*"))  # stale temp files of killed runs were cleaned
     summary = orjson.loads((out / "run.json").read_bytes())
     assert summary["read"] == 400 and summary["steps"][0]["in"] == 400  # whole-run counts after resumes
@@ -136,7 +164,7 @@ def _limit_file_size(limit: int):
 
 
 def test_full_disk_gives_a_clear_error_and_a_resumable_state(tmp_path, reference):
-    p = pipeline(tmp_path, slow=0.0, chunk=10)
+    p = pipeline(tmp_path, chunk=10)
     out = tmp_path / "out" / "groups"
     # shards are ~2 KB; the manifest and the run state grow by an entry per chunk, so the
     # limit is hit part way through the run
@@ -153,7 +181,7 @@ def test_full_disk_gives_a_clear_error_and_a_resumable_state(tmp_path, reference
 
 
 def test_input_modified_during_the_run_is_detected(tmp_path):
-    p = pipeline(tmp_path, slow=0.0, touch=str(tmp_path / "groups.jsonl"))
+    p = pipeline(tmp_path, touch=str(tmp_path / "groups.jsonl"))
     code, err = run_to_end(p)
     assert code == 2
     assert "input changed during the run" in err and "groups.jsonl" in err
@@ -181,7 +209,7 @@ def generate_pipeline(folder: Path, base_url: str) -> Path:
         "source": {"path": "prompts.jsonl", "layout": "group"},
         "steps": [{"generate": {"backend": "openai", "base_url": base_url, "model": "loopback", "n": 2,
                                 "temperature": 0.0, "concurrency": 4, "retries": 0}},
-                  {"verify": {"task": "math"}}, "runsteps:FirstSeen"],
+                  {"verify": {"task": "math"}}, "runsteps:Numbered"],
         "outputs": {"groups": "out/groups", "exports": [{"path": "out/dpo.jsonl", "build": {"kind": "dpo"}}]},
         "run": {"chunk_size": 20},
     }
@@ -200,22 +228,35 @@ def _content(out: Path) -> list[tuple]:
 
 
 def test_kill_9_during_generation_against_a_loopback_server(tmp_path):
-    pytest.importorskip("gradeset.generate.step")
     from loopback_server import LoopbackServer
 
     with LoopbackServer(reply=_answer) as fast:
         ref = generate_pipeline(tmp_path / "ref", fast.base_url)
         code, err = run_to_end(ref)
         assert code == 0, err
-    with LoopbackServer(reply=_answer, latency=0.1) as slow:  # ~0.5 s per chunk of 20 prompts
-        p = generate_pipeline(tmp_path / "killed", slow.base_url)
+    conc, per_chunk = 4, 20  # generate's concurrency; prompts per chunk (n=2 in one request each)
+    with LoopbackServer(reply=_answer) as srv:
+        p = generate_pipeline(tmp_path / "killed", srv.base_url)
         out = tmp_path / "killed" / "out" / "groups"
-        kills = kill_repeatedly(p, out, random.Random(99), tries=10, after=(0.6, 1.3))
-        assert kills >= 5
+        kills = 0
+        # answer exactly N more requests, then hold every answer: the run gets no further, and
+        # the kill lands mid-chunk or on a chunk boundary, at a point chosen from progress
+        for answered in (30, 20, 7, 45, 13):
+            srv.hold_after(answered)
+            proc = start(p)
+            try:
+                wait_for(lambda: srv.held >= 1, proc, f"a held request after {answered} answers")
+            finally:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                srv.release()
+            kills += 1
+            assert_no_half_shard(out)
+        assert finished_shards(out) < 10  # 200 prompts in chunks of 20: the kills came before the end
         code, err = run_to_end(p)
         assert code == 0, err
-        requests = len(slow.generation_requests())
+        requests = len(srv.generation_requests())
     assert _content(out) == _content(tmp_path / "ref" / "out" / "groups")
     assert (tmp_path / "killed" / "out" / "dpo.jsonl").read_bytes() == (tmp_path / "ref" / "out" / "dpo.jsonl").read_bytes()
     # finished chunks were never generated again: at most the chunk in flight is redone per kill
-    assert requests <= 200 + kills * 20
+    assert requests <= 200 + kills * (per_chunk + conc)

@@ -122,50 +122,82 @@ def test_failed_samples_are_not_done(tmp_path):
     c.close()
 
 
+class VirtualClock:
+    """Time that moves only when the limiter sleeps: pacing is checked exactly, whatever the load."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
+        await asyncio.sleep(0)  # let other tasks run, as a real sleep would
+
+
 def test_rpm_limiter_paces_requests():
+    clock = VirtualClock()
+
     async def go():
-        lim = RateLimiter(rpm=1200)  # one every 50 ms
-        t0 = time.monotonic()
+        lim = RateLimiter(rpm=1200, clock=clock, sleep=clock.sleep)  # one every 50 ms
         stamps = []
 
         async def one():
             await lim.acquire()
-            stamps.append(time.monotonic() - t0)
+            stamps.append(clock())
 
         await asyncio.gather(*(one() for _ in range(21)))
         return stamps
 
     stamps = asyncio.run(go())
-    assert stamps[-1] >= 0.95, stamps  # 20 intervals of 50 ms
-    assert stamps[-1] < 2.5
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-    assert min(gaps) > 0.03
+    assert stamps == pytest.approx([i * 0.05 for i in range(21)])  # 20 intervals of 50 ms, no more
 
 
 def test_tpm_limiter_waits_for_tokens_and_refunds():
+    clock = VirtualClock()
+
     async def go():
-        lim = RateLimiter(tpm=6000)  # 100 tokens/s, bucket of 6000
-        t0 = time.monotonic()
+        lim = RateLimiter(tpm=6000, clock=clock, sleep=clock.sleep)  # 100 tokens/s, bucket of 6000
         await lim.acquire(6000)  # the full bucket at once
-        first = time.monotonic() - t0
+        first = clock()
         lim.settle(6000, 5950)  # 50 unused tokens come back
-        await lim.acquire(100)  # needs ~0.5 s more
-        return first, time.monotonic() - t0
+        await lim.acquire(100)  # the other 50 take 0.5 s to refill
+        return first, clock()
 
     first, second = asyncio.run(go())
-    assert first < 0.1
-    assert 0.3 < second < 1.5
+    assert first == 0.0 and second == pytest.approx(0.5)
 
 
 def test_pause_holds_every_request():
+    clock = VirtualClock()
+
     async def go():
-        lim = RateLimiter()
+        lim = RateLimiter(clock=clock, sleep=clock.sleep)
         lim.pause(0.3)
+        done = []
+
+        async def one():
+            await lim.acquire()
+            done.append(clock())
+
+        await asyncio.gather(one(), one())
+        return done
+
+    assert asyncio.run(go()) == [pytest.approx(0.3)] * 2
+
+
+def test_real_clock_limiter_never_runs_early():
+    """The default clock and sleep: a lower bound only (a loaded machine can only be later)."""
+    async def go():
+        lim = RateLimiter(rpm=1200)
         t0 = time.monotonic()
-        await asyncio.gather(lim.acquire(), lim.acquire())
+        await asyncio.gather(*(lim.acquire() for _ in range(5)))
         return time.monotonic() - t0
 
-    assert asyncio.run(go()) >= 0.28
+    assert asyncio.run(go()) >= 4 * 0.05 * 0.95
 
 
 def test_backoff_is_exponential_jittered_and_capped():

@@ -175,3 +175,25 @@ def test_hf_folder_keeps_late_and_nested_fields(tmp_path):
     assert ds[5]["meta"] == {"m": 2, "extra": "kept"} and ds[5]["late"] == 3 and ds[5]["new"] == [1, 2]
     assert ds[0]["late"] is None and ds[0]["new"] is None
     assert sorted(p.name for p in out.iterdir()) == ["data-00000-of-00001.arrow", "dataset_info.json", "state.json"]
+
+
+def test_parquet_keeps_iso_dates_as_strings_and_falls_back_on_mixed_types(tmp_path):
+    """The fast JSON path must type values as from_pylist does: no timestamps invented, and a
+    batch Arrow's JSON parser cannot type (int then string in one field) still fails clearly."""
+    import pyarrow.parquet as pq
+
+    from gradeset.errors import GradesetError
+    from gradeset.io import open_writer
+
+    rows = [{"prompt": "p", "created": "2024-01-01T10:00:00", "meta": {"when": "2024-02-02T00:00:00"},
+             "tags": ["2024-03-03T00:00:00"]}, {"prompt": "q", "created": "not a date", "meta": {"when": None},
+                                                  "tags": []}]
+    out = tmp_path / "d.parquet"
+    with open_writer(out) as w:
+        w.write(rows)
+    table = pq.read_table(out)
+    assert str(table.schema.field("created").type) == "string"
+    assert table.to_pylist()[0]["meta"]["when"] == "2024-02-02T00:00:00"
+    assert table.to_pylist()[0]["tags"] == ["2024-03-03T00:00:00"]
+    with pytest.raises(GradesetError, match="JSONL"), open_writer(tmp_path / "m.parquet") as w:
+        w.write([{"a": 1}, {"a": "x"}])

@@ -1,7 +1,7 @@
 """The HTML report opened in headless Chromium: charts render, nothing is fetched.
 
-Skips with a message where Chromium is not installed (``.ci/run`` installs Debian's
-``chromium``). A loopback proxy records every request Chromium makes; a control page
+Skips with a message where Chromium is not installed, and fails instead when
+``GRADESET_REQUIRE`` lists ``chromium`` (``.ci/run`` installs Debian's ``chromium`` and sets it). A loopback proxy records every request Chromium makes; a control page
 with a remote image proves the recorder works before the report is judged by it.
 """
 
@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import skip_unless
 
 from gradeset.cli import main
 
@@ -32,7 +33,9 @@ def _host(request_line: str) -> str:
     return target.split("/", 1)[0].rsplit(":", 1)[0].lower()
 
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+@pytest.fixture(autouse=True)
+def _needs_chromium():
+    skip_unless(CHROMIUM is not None, "chromium", "Chromium is not installed (apt-get install chromium)")
 
 
 class RecordingProxy:

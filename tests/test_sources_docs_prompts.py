@@ -88,7 +88,6 @@ def test_questions_for_passages_batches_and_reports_bad_replies():
 
 
 def test_prompts_from_docs_cli_with_graded_versions(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("gradeset.generate")
     from loopback_server import LoopbackServer
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
@@ -130,7 +129,6 @@ def test_prompts_from_docs_cli_with_graded_versions(tmp_path, capsys, monkeypatc
 
 
 def test_prompts_from_docs_cli_without_versions_and_all_bad(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("gradeset.generate")
     from loopback_server import LoopbackServer
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
@@ -157,7 +155,6 @@ def test_prompts_from_docs_cli_without_versions_and_all_bad(tmp_path, capsys, mo
 
 
 def test_prompts_from_docs_failed_request_is_a_rejected_passage(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("gradeset.generate")
     from loopback_server import Fault, LoopbackServer
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
@@ -176,7 +173,6 @@ def test_prompts_from_docs_failed_request_is_a_rejected_passage(tmp_path, capsys
 
 def test_augment_graded_versions_for_sft_examples(tmp_path, capsys, monkeypatch):
     """Seed 000's option 2: its 17 SFT examples (messages) get good/poor versions beside the author's."""
-    pytest.importorskip("gradeset.generate")
     from loopback_server import LoopbackServer
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
@@ -208,7 +204,6 @@ def test_augment_graded_versions_for_sft_examples(tmp_path, capsys, monkeypatch)
 
 
 def test_prompts_from_docs_drops_questions_repeated_across_passages(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("gradeset.generate")
     from loopback_server import LoopbackServer
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")

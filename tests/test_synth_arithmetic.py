@@ -89,7 +89,7 @@ def test_wrong_answer_negatives_are_plausible_and_verified_wrong():
 
 
 def test_wrong_answers_are_graded_wrong_by_the_math_verifier():
-    verify = pytest.importorskip("gradeset.verify")
+    from gradeset import verify
     check = verify.get_verifier("math")
     train, _ = arith.generate(60, seed=5, negatives="wrong-answer", test_n=10)
     for g in train:

@@ -17,7 +17,7 @@ TESTS = Path(__file__).parent
 def slow_verifier(completion, gold):
     """A plugin verifier that never finishes in time when asked to stall."""
     if "stall" in completion:
-        time.sleep(30)
+        time.sleep(600)  # the hang under test, not synchronisation
     return {"score": 1.0, "correct": True, "parsed": completion}
 
 
@@ -78,12 +78,12 @@ def test_format_reward_needs_no_gold_and_gives_partial_credit():
 def test_timeout_scores_none_not_zero(plugin_path):
     reward = VerifierReward("python:test_train_rewards:slow_verifier", workers=1, timeout=1.0)
     try:
-        started = time.monotonic()
+        # had the pool waited for the stalled grade it would have scored 1.0 (the plugin
+        # returns correct after its sleep): None proves the worker was killed at the limit
         out = reward(prompts=["p", "p"], completions=["fine", "stall"], answer=["x", "x"])
     finally:
         reward.close()
     assert out == [1.0, None]
-    assert time.monotonic() - started < 20
 
 
 def test_reward_spec_and_weights():

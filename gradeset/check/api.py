@@ -56,7 +56,7 @@ def check_groups(groups: Iterable[Mapping[str, Any]], options: Mapping[str, Any]
                  *, layout: str | None = None, tokenizer: str | None = None,
                  test_prompts: Iterable[str] | None = None, stages: list[dict] | None = None,
                  report: str | os.PathLike | None = None, json_path: str | os.PathLike | None = None,
-                 source: str = "input") -> CheckReport:
+                 source: str = "input", exports: list[dict] | None = None) -> CheckReport:
     """Check a stream of groups (e.g. a pipeline's output) and write the reports asked for."""
     cfg = options if isinstance(options, CheckConfig) else CheckConfig.from_dict(dict(options or {}))
     length_fn, unit = length_counter(tokenizer)
@@ -66,6 +66,7 @@ def check_groups(groups: Iterable[Mapping[str, Any]], options: Mapping[str, Any]
         runner.add(g, i)
     rep = runner.finish()
     rep.stages = list(stages or [])
+    rep.exports = [{k: e.get(k) for k in ("path", "layout", "kind", "rows")} for e in exports or []]
     if json_path:
         write_json(rep, json_path)
     if report:

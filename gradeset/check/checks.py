@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gradeset.check.config import CheckConfig, mode_for_layout
+from gradeset.check.config import SCORELESS_LAYOUTS, CheckConfig, mode_for_layout
 from gradeset.check.stats import DatasetStats, LengthFn, quantile, valid_score, word_lengths
 from gradeset.records import group_id, prompt_text, response_text, validate_group
 from gradeset.shape.decontaminate import BenchmarkIndex
@@ -80,6 +80,7 @@ class CheckReport:
     mode: str = "groups"
     stages: list[dict] = field(default_factory=list)
     sample: list[dict] = field(default_factory=list)
+    exports: list[dict] = field(default_factory=list)  # a pipeline's trainer files: path, layout, rows
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -104,7 +105,7 @@ class CheckReport:
         return {"passed": not self.failed, "failed": [r.name for r in self.failed],
                 "inputs": self.inputs, "layout": self.layout, "mode": self.mode,
                 "checks": [asdict(r) for r in self.results], "stats": self.stats,
-                "stages": self.stages, "config": self.config,
+                "stages": self.stages, "exports": self.exports, "config": self.config,
                 **({"sample": self.sample} if include_sample else {})}
 
 
@@ -382,6 +383,8 @@ class CheckRunner:
         elif n_bad:
             add("scores", FAIL, f"{n_bad} invalid scores, {n_miss} missing", n_bad, self.responses,
                 threshold="in [0, 1]")
+        elif n_miss and self.scored == 0 and self.layout in SCORELESS_LAYOUTS:
+            add("scores", SKIP, f"layout {self.layout} carries no scores", 0, self.responses)
         elif n_miss:
             add("scores", WARN, f"{n_miss} of {self.responses} responses have no score", n_miss,
                 self.responses, _share(n_miss, self.responses), tally=self.score_missing)
@@ -391,6 +394,9 @@ class CheckRunner:
         cov = _share(self.scored, self.responses)
         if cov is None:
             add("coverage", SKIP, "no responses", 0, 0)
+        elif self.scored == 0 and self.layout in SCORELESS_LAYOUTS:
+            add("coverage", SKIP, f"layout {self.layout} carries no scores (an SFT or prompt export): "
+                "coverage does not apply", 0, self.responses)
         else:
             add("coverage", FAIL if cov < cfg.min_coverage else PASS,
                 f"{_pct(cov)} of responses scored ({self.scored}/{self.responses})",

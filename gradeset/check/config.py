@@ -13,6 +13,9 @@ from typing import Any
 # KTO rows (one labelled completion per row): several rows per prompt are by design there.
 PAIR_LAYOUTS = frozenset({"trl-dpo", "seed002", "dpo", "preference", "pairs", "seed000-pairs"})
 KTO_LAYOUTS = frozenset({"trl-kto", "kto"})
+# Trainer layouts that have no place for a score: an export in them is graded upstream (or not
+# at all, for SFT), so "0% of responses scored" says nothing about the file.
+SCORELESS_LAYOUTS = frozenset({"trl-sft", "sharegpt", "alpaca", "trl-prompt", "verl", "gsm8k", "openrlhf"})
 
 
 @dataclass

@@ -122,6 +122,17 @@ def _stages(report: CheckReport) -> str:
     return f'<div class="grid"><div>{table}</div><div>{chart}</div></div>{buckets}'
 
 
+def _tokens(tokens: dict | None) -> str:
+    """Generation tokens (from the servers' usage) and the estimated cost, when generate recorded them."""
+    if not tokens:
+        return "none recorded"
+    line = (f"{tokens['prompt_tokens']} prompt + {tokens['completion_tokens']} completion over "
+            f"{tokens['responses_with_usage']} responses")
+    if tokens.get("cost") is not None:
+        line += f"; estimated cost {tokens['cost']:.4f}"
+    return line
+
+
 def _pairs(table: dict) -> str:
     return ", ".join(f"{k}: {v}" for k, v in list(table.items())[:12])
 
@@ -165,6 +176,8 @@ def _sample(report: CheckReport) -> str:
                 resp.append(f'<div class="resp {cls}"><div><b>#{_e(r["index"])}</b> {_e(verdict)} · score '
                             f'{_e(r["score"])} · parsed <code>{_e(r["parsed"])}</code>'
                             + (f' · finish {_e(r["finish_reason"])}' if r.get("finish_reason") else "")
+                            + (f' · <span class="why">why: {_e(r["detail"])}</span>'
+                               if r.get("detail") and r["correct"] is not True else "")
                             + f'</div><pre>{_e(r["text"])}</pre></div>')
             more = (f"<p class=muted>{g['n_responses'] - len(g['responses'])} more responses not shown</p>"
                     if g["n_responses"] > len(g["responses"]) else "")
@@ -174,6 +187,45 @@ def _sample(report: CheckReport) -> str:
                        f"<b>Gold answer</b> <code>{_e(g['answer'])}</code>{''.join(resp)}{more}</details>")
             first = False
     return "".join(out)
+
+
+def _explain(report: CheckReport) -> str:
+    """Why answers were wrong: verifier reasons, lengths by verdict, answer spread, sampling."""
+    st = report.stats
+    parts = []
+    reasons = st.get("wrong_reasons") or {}
+    if reasons:
+        rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in reasons.items())
+        parts.append("<div><b>Why responses were wrong or unparsed</b> (the verifier's detail; "
+                     f"{_e(st.get('unparsed', 0))} had no answer it could read)"
+                     f"<table><tr><th>reason</th><th>responses</th></tr>{rows}</table></div>")
+    by = st.get("length_by_verdict") or {}
+    if any((by.get(k) or {}).get("n") for k in ("correct", "wrong")):
+        unit = st.get("unit", "words")
+        rows = "".join(f"<tr><td>{k}</td>" + "".join(
+            f"<td>{_e(round(s[c], 1) if isinstance(s.get(c), float) else s.get(c, ''))}</td>"
+            for c in ("n", "p25", "p50", "mean", "p75", "max")) + "</tr>" for k, s in by.items())
+        parts.append(f"<div><b>Response length by verdict</b> ({_e(unit)})<table><tr><th></th><th>n</th>"
+                     f"<th>p25</th><th>median</th><th>mean</th><th>p75</th><th>max</th></tr>{rows}</table></div>")
+    distinct = st.get("distinct_answers") or {}
+    if distinct:
+        parts.append("<div><b>Distinct answers per group</b> (groups): "
+                     + _e(", ".join(f"{k}: {v}" for k, v in distinct.items())) + "</div>")
+    sampling = st.get("sampling") or []
+    if sampling:
+        keys = ("model", "backend", "temperature", "top_p", "max_tokens", "system_prompt", "responses")
+        rows = "".join("<tr>" + "".join(f"<td>{_e(s.get(k))}</td>" for k in keys) + "</tr>" for s in sampling)
+        parts.append("<div><b>How the responses were sampled</b><table><tr>"
+                     + "".join(f"<th>{k}</th>" for k in keys) + f"</tr>{rows}</table></div>")
+    if report.exports:
+        rows = "".join(f"<tr><td>{_e(e.get('layout'))}</td><td>{_e(e.get('kind') or '')}</td>"
+                       f"<td>{_e(e.get('rows'))}</td><td><code>{_e(e.get('path'))}</code></td></tr>"
+                       for e in report.exports)
+        parts.append("<div><b>Rows per export</b><table><tr><th>layout</th><th>built as</th><th>rows</th>"
+                     f"<th>file</th></tr>{rows}</table></div>")
+    if not parts:
+        return '<p class="muted">No graded responses, sampling settings or exports to explain.</p>'
+    return "".join(f'<div style="margin-bottom:12px">{p}</div>' for p in parts)
 
 
 def render_report(report: CheckReport, title: str = "gradeset check report") -> str:
@@ -222,7 +274,11 @@ def render_report(report: CheckReport, title: str = "gradeset check report") -> 
 <table style="margin-top:10px"><tr><th>{_e(unit)}</th><th>n</th><th>min</th><th>p25</th><th>median</th><th>mean</th>
 <th>p75</th><th>p99</th><th>max</th></tr>{lengths}</table>
 <p style="font-size:13px"><b>Group sizes</b> (responses: groups): {_e(_pairs(st.get("group_sizes", {})))}
-&nbsp; · &nbsp;<b>Finish reasons</b>: {_e(_pairs(st.get("finish_reasons", {})) or "none recorded")}</p></section>
+&nbsp; · &nbsp;<b>Finish reasons</b>: {_e(_pairs(st.get("finish_reasons", {})) or "none recorded")}
+&nbsp; · &nbsp;<b>Verdicts by path</b> (exact / symbolic / judge): {_e(_pairs(st.get("verify_paths", {})) or "none recorded")}
+&nbsp; · &nbsp;<b>Tokens</b>: {_e(_tokens(st.get("tokens")))}</p>
+</section>
+<section id="explain"><h2>Why answers were wrong, and how they were made</h2>{_explain(report)}</section>
 <section id="slices"><h2>Pass rate per task, category, difficulty</h2>{_slices(st)}</section>
 <section id="sample"><h2>Sample of groups</h2>{_sample(report)}</section>
 </main></body></html>

@@ -23,6 +23,7 @@ TEXT_LIMIT = 4000
 LEVELS = ("very easy", "easy", "medium", "hard", "very hard", "expert")
 
 LengthFn = Callable[[list[str]], list[int]]
+SAMPLING_KEYS = ("model", "backend", "temperature", "top_p", "max_tokens", "system_prompt")
 
 
 def word_lengths(texts: list[str]) -> list[int]:
@@ -45,6 +46,12 @@ def tokenizer_lengths(path: str) -> LengthFn:
         return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
 
     return lengths
+
+
+def _count(v: Any) -> int | None:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+        return None
+    return int(v)
 
 
 def valid_score(v: Any) -> bool:
@@ -118,7 +125,9 @@ def sample_view(group: Mapping[str, Any], line: int | None) -> dict:
         responses.append({"index": i, "text": _clip(response_text(r)), "score": r.get("score"),
                           "correct": r.get("correct"), "parsed": None if r.get("parsed") is None
                           else _clip(str(r.get("parsed")), 500),
-                          "finish_reason": meta.get("finish_reason"), "label": r.get("label")})
+                          "finish_reason": meta.get("finish_reason"), "label": r.get("label"),
+                          "detail": None if meta.get("verify_detail") is None
+                          else _clip(str(meta.get("verify_detail")), 300)})
         if len(responses) >= 32:
             break
     return {"id": group.get("id"), "line": line, "prompt": _clip(prompt_text(group.get("prompt"))),
@@ -147,9 +156,19 @@ class DatasetStats:
     buckets: Counter = field(default_factory=Counter)
     group_sizes: Counter = field(default_factory=Counter)
     finish_reasons: Counter = field(default_factory=Counter)
+    usage: list = field(default_factory=lambda: [0, 0, 0])  # responses with usage, prompt, completion tokens
+    cost: float | None = None  # sum of meta.cost where generate recorded one
+    verify_paths: Counter = field(default_factory=Counter)  # meta.verify_path: exact / symbolic / judge
     prompt_lengths: Counter = field(default_factory=Counter)
     response_lengths: Counter = field(default_factory=Counter)
     slices: dict[str, dict[str, list[int]]] = field(default_factory=lambda: {s: {} for s in SLICES})
+    # what explains wrong answers: lengths by verdict, why responses were wrong or unparsed,
+    # how many distinct answers a group gave, and how the responses were sampled
+    lengths_by_verdict: dict[str, Counter] = field(default_factory=lambda: {"correct": Counter(), "wrong": Counter()})
+    wrong_reasons: Counter = field(default_factory=Counter)
+    unparsed: int = 0
+    distinct_answers: Counter = field(default_factory=Counter)
+    sampling: Counter = field(default_factory=Counter)
     _reservoirs: dict[str, list] = field(default_factory=dict)
     _seen: Counter = field(default_factory=Counter)
 
@@ -169,6 +188,11 @@ class DatasetStats:
         for n in lengths[1]:
             self.response_lengths[n] += 1
         graded = correct = 0
+        answers: set[str] = set()
+        for r, n_tokens in zip(responses, lengths[1]):
+            self._explain(r, n_tokens, answers)
+        if answers:
+            self.distinct_answers[len(answers)] += 1
         for r in responses:
             s = r.get("score")
             if valid_score(s):
@@ -179,8 +203,12 @@ class DatasetStats:
                 graded += 1
                 correct += c
             meta = r.get("meta")
-            if isinstance(meta, Mapping) and meta.get("finish_reason") is not None:
-                self.finish_reasons[str(meta["finish_reason"])[:40]] += 1
+            if isinstance(meta, Mapping):
+                if meta.get("finish_reason") is not None:
+                    self.finish_reasons[str(meta["finish_reason"])[:40]] += 1
+                if meta.get("verify_path") is not None:
+                    self.verify_paths[str(meta["verify_path"])[:20]] += 1
+                self._add_usage(meta)
         self.graded += graded
         self.correct += correct
         rate = pass_rate(group)
@@ -201,6 +229,42 @@ class DatasetStats:
             row[1] += graded
             row[2] += correct
         self._sample(b, group, line)
+
+    def _add_usage(self, meta: Mapping[str, Any]) -> None:
+        """Tokens and cost that ``generate`` recorded from the server's ``usage`` (hostile: numbers only)."""
+        usage = meta.get("usage")
+        if isinstance(usage, Mapping):
+            p, c = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+            if p is not None or c is not None:
+                # As billed, like generate's own total: a prompt sent once for n samples counts
+                # once, and a two-step stage 2 sent its prompt again.
+                share = max(1, _count(meta.get("request_samples")) or 1)
+                self.usage[0] += 1
+                self.usage[1] += (p or 0) / share + (_count(meta.get("stage2_prompt_tokens")) or 0)
+                self.usage[2] += c or 0
+        cost = meta.get("cost")
+        if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0:
+            self.cost = (self.cost or 0.0) + cost
+
+    def _explain(self, r: Mapping[str, Any], n_tokens: int, answers: set[str]) -> None:
+        c = r.get("correct")
+        meta = r.get("meta") if isinstance(r.get("meta"), Mapping) else {}
+        if isinstance(c, bool):
+            self.lengths_by_verdict["correct" if c else "wrong"][n_tokens] += 1
+        parsed = r.get("parsed")
+        if parsed is not None:
+            answers.add(str(parsed).strip()[:200])
+        elif isinstance(c, bool) or r.get("score") is not None:
+            self.unparsed += 1
+        if c is False or (parsed is None and isinstance(c, bool)):
+            why = meta.get("verify_detail") or ("no answer found" if parsed is None else "answer differs from the gold")
+            self.wrong_reasons[str(why)[:120]] += 1
+        model = meta.get("model")
+        if model is not None or meta.get("backend") is not None:
+            key = tuple(str(meta.get(k))[:80] if meta.get(k) is not None else "" for k in SAMPLING_KEYS)
+            if key not in self.sampling and len(self.sampling) >= MAX_SLICE_VALUES:
+                return
+            self.sampling[key] += 1
 
     def lengths_of(self, group: Mapping[str, Any]) -> tuple[int, list[int]]:
         texts = [prompt_text(group.get("prompt"))]
@@ -253,6 +317,11 @@ class DatasetStats:
             "buckets": dict(self.buckets),
             "group_sizes": {str(k): v for k, v in sorted(self.group_sizes.items())},
             "finish_reasons": dict(self.finish_reasons.most_common(20)),
+            "tokens": ({"responses_with_usage": self.usage[0], "prompt_tokens": round(self.usage[1]),
+                        "completion_tokens": self.usage[2],
+                        "cost": None if self.cost is None else round(self.cost, 10)}
+                       if self.usage[0] or self.cost is not None else None),
+            "verify_paths": dict(self.verify_paths.most_common(10)),
             "score_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}
                                 for i, c in enumerate(self.score_bins)],
             "pass_rate_histogram": [{"start": edges[i], "end": edges[i + 1], "count": c}
@@ -262,6 +331,12 @@ class DatasetStats:
             "prompt_length_histogram": histogram(self.prompt_lengths),
             "response_length_histogram": histogram(self.response_lengths),
             "slices": slices,
+            "length_by_verdict": {k: length_summary(v) for k, v in self.lengths_by_verdict.items()},
+            "wrong_reasons": dict(self.wrong_reasons.most_common(15)),
+            "unparsed": self.unparsed,
+            "distinct_answers": {str(k): v for k, v in sorted(self.distinct_answers.items())},
+            "sampling": [{**dict(zip(SAMPLING_KEYS, k, strict=True)), "responses": v}
+                         for k, v in self.sampling.most_common(10)],
         }
 
 

@@ -20,6 +20,14 @@ def summary_table(report: CheckReport, *, examples: int = 5) -> str:
             where = f"{x.source}:" if x.source else "line "
             ident = f" id={x.id}" if x.id is not None else ""
             lines.append(f"  {where}{x.line}{ident}: {x.detail}")
+    paths = (report.stats or {}).get("verify_paths") if isinstance(report.stats, dict) else None
+    if paths:
+        lines.append("verdicts by path: " + ", ".join(f"{k} {v}" for k, v in paths.items()))
+    tokens = (report.stats or {}).get("tokens") if isinstance(report.stats, dict) else None
+    if tokens:
+        from gradeset.check.report import _tokens
+
+        lines.append(f"generation tokens: {_tokens(tokens)}")
     failed = [r.name for r in report.failed]
     lines.append(f"{len(failed)} check(s) failed: {', '.join(failed)}" if failed else "all enabled checks passed")
     return "\n".join(lines)

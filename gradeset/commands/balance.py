@@ -15,7 +15,7 @@ from gradeset.commands._common import add_output, add_quiet, progress, write_row
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("balance", help="merge graded files and rebalance correctness buckets (seed 003)",
+    p = sub.add_parser("balance", help="merge graded files and rebalance correctness buckets (all-correct / mixed / all-wrong)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="IN", help="graded group files or shard folders to merge")
     p.add_argument("--layout", help="input layout (detected when omitted)")

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", required=True, help="output file, or folder for one file per batch")
     p.add_argument("--strategy", choices=["static", "dynamic", "stratified"], default="static")
     p.add_argument("--batch-size", type=int, default=32, help="static/stratified: groups per batch")
-    p.add_argument("--max-tokens", type=int, default=8192, help="dynamic: token budget per batch")
+    p.add_argument("--batch-tokens", "--max-tokens", dest="max_tokens", type=int, default=8192,
+                   help="dynamic: token budget per batch (default 8192; --max-tokens is the old name)")
     p.add_argument("--tokenizer", help="local tokenizer folder or tokenizer.json (default: words x 1.3)")
     p.add_argument("--count", choices=["prompt", "prompt+responses"], default="prompt",
                    help="what the token count covers")
@@ -90,7 +91,7 @@ def run(args) -> int:
         if args.strategy == "dynamic":
             summary["max_tokens"] = args.max_tokens
         if stats.get("oversize"):
-            job.note(f"{stats['oversize']} groups exceed --max-tokens alone and got a batch of their own")
+            job.note(f"{stats['oversize']} groups exceed --batch-tokens alone and got a batch of their own")
         side = Path(str(args.out).rstrip("/") + ".batches.json")
         write_bytes_atomic(side, orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     return 0

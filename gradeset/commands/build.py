@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from gradeset.commands._common import Job, add_input, add_output, add_quiet, progress, write_rows
+from gradeset.commands._handoff import Handoff
 
 KINDS = ("sft", "dpo", "grpo", "kto")
 UNITS = {"sft": "examples", "dpo": "pairs", "grpo": "prompts", "kto": "rows"}
@@ -100,10 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="dpo: keep a pair whose prompt, chosen and rejected were already written")
     p.add_argument("--seed", type=int, default=0, help="dpo: seed for choosing among equal candidates")
     p.add_argument("--to", dest="to_layout", help="output layout (default: trl-sft, trl-dpo, trl-prompt, "
-                   "trl-kto); also gsm8k (seed 004's question/answer '#### 42'), verl, sharegpt, alpaca, group")
+                   "trl-kto); also gsm8k (seed 004's question/answer '#### 42'), verl, sharegpt, alpaca, openrlhf, group")
     p.add_argument("--conversational", action="store_true", help="chat messages instead of plain text")
     p.add_argument("--messages", action="store_true", help="sft: one 'messages' column (implies --conversational)")
     p.add_argument("--system-prompt", help="system prompt added to every prompt")
+    p.add_argument("--data-source", help="verl / openrlhf: the data_source to write on every row (default: a "
+                   "name verl's default reward knows when the task maps to one, else the source)")
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -175,10 +178,14 @@ def run(args) -> int:
             else:
                 job.skip(reason)
 
-        groups = progress(located_groups(job, args.input, args.layout, args.split, where), desc=f"build {args.kind}",
-                          unit="group", disable=args.quiet)
+        from gradeset.io.card import Provenance, write_export_card
+
+        seen = Provenance()
+        groups = progress(seen.observe(located_groups(job, args.input, args.layout, args.split, where)),
+                          desc=f"build {args.kind}", unit="group", disable=args.quiet)
         shaped = _iter_shaped(args, groups, stats, on_skip)
-        opts = {"conversational": bool(args.conversational or args.messages), "system_prompt": args.system_prompt}
+        opts = {"conversational": bool(args.conversational or args.messages), "system_prompt": args.system_prompt,
+                "data_source": args.data_source}
         if args.messages:
             opts["messages"] = True
         rows = export(shaped, layout, **opts)
@@ -195,7 +202,16 @@ def run(args) -> int:
                 raise GradesetError(f"{args.input}: every record was rejected, nothing to build (reasons in "
                                     f"{job.rejects.path})")
 
-        write_rows(job, args.out, checked(rows), fmt=args.out_format)
+        from gradeset.formats import get_layout
+
+        handoff = Handoff(get_layout(layout).name, args.out, opts["conversational"])
+        n_rows = write_rows(job, args.out, handoff.watch(checked(rows)), fmt=args.out_format)
+        handoff.finish(job.note)
+        card = write_export_card(args.out, args.input, layout=layout, rows=n_rows, read=job.read,
+                                 rejected=job.rejected, provenance=seen, step=f"build {args.kind}",
+                                 params={k: v for k, v in stats.items() if isinstance(v, int | float | str)})
+        if card is not None:
+            job.note(f"dataset card: {card}")
         stats_path = Path(str(args.out).rstrip("/") + ".stats.json")
         write_bytes_atomic(stats_path, orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return 0

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from gradeset.commands._common import Job, add_quiet, progress, write_rows
+from gradeset.commands._handoff import Handoff
 from gradeset.errors import GradesetError
 
 
@@ -20,7 +21,7 @@ def add_convert_args(p: argparse.ArgumentParser, to_required: bool = False) -> N
                                   "(.jsonl, .parquet, .csv, .hf folder, name/ for shards)")
     p.add_argument("--to", dest="to_layout", required=to_required, default=None if to_required else "group",
                    help="output layout: group (default), trl-sft, trl-dpo, trl-prompt, trl-kto, seed000, seed002, "
-                        "seed003, gsm8k, verl, sharegpt, alpaca")
+                        "seed003, gsm8k, verl, sharegpt, alpaca, openrlhf, generations")
     p.add_argument("--from", "--layout", dest="from_layout", help="input layout (detected from the fields when omitted)")
     p.add_argument("--split", help="split of a Hugging Face DatasetDict folder")
     p.add_argument("--strict", action="store_true", help="stop at the first bad input line (exit 2)")
@@ -32,6 +33,8 @@ def add_convert_args(p: argparse.ArgumentParser, to_required: bool = False) -> N
     p.add_argument("--system-prompt", help="add this system prompt to every prompt")
     p.add_argument("--messages", action=argparse.BooleanOptionalAction, default=None,
                    help="trl-sft: write a `messages` transcript (default: when the prompt is a chat)")
+    p.add_argument("--data-source", help="verl / openrlhf: the data_source (datasource) to write on every row "
+                   "(default: a name verl's default reward knows when the task maps to one, else the source)")
     add_quiet(p)
 
 
@@ -52,7 +55,8 @@ def convert(args: argparse.Namespace, name: str = "convert") -> int:
         get_layout(args.from_layout)
     if Path(args.input).resolve() == Path(args.output).resolve():
         raise GradesetError(f"{args.output}: the output would overwrite the input; choose another path")
-    opts: dict = {"conversational": args.conversational, "system_prompt": args.system_prompt}
+    opts: dict = {"conversational": args.conversational, "system_prompt": args.system_prompt,
+                  "data_source": getattr(args, "data_source", None)}
     if getattr(args, "messages", None) is not None:
         opts["messages"] = args.messages
     with Job(args.output, strict=args.strict, name=name) as job:
@@ -71,10 +75,20 @@ def convert(args: argparse.Namespace, name: str = "convert") -> int:
                 raise GradesetError(f"{args.input}: no row could be read as {as_what}; nothing written "
                                     f"(reasons in {job.rejects.path})")
 
+        from gradeset.io.card import Provenance, write_export_card
+
+        seen = Provenance()
         groups = progress(job.groups(args.input, args.from_layout, args.split), desc=name, unit="group",
                           disable=getattr(args, "quiet", False))
-        rows = export_groups(counted(groups), layout.name, **opts)
-        write_rows(job, args.output, guarded(rows), fmt=args.out_format)
+        handoff = Handoff(layout.name, args.output, args.conversational)
+        rows = export_groups(counted(seen.observe(groups)), layout.name, **opts)
+        rows_written = write_rows(job, args.output, handoff.watch(guarded(rows)), fmt=args.out_format)
+        handoff.finish(job.note)
+        if name == "export":  # a dataset card (README.md) beside what an export wrote
+            card = write_export_card(args.output, args.input, layout=layout.name, rows=rows_written,
+                                     read=job.read, rejected=job.rejected, provenance=seen)
+            if card is not None:
+                job.note(f"dataset card: {card}")
         if job.written != exported:
             job.note(f"wrote {job.written} {layout.name} rows for {exported} groups")
             job.written = exported

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from gradeset.commands._common import Job, add_input, add_output, add_quiet, progress, write_rows
+from gradeset.errors import GradesetError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input(p)
     add_output(p)
-    p.add_argument("--benchmark", "-b", action="append", required=True, metavar="FILE",
-                   help="benchmark file (repeat for several)")
+    p.add_argument("--benchmark", action="append", metavar="FILE",
+                   help="benchmark file (required; repeat for several)")
+    # -b was --benchmark here and --backend in generate: kept working, no longer advertised
+    p.add_argument("-b", dest="benchmark", action="append", metavar="FILE", help=argparse.SUPPRESS)
     p.add_argument("--field", help="benchmark field with the question (default: prompt, question, problem, ...)")
     p.add_argument("--ngram", type=int, default=8, help="n-gram size in word/symbol tokens")
     p.add_argument("--min-overlap", type=float, default=0.5,
@@ -36,6 +39,8 @@ def run(args) -> int:
     from gradeset.commands.dedup import AsideWriter
     from gradeset.shape.decontaminate import Decontaminator
 
+    if not args.benchmark:
+        raise GradesetError("--benchmark FILE is required (the held-out questions to keep out of training)")
     d = Decontaminator(args.benchmark, ngram=args.ngram, min_overlap=args.min_overlap, max_df=args.max_df,
                        field=args.field)
     removed_path = args.removed or str(args.out).rstrip("/") + ".contaminated.jsonl"

@@ -8,7 +8,6 @@ is sampled first. Outputs follow seed 004 (``--out-dir D --stage S --run-id R`` 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,35 +17,37 @@ from gradeset.errors import GradesetError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "eval", help="accuracy, pass@k, maj@k, thinking/answer proportion (seed 004)",
+        "eval", help="accuracy, pass@k, maj@k, thinking/answer proportion; per-example CSV and metrics JSON",
         description="Score graded groups (or grade / generate first) and write seed 004's debug files.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_input(p)
     p.add_argument("--task", help="verifier for ungraded responses (default: each group's task field)")
-    p.add_argument("--k", default="1", help="comma-separated k for pass@k and maj@k, e.g. 1,4,16")
+    p.add_argument("--k", help="comma-separated k for pass@k and maj@k, e.g. 1,4,16 (default: 1, the group "
+                              "size, and the powers of two between)")
     p.add_argument("--csv", help="per-example CSV (one row per response)")
     p.add_argument("--json", help="metrics JSON")
     p.add_argument("--txt", help="metrics text summary")
     p.add_argument("--out-dir", help="seed 004 layout: writes OUT_DIR/debug/STAGE_RUNID.csv and _metrics.txt/.json")
-    p.add_argument("--stage", default="eval", help="stage name in the debug file names (base, sft, grpo, ...)")
+    p.add_argument("--stage", default="eval", help="stage name in the debug file names: base, sft, grpo ... "
+                                                   "(default: eval)")
     p.add_argument("--run-id", help="run id in the debug file names (default: UTC time)")
     p.add_argument("--save-groups", help="also write the (generated and) graded groups here")
     p.add_argument("--regrade", action="store_true", help="grade every response again, even graded ones")
-    p.add_argument("--workers", type=int, default=1, help="grading worker processes")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per verification")
+    p.add_argument("--workers", type=int, default=1, help="grading worker processes (default: 1)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per verification (default: 5)")
     p.add_argument("--limit", type=int, help="evaluate only the first N groups")
     g = p.add_argument_group("generation (prompt-only input, or to re-sample with a model)")
     g.add_argument("--backend", help="openai, anthropic, vllm, transformers")
     g.add_argument("--model", help="model name or local folder")
     g.add_argument("--base-url", help="OpenAI-compatible server URL")
-    g.add_argument("-n", type=int, help="samples per prompt (default: the largest k)")
+    g.add_argument("-n", type=int, help="samples per prompt (default: the largest --k, else 1)")
     g.add_argument("--temperature", type=float, help="sampling temperature (default: 0 when n=1, else 1.0)")
-    g.add_argument("--top-p", type=float)
-    g.add_argument("--max-tokens", type=int, default=1024)
-    g.add_argument("--system-prompt")
-    g.add_argument("--concurrency", type=int)
-    g.add_argument("--seed", type=int)
+    g.add_argument("--top-p", type=float, help="nucleus sampling (default: the backend's)")
+    g.add_argument("--max-tokens", type=int, default=1024,
+                   help="most tokens to generate per completion (default: 1024)")
+    g.add_argument("--system-prompt", help="system message sent with every prompt")
+    g.add_argument("--concurrency", type=int, help="requests in flight (default: the backend's)")
+    g.add_argument("--seed", type=int, help="sampling seed, where the backend supports one")
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -70,7 +71,7 @@ def run(args) -> int:
     from gradeset.evaluate import evaluate, metrics_text, parse_ks, save
 
     try:
-        ks = parse_ks(args.k)
+        ks = parse_ks(args.k) if args.k else None
     except ValueError as exc:
         raise GradesetError(str(exc)) from exc
     if bool(args.backend) != bool(args.model):
@@ -85,13 +86,25 @@ def run(args) -> int:
             raise GradesetError(f"{args.input}: no groups to evaluate")
         cfg = None
         if args.backend:
-            cfg = _generate_config(args, args.n or max(ks))
+            cfg = _generate_config(args, args.n or (max(ks) if ks else 1))
         elif all(not g.get("responses") for g in groups):
             raise GradesetError(
                 f"{args.input}: the groups have no responses; pass --backend and --model to sample them first"
             )
+        untrusted: list[str] = []
+
+        def on_untrusted(i: int, g: dict, why: str) -> None:
+            gid = g.get("id")
+            untrusted.append(f"{args.input}: group {i + 1}" + (f" (id {gid})" if gid is not None else "")
+                             + f" not graded: {why}")
+
         groups, metrics = evaluate(groups, ks=ks, task=args.task, generate_cfg=cfg, workers=args.workers,
-                                   timeout=args.timeout, regrade=args.regrade)
+                                   timeout=args.timeout, regrade=args.regrade, on_untrusted=on_untrusted)
+        for line in untrusted[:5]:
+            print(f"gradeset: warning: {line}", file=sys.stderr)
+        if untrusted:
+            print(f"gradeset: warning: {len(untrusted)} group(s) left ungraded because their task field names "
+                  "no registered verifier; pass --task to choose one", file=sys.stderr)
         header = {"input": args.input, "task": args.task}
         if cfg is not None:
             header.update({"model": args.model, "backend": args.backend, "n": cfg.n,

@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("docs", nargs="+", help="documents, or folders searched for *.pdf/*.docx/*.md/*.txt")
     p.add_argument("--out", "-o", required=True, help="passages file (JSONL, Parquet, CSV)")
     p.add_argument("--format", dest="out_format", help="output file format (default from extension)")
-    p.add_argument("--max-tokens", type=int, default=400, help="token budget of one passage (default 400)")
+    p.add_argument("--passage-tokens", "--max-tokens", dest="max_tokens", type=int, default=400,
+                   help="token budget of one passage (default 400; --max-tokens is the old name)")
     p.add_argument("--overlap", type=int, default=50,
                    help="tokens of the previous passage repeated at the start of the next (default 50)")
     p.add_argument("--min-tokens", type=int, default=8,
@@ -62,9 +63,9 @@ def run(args) -> int:
     from gradeset.sources.passages import document_passages, estimate_tokens, tokenizer_counter
 
     if args.max_tokens < 8:
-        raise GradesetError("--max-tokens must be at least 8")
+        raise GradesetError("--passage-tokens must be at least 8")
     if not 0 <= args.overlap < args.max_tokens:
-        raise GradesetError("--overlap must be >= 0 and smaller than --max-tokens")
+        raise GradesetError("--overlap must be >= 0 and smaller than --passage-tokens")
     count = tokenizer_counter(args.tokenizer) if args.tokenizer else estimate_tokens
     files = expand_inputs(args.docs)
     failed: list[tuple[str, str]] = []
@@ -85,10 +86,14 @@ def run(args) -> int:
             notes.extend(file_notes)
             rows, short = document_passages(str(f), blocks, max_tokens=args.max_tokens,
                                             overlap=args.overlap, min_tokens=args.min_tokens, count=count)
+            if not rows and short:  # a short note is a document too: keep it whole rather than drop it
+                rows, _ = document_passages(str(f), blocks, max_tokens=args.max_tokens, overlap=args.overlap,
+                                            min_tokens=1, count=count)
+                notes.append(f"{f}: short document ({len(rows)} passage(s) under {args.min_tokens} tokens) kept")
+                short = 0
             if not rows:
-                reason = "no text found" if not short else f"only {short} passage(s) under --min-tokens"
-                failed.append((str(f), reason))
-                rejects.add(Reject(str(f), None, reason))
+                failed.append((str(f), "no text found"))
+                rejects.add(Reject(str(f), None, "no text found"))
                 continue
             if short:
                 notes.append(f"{f}: {short} passage(s) under {args.min_tokens} tokens dropped")

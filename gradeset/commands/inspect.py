@@ -147,7 +147,7 @@ def inspect_path(path: str, layout: str | None = None, split: str | None = None,
     else:
         raw = rows_of_files(files, ctx) if len(files) > 1 else iter_rows(p, ctx.on_reject, split=split)
         groups = import_rows(counted(raw), chosen, ctx)
-    n_groups = n_resp = n_graded = n_correct = 0
+    n_groups = n_resp = n_graded = n_correct = n_verdicts = 0
     buckets: dict[str, int] = {}
     shown: list[dict] = []
     for g in groups:
@@ -156,8 +156,11 @@ def inspect_path(path: str, layout: str | None = None, split: str | None = None,
         n_resp += len(rs)
         n_graded += sum(1 for r in rs if isinstance(r, dict) and r.get("score") is not None)
         n_correct += sum(1 for r in rs if isinstance(r, dict) and r.get("correct") is True)
-        b = bucket(g)
-        buckets[b] = buckets.get(b, 0) + 1
+        verdicts = sum(1 for r in rs if isinstance(r, dict) and r.get("correct") is not None)
+        n_verdicts += verdicts
+        if verdicts or not rs or not any(isinstance(r, dict) and r.get("score") is not None for r in rs):
+            b = bucket(g)  # groups with scores but no verdicts (preference pairs) have no bucket
+            buckets[b] = buckets.get(b, 0) + 1
         if len(shown) < examples:
             shown.append(truncate(g))
     n_rows += state["bad_lines"]
@@ -167,7 +170,7 @@ def inspect_path(path: str, layout: str | None = None, split: str | None = None,
         "candidates": scores,
         "rows": n_rows, "groups": n_groups, "responses": n_resp,
         "graded_responses": n_graded, "graded_share": round(n_graded / n_resp, 4) if n_resp else None,
-        "correct_responses": n_correct, "buckets": buckets,
+        "correct_responses": n_correct, "verdict_responses": n_verdicts, "buckets": buckets,
         "rejected": len(rejects), "reject_examples": [r.message() for r in rejects[:5]],
         "fields": {k: {"types": sorted(field_types[k]), "present": field_counts[k]} for k in field_counts},
         "notes": ctx.notes, "limited_to": limit, "examples": shown,
@@ -185,8 +188,12 @@ def render(info: dict) -> str:
     ]
     if info["responses"]:
         share = info["graded_share"] or 0.0
-        lines.append(f"graded: {info['graded_responses']} of {info['responses']} responses ({share:.1%}), "
-                     f"correct: {info['correct_responses']}")
+        line = f"scored: {info['graded_responses']} of {info['responses']} responses ({share:.1%})"
+        if info["verdict_responses"]:
+            line += f"; with a right/wrong verdict: {info['verdict_responses']}, correct: {info['correct_responses']}"
+        elif info["graded_responses"]:
+            line += "; no right/wrong verdicts (scores only, as in preference pairs)"
+        lines.append(line)
     if info["buckets"]:
         lines.append("groups by correctness: " + ", ".join(f"{k} {v}" for k, v in sorted(info["buckets"].items())))
     lines.append("fields:")

@@ -82,4 +82,10 @@ def run(args) -> int:
                    "counts": {n: sum(v for (s, k), v in counts.items() if k == n) for n in ratios},
                    "strata": [{"stratum": s, "split": n, "groups": v} for (s, n), v in sorted(counts.items())]}
         write_bytes_atomic(out / "split.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    from gradeset.io.card import write_export_card
+
+    write_export_card(out, args.input, layout="group", rows=job.written, read=job.read, rejected=job.rejected,
+                      step="split", params={"ratios": ratios, "seed": args.seed, "stratify": args.stratify},
+                      files=[{"path": f"{n}.{args.ext}", "layout": "group", "rows": summary["counts"][n]}
+                             for n in ratios])
     return 0

@@ -19,7 +19,7 @@ def register(sub) -> None:
     p = sub.add_parser("synth", help="synthetic prompt sources (arithmetic)", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = p.add_subparsers(dest="synth_kind", metavar="KIND", required=True)
-    a = kinds.add_parser("arithmetic", help="seed 002's arithmetic questions with positive/negative answers",
+    a = kinds.add_parser("arithmetic", help="arithmetic questions (47-49=?, 50+x=77,x=?) with right and wrong answers, and a disjoint test file",
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--out", "-o", required=True, help="training file (.jsonl, .parquet, .csv, ...)")
     a.add_argument("--test-out", help="test file of {question, answer} rows (prompts never in training)")

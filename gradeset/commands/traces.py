@@ -18,7 +18,7 @@ from gradeset.errors import GradesetError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "traces", help="seed 004: first correct of up to N attempts per prompt, else the reference",
+        "traces", help="rejection-sampled SFT data: the first correct of up to N attempts per prompt, else the reference",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_input(p)

@@ -25,7 +25,7 @@ FLAG_FIELDS = {
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train with TRL: sft, dpo, grpo, gspo, dr_grpo, kto (seed 004's model/ + debug/)",
+        "train", help="train with TRL: sft, dpo, grpo, gspo, dr_grpo, kto (writes OUT/model and OUT/debug)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("method", choices=METHOD_NAMES,

@@ -12,11 +12,18 @@ from gradeset.commands._common import Job, add_input, add_output, add_quiet, pro
 def register(sub) -> None:
     p = sub.add_parser("verify", help="grade responses: fill score, correct, parsed",
                        description="Grade every response of every group with a verifier and write the groups.")
-    add_input(p)
-    add_output(p)
+    add_input(p, nargs="?")
+    add_output(p, required=False)
+    p.add_argument("--audit", metavar="LABELLED",
+                   help="instead of grading IN: audit the grader on human-labelled cases (as `gradeset audit`)")
+    p.add_argument("--json", dest="json_out", metavar="OUT", help="with --audit: write the report as JSON")
+    p.add_argument("--no-math-verify", action="store_true", help="with --audit: skip the math-verify column")
+    p.add_argument("--write-baseline", metavar="PATH", help="with --audit: write the CI baseline")
+    p.add_argument("--baseline", metavar="PATH", help="with --audit: exit 1 when worse than this baseline")
     p.add_argument("--task", "-t", default="math",
                    help="math, gsm8k, mcq, trivia, format, regex, code, judge, python:module:function, "
-                        "or auto (each group's task field)")
+                        "or auto (each group's task field, which may only name a registered verifier: rows "
+                        "naming code such as module:function go to the reject file, never imported)")
     p.add_argument("--workers", "-w", type=int, default=1,
                    help="grading processes (0: in this process, without a hard time limit)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per response before its worker is killed")
@@ -28,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--to", dest="to_layout", default="group",
                    help="output layout (default group); e.g. seed003 writes one row per completion with "
                         "correctness_label and pred_parsed")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="code: run model-written programs WITHOUT isolation when no sandbox (bubblewrap / "
+                        "util-linux unshare) is available; prints a warning on every run")
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -63,13 +73,46 @@ def _write_layout(job: Job, out: str, groups, layout: str, fmt: str | None, batc
     return rows
 
 
+def accepted(job: Job, groups, grader, source: str):
+    """Groups whose task the grader may use; the others go to the reject file, never imported.
+
+    With ``--task auto`` a row's ``task`` must name a registered verifier: a dataset row
+    saying ``builtins:exec`` is hostile input, not a plugin choice."""
+    from gradeset.io import Reject
+
+    for n, g in enumerate(groups, 1):
+        why = grader.task_problem(g)
+        if why is None:
+            yield g
+            continue
+        gid = g.get("id")
+        job.rejects.add(Reject(source, None, f"group {n}" + (f" (id {gid})" if gid is not None else "")
+                               + f": {why}", g))
+
+
 def run(args: argparse.Namespace) -> int:
+    from gradeset.errors import GradesetError
     from gradeset.io import batched
     from gradeset.verify.groups import Grader
+
+    if args.audit:
+        from gradeset.commands import audit
+
+        args.input = args.audit
+        return audit.run(args)
+    if not args.input or not args.out:
+        raise GradesetError("verify needs IN and --out OUT (or --audit LABELLED.jsonl)")
 
     opts = parse_options(args.option)
     if args.format_tags:
         opts["tags"] = args.format_tags
+    if getattr(args, "unsafe_no_sandbox", False):
+        from gradeset.verify.code import UNSAFE_WARNING
+        from gradeset.verify.registry import canonical_task
+
+        print(f"verify: WARNING: {UNSAFE_WARNING}", file=sys.stderr)
+        if canonical_task(args.task) in ("code", "auto"):
+            opts["unsafe_no_sandbox"] = True
     grader = Grader(task=args.task, workers=args.workers, timeout=args.timeout, **opts)
     if args.task != "auto":
         grader.verifier(args.task)  # fail on a bad task or option before reading anything
@@ -77,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     with Job(args.out, strict=args.strict, name="verify") as job:
         def graded():
             nonlocal responses
-            groups = job.groups(args.input, args.layout, args.split)
+            groups = accepted(job, job.groups(args.input, args.layout, args.split), grader, args.input)
             for batch in batched(progress(groups, desc="verify", unit="group", disable=args.quiet), args.batch):
                 grader.grade(batch)
                 responses += sum(len(g.get("responses") or []) for g in batch)
@@ -100,5 +143,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"verify: {responses} responses: coverage {coverage:.1%} (scored {scored}, answer extracted from "
           f"{s['graded']}), accuracy {accuracy:.1%} (correct {s['correct']}), unparsed {s['unparsed']} "
           f"(truncated {s['truncated']}, timeouts {s['timeouts']}, errors {s['errors']}), "
-          f"failed generations {s['failed_generations']}", file=sys.stderr)
+          f"failed generations {s['failed_generations']}; decided by exact {s['path_exact']}, symbolic "
+          f"{s['path_symbolic']}, judge {s['path_judge']}", file=sys.stderr)
     return 0

@@ -98,13 +98,15 @@ def _vote_key(parsed: str) -> str | None:
     return t
 
 
-def maj_at_k(responses: Sequence[Mapping[str, Any]], k: int) -> float:
-    """Majority-vote correctness over the first k graded responses (ties: expected value)."""
+def maj_at_k(responses: Sequence[Mapping[str, Any]], k: int) -> float | None:
+    """Majority-vote correctness over the first k graded responses (ties: expected value).
+
+    None when none of them has a parsed answer to vote with."""
     graded = [r for r in responses if r.get("correct") is not None][:k]
     return _majority([(vote_key(r.get("parsed")), bool(r.get("correct"))) for r in graded])
 
 
-def _majority(votes_in: Sequence[tuple[str | None, bool]]) -> float:
+def _majority(votes_in: Sequence[tuple[str | None, bool]]) -> float | None:
     votes: Counter[str] = Counter()
     right: dict[str, list[bool]] = {}
     for key, ok in votes_in:
@@ -113,7 +115,7 @@ def _majority(votes_in: Sequence[tuple[str | None, bool]]) -> float:
         votes[key] += 1
         right.setdefault(key, []).append(ok)
     if not votes:
-        return 0.0
+        return None  # nobody voted (no parsed answers): maj@k says nothing, it is not 0
     top = max(votes.values())
     tied = [key for key, v in votes.items() if v == top]
     # an answer is correct when most responses giving it were graded correct
@@ -172,6 +174,7 @@ class _Acc:
         self.pass_n = {k: 0 for k in self.ks}
         self.maj_sum = {k: 0.0 for k in self.ks}
         self.maj_n = {k: 0 for k in self.ks}
+        self.maj_voted = {k: 0 for k in self.ks}  # groups where at least one response had a parsed answer
 
     def add(self, f: dict[str, Any]) -> None:
         """Add one group's facts (from :func:`group_facts`), shared by every slice it is in."""
@@ -189,8 +192,10 @@ class _Acc:
         for k, (p, m) in f["at_k"].items():
             self.pass_sum[k] += p
             self.pass_n[k] += 1
-            self.maj_sum[k] += m
             self.maj_n[k] += 1
+            if m is not None:  # a group that could not vote counts as not right, once anyone could vote
+                self.maj_sum[k] += m
+                self.maj_voted[k] += 1
 
     def result(self) -> dict[str, Any]:
         def ratio(a: float, b: int) -> float | None:
@@ -202,8 +207,8 @@ class _Acc:
         }
         for k in self.ks:
             out[f"pass@{k}"] = ratio(self.pass_sum[k], self.pass_n[k])
-        for k in self.ks:
-            out[f"maj@{k}"] = ratio(self.maj_sum[k], self.maj_n[k])
+        for k in self.ks:  # absent (None) when no response had a parsed answer: not a 0.0 score
+            out[f"maj@{k}"] = ratio(self.maj_sum[k], self.maj_n[k]) if self.maj_voted[k] else None
         out.update({
             "thinking_proportion": ratio(self.thinking, self.n_responses),
             "answer_proportion": ratio(self.answered, self.n_graded),
@@ -237,6 +242,18 @@ def group_facts(group: Mapping[str, Any], ks: Sequence[int]) -> dict[str, Any]:
         "first": (1 if graded[0].get("correct") else 0) if graded else None,
         "at_k": {k: (pass_at_k(n, c, k), _majority(votes[:k])) for k in ks if n >= k},
     }
+
+
+def default_ks(groups: Iterable[Mapping[str, Any]]) -> list[int]:
+    """1, the group size, and the powers of two between: pass@1 alone hides what sampling buys.
+
+    The group size is the largest number of graded responses a group has."""
+    size = max((len(_graded(g)) for g in groups), default=1) or 1
+    ks, k = [1], 2
+    while k < size:
+        ks.append(k)
+        k *= 2
+    return sorted(set(ks + [size]))
 
 
 def parse_ks(text: str | Sequence[int] | None) -> list[int]:

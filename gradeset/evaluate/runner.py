@@ -8,12 +8,12 @@ The three stages are separate functions so a caller that already has graded grou
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gradeset.errors import GradesetError
-from gradeset.evaluate.metrics import compute_metrics, parse_ks
+from gradeset.evaluate.metrics import compute_metrics, default_ks, parse_ks
 from gradeset.evaluate.report import debug_paths, example_rows, new_run_id, write_csv, write_metrics
 
 
@@ -22,11 +22,14 @@ def needs_grading(group: Mapping[str, Any]) -> bool:
 
 
 def grade(groups: list[dict], task: str | None, *, workers: int = 1, timeout: float = 5.0,
-          regrade: bool = False) -> list[dict]:
+          regrade: bool = False, on_untrusted: Callable[[int, dict, str], None] | None = None) -> list[dict]:
     """Fill score/correct/parsed where missing (or everywhere with regrade) via gradeset.verify.
 
     task None means each group's own ``task`` field; a group that needs grading and has
     neither is an error the user must fix (grading with a guessed verifier would lie).
+    A group whose task field names no registered verifier (``builtins:exec``, an unknown
+    name) is left ungraded, nothing is imported, and ``on_untrusted(index, group, reason)``
+    is told.
     """
     todo = [i for i, g in enumerate(groups) if regrade or needs_grading(g)]
     if not todo:
@@ -40,6 +43,14 @@ def grade(groups: list[dict], task: str | None, *, workers: int = 1, timeout: fl
             )
     from gradeset.verify import verify_groups
 
+    if task is None and on_untrusted is not None:
+        from gradeset.verify.registry import UntrustedTask, data_task
+
+        for i in todo:
+            try:
+                data_task(groups[i].get("task"))
+            except UntrustedTask as exc:
+                on_untrusted(i, groups[i], str(exc))
     graded = verify_groups([groups[i] for i in todo], task=task or "auto", workers=workers, timeout=timeout)
     out = list(groups)
     for i, g in zip(todo, graded, strict=True):
@@ -84,13 +95,16 @@ def save(groups: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any], *,
 
 def evaluate(groups: list[dict], *, ks: Sequence[int] | str | None = None, task: str | None = None,
              generate_cfg: Any = None, workers: int = 1, timeout: float = 5.0, regrade: bool = False,
-             cache_path: str | os.PathLike | None = None) -> tuple[list[dict], dict[str, Any]]:
-    """Groups in, (graded groups, metrics) out; generates first when generate_cfg is given."""
-    ks = parse_ks(ks)
+             cache_path: str | os.PathLike | None = None,
+             on_untrusted: Callable[[int, dict, str], None] | None = None) -> tuple[list[dict], dict[str, Any]]:
+    """Groups in, (graded groups, metrics) out; generates first when generate_cfg is given.
+
+    Without ks, k is 1, the group size and the powers of two between (:func:`default_ks`)."""
+    ks = parse_ks(ks) if ks is not None else None
     if generate_cfg is not None:
         groups = generate(groups, generate_cfg, cache_path=cache_path)
-    groups = grade(groups, task, workers=workers, timeout=timeout, regrade=regrade)
-    return groups, compute_metrics(groups, ks)
+    groups = grade(groups, task, workers=workers, timeout=timeout, regrade=regrade, on_untrusted=on_untrusted)
+    return groups, compute_metrics(groups, ks if ks is not None else default_ks(groups))
 
 
 def evaluate_model(model: str | os.PathLike, data: str | os.PathLike | list[dict], *, out_dir: str | os.PathLike,

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from gradeset.errors import GradesetError
+from gradeset.formats._util import stringify_answers
 from gradeset.formats.registry import (
     LAYOUTS,
     ImportContext,
@@ -39,13 +40,17 @@ def import_rows(rows: Iterable[tuple[int, dict]], layout: str, ctx: ImportContex
 
 
 def export_groups(groups: Iterable[dict], layout: str, **opts) -> Iterator[dict]:
-    """Canonical groups -> rows of a layout."""
+    """Canonical groups -> rows of a layout, with ``answer`` / ``solution`` always text.
+
+    One place for every layout: a file mixing int answers (synthetic) with string ones
+    (loaded) must still be one Arrow column for Parquet, datasets 4 and LLaMA-Factory.
+    """
     lay = get_layout(layout)
     if lay.from_groups is None:
         from gradeset.errors import GradesetError
 
         raise GradesetError(f"layout {layout!r} can be read but not written")
-    return lay.from_groups(groups, **opts)
+    return (stringify_answers(row) for row in lay.from_groups(groups, **opts))
 
 
 def read_groups(path: str | os.PathLike, *, layout: str | None = None, on_reject: RejectFn | None = None,

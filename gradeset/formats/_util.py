@@ -7,6 +7,7 @@ through another).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -19,6 +20,48 @@ STRUCTURAL = frozenset({"prompt", "responses"})
 
 class ExportError(GradesetError):
     """A group the requested layout cannot represent; says which command shapes it first."""
+
+
+def answer_text(value: Any) -> Any:
+    """A gold answer as text: ints, floats and bools become strings, text and None stay.
+
+    Trainers' Arrow tables need one type per column, and a file mixing synthetic int
+    answers with loaded string ones breaks them (datasets 4's JSON reader, Parquet).
+    Structured golds (alias lists, code tests) stay as they are: the verifiers read them.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def solution_text(answer) -> str:
+    """A gold answer as a solution string math-verify parses (``\\boxed{...}``), unless it is one."""
+    text = str(answer_text(answer)) if not isinstance(answer, list | dict) else json.dumps(answer)
+    return text if "\\boxed" in text or "$" in text else f"\\boxed{{{text}}}"
+
+
+def stringify_answers(row: dict, keys: tuple[str, ...] = ("answer", "solution")) -> dict:
+    """The row with its scalar ``answer`` / ``solution`` written as text (see ``answer_text``)."""
+    for k in keys:
+        if k in row:
+            row[k] = answer_text(row[k])
+    return row
+
+
+def system_of(group: dict, response: dict | None = None) -> str | None:
+    """The system prompt a group's response was generated with.
+
+    ``generate`` records it on the group (``system_prompt``) and on each response
+    (``meta.system_prompt``); the response's own value wins (it is what that sample saw).
+    """
+    if isinstance(response, dict):
+        meta = response.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("system_prompt"), str) and meta["system_prompt"]:
+            return meta["system_prompt"]
+    sp = group.get("system_prompt")
+    return sp if isinstance(sp, str) and sp else None
 
 
 def check_role_list(value: Any) -> bool:
@@ -45,6 +88,22 @@ def prompt_value(prompt: Any, conversational: bool = False, system_prompt: str |
         return prompt_messages(prompt, system_prompt)
     text = prompt_text(prompt)
     return f"{system_prompt}\n\n{text}" if system_prompt else text
+
+
+def system_prompt_value(prompt: Any, conversational: bool, flag: str | None,
+                        recorded: str | None) -> tuple[Any, bool]:
+    """(prompt value, whether the recorded system prompt went into it).
+
+    ``flag`` (``--system-prompt``) keeps its meaning: a system turn, or a prefix for a
+    string prompt. A system prompt recorded by ``generate`` becomes a system turn where the
+    prompt is a conversation; a string prompt stays exactly the text the model saw and the
+    exporter keeps the ``system_prompt`` column instead (prefixing would change the prompt).
+    """
+    if flag:
+        return prompt_value(prompt, conversational, flag), False
+    if recorded and (conversational or is_messages(prompt)):
+        return prompt_messages(prompt, recorded), True
+    return prompt_value(prompt, conversational), False
 
 
 def completion_value(resp: Any, conversational: bool) -> Any:

@@ -15,8 +15,9 @@ from gradeset.formats._util import (
     finish,
     pass_through,
     prompt_messages,
-    single_response,
+    responses_of,
     split_transcript,
+    system_of,
 )
 from gradeset.formats.registry import ImportContext, Layout, Row, register
 from gradeset.records import content_text, is_messages, prompt_text, response_text
@@ -54,32 +55,78 @@ def sharegpt_to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict
         if not prompt:
             ctx.reject(loc, "conversations: no human or system turn before the reply", row)
             continue
-        g = {"prompt": prompt, **pass_through(row, {"conversations"})}
+        g = {"prompt": prompt, **pass_through(row, {"conversations", "chosen", "rejected"})}
+        pair = [row.get("chosen"), row.get("rejected")]
+        if any(p is not None for p in pair):
+            if tail or not all(isinstance(p, dict) and isinstance(p.get("value"), str) for p in pair):
+                ctx.reject(loc, "chosen/rejected: expected one {from, value} reply each after the prompt turns "
+                           "(LLaMA-Factory's ranking layout)", row)
+                continue
+            g["responses"] = [{"text": pair[0]["value"], "score": 1.0}, {"text": pair[1]["value"], "score": 0.0}]
+            yield finish(g)
+            continue
         g["responses"] = [{"text": tail[0]["content"] if len(tail) == 1 else tail}] if tail else []
         yield finish(g)
 
 
+def _one_or_pair(g: dict, layout: str) -> tuple[dict | None, dict | None]:
+    """(response, None) for an SFT row, (chosen, rejected) for a preference pair.
+
+    A group with two responses is a pair (DESIGN.md): LLaMA-Factory's ranking rows. The
+    higher score is chosen; order is kept on ties, as the trl-dpo exporter does.
+    """
+    rs = responses_of(g)
+    if len(rs) > 2:
+        raise ExportError(f"group {g.get('id')}: has {len(rs)} responses but a {layout} row holds one (SFT) or "
+                          "two (a preference pair); pick them with `gradeset build sft` or `gradeset build dpo`")
+    if len(rs) == 2:
+        c, r = rs
+        sc, sr = c.get("score"), r.get("score")
+        if isinstance(sc, int | float) and isinstance(sr, int | float) and sr > sc:
+            c, r = r, c
+        return c, r
+    return (rs[0] if rs else None), None
+
+
+def _turn(m: dict) -> dict:
+    return {"from": TO_FROM.get(m["role"], m["role"]), "value": content_text(m.get("content"))}
+
+
+def _reply(r: dict) -> dict:
+    text = r.get("text")
+    if is_messages(text):
+        text = "".join(content_text(m.get("content")) for m in text if m.get("role") == "assistant")
+    return {"from": "gpt", "value": text if isinstance(text, str) else response_text(r)}
+
+
 def sharegpt_from_groups(groups: Iterable[dict], system_prompt: str | None = None, **_) -> Iterator[dict]:
+    """``conversations`` (a ``system`` turn first when there is one); a pair writes LLaMA-Factory's
+    ranking row: the prompt turns, then ``chosen`` and ``rejected`` as one ``{from, value}`` each."""
     for g in groups:
-        r = single_response(g, "sharegpt", "pick one per prompt with `gradeset build sft`")
-        msgs = prompt_messages(g.get("prompt"), system_prompt)
-        if r is not None:
-            text = r.get("text")
-            msgs += [dict(m) for m in text] if is_messages(text) else [{"role": "assistant",
-                                                                          "content": response_text(r)}]
-        conv = [{"from": TO_FROM.get(m["role"], m["role"]), "value": content_text(m.get("content"))} for m in msgs]
-        row = {"conversations": conv}
-        row.update({k: v for k, v in g.items() if k not in ("prompt", "responses", "conversations")})
+        r, rejected = _one_or_pair(g, "sharegpt")
+        msgs = prompt_messages(g.get("prompt"), system_prompt or system_of(g, r))
+        if rejected is not None:
+            row = {"conversations": [_turn(m) for m in msgs], "chosen": _reply(r), "rejected": _reply(rejected)}
+        else:
+            if r is not None:
+                text = r.get("text")
+                msgs += [dict(m) for m in text] if is_messages(text) else [{"role": "assistant",
+                                                                              "content": response_text(r)}]
+            row = {"conversations": [_turn(m) for m in msgs]}
+        row.update({k: v for k, v in g.items() if k not in ("prompt", "responses", "conversations", "chosen",
+                                                             "rejected", "system_prompt")})
         yield row
 
 
 def _detect_alpaca(fields: frozenset[str], row: dict) -> int:
-    return 100 if {"instruction", "output"} <= fields else 0
+    return 100 if {"instruction", "output"} <= fields or {"instruction", "chosen", "rejected"} <= fields else 0
 
 
 def alpaca_to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
     for loc, row in rows:
-        bad = next((k for k in ("instruction", "output") if not isinstance(row.get(k), str)), None)
+        ranked = "output" not in row and "chosen" in row
+        need = ("instruction", "chosen", "rejected") if ranked else ("instruction", "output")
+        bad = next((k for k in need if not isinstance(row.get(k), str)), None)
         if bad is None and row.get("input") is not None and not isinstance(row["input"], str):
             bad = "input"
         if bad:
@@ -89,16 +136,26 @@ def alpaca_to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
             continue
         inp = row.get("input") or ""
         prompt = f"{row['instruction']}\n\n{inp}" if inp else row["instruction"]
-        g = {"prompt": prompt, **pass_through(row, {"instruction", "input", "output"})}
+        g = {"prompt": prompt, **pass_through(row, {"instruction", "input", "output", "chosen", "rejected",
+                                                    "system"})}
         if inp:
             g["input"] = inp
-        g["responses"] = [{"text": row["output"]}]
+        if isinstance(row.get("system"), str) and row["system"]:
+            g["system_prompt"] = row["system"]
+        elif row.get("system") not in (None, ""):
+            g["system"] = row["system"]
+        if ranked:
+            g["responses"] = [{"text": row["chosen"], "score": 1.0}, {"text": row["rejected"], "score": 0.0}]
+        else:
+            g["responses"] = [{"text": row["output"]}]
         yield finish(g)
 
 
 def alpaca_from_groups(groups: Iterable[dict], system_prompt: str | None = None, **_) -> Iterator[dict]:
+    """``instruction``, ``input``, ``output`` and ``system``; a pair writes ``chosen`` / ``rejected``
+    instead of ``output`` (LLaMA-Factory's alpaca ranking rows)."""
     for g in groups:
-        r = single_response(g, "alpaca", "pick one per prompt with `gradeset build sft`")
+        r, rejected = _one_or_pair(g, "alpaca")
         if r is None:
             raise ExportError(f"group {g.get('id')}: has no response; an Alpaca row needs an output")
         prompt = prompt_text(g.get("prompt"))
@@ -106,12 +163,23 @@ def alpaca_from_groups(groups: Iterable[dict], system_prompt: str | None = None,
         instruction = prompt[: -len(inp) - 2] if inp and prompt.endswith(f"\n\n{inp}") else prompt
         if not (inp and prompt.endswith(f"\n\n{inp}")):
             inp = ""
-        row = {"instruction": instruction, "input": inp, "output": response_text(r)}
-        if system_prompt:
-            row["system"] = system_prompt
+        row = {"instruction": instruction, "input": inp}
+        if rejected is None:
+            row["output"] = response_text(r)
+        else:
+            row["chosen"], row["rejected"] = response_text(r), response_text(rejected)
+        row["system"] = system_prompt or system_of(g, r) or _system_turn(g.get("prompt")) or ""
         row.update({k: v for k, v in g.items() if k not in ("prompt", "responses", "input", "instruction",
-                                                             "output")})
+                                                             "output", "chosen", "rejected", "system",
+                                                             "system_prompt")})
         yield row
+
+
+def _system_turn(prompt) -> str | None:
+    """The system message of a chat prompt (Alpaca has a column for it, not a turn)."""
+    if is_messages(prompt):
+        return next((content_text(m.get("content")) for m in prompt if m.get("role") == "system"), None)
+    return None
 
 
 register(Layout("sharegpt", "ShareGPT: conversations[{from, value}]", _detect_sharegpt, sharegpt_to_groups,

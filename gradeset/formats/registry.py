@@ -113,8 +113,10 @@ def detect_layout(rows: list[dict], source: str = "<input>") -> str:
         raise GradesetError(f"{source}: no records to detect a layout from (empty input?)")
     votes, _ = layout_votes(rows)
     if not votes:
-        raise GradesetError(f"{source}: fields {sorted(rows[0])} match no known layout; "
-                            f"known: {', '.join(readable_layouts())}")
+        raise GradesetError(f"{source}: fields {sorted(rows[0])} match no known layout "
+                            f"(known: {', '.join(readable_layouts())}). For a table with other column names, "
+                            f"'gradeset load {source} --prompt-col COLUMN --answer-col COLUMN --out groups.jsonl' "
+                            "maps them to groups")
     return max(votes.items(), key=lambda kv: kv[1])[0]
 
 

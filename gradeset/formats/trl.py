@@ -25,10 +25,12 @@ from gradeset.formats._util import (
     finish,
     pass_through,
     prompt_messages,
-    prompt_value,
     responses_of,
     single_response,
+    solution_text,
     split_transcript,
+    system_of,
+    system_prompt_value,
 )
 from gradeset.formats.registry import ImportContext, Layout, Row, register
 from gradeset.records import is_messages, prompt_text
@@ -93,13 +95,16 @@ def sft_from_groups(groups: Iterable[dict], conversational: bool = False, system
             raise ExportError(f"group {g.get('id')}: has no response, and an SFT row needs one; generate "
                               "completions first, or export prompts with --to trl-prompt")
         as_messages = messages if messages is not None else is_messages(g.get("prompt"))
+        recorded = system_of(g, r)
         if as_messages:
-            row = {"messages": prompt_messages(g.get("prompt"), system_prompt) + completion_value(r, True)}
+            used = bool(recorded and not system_prompt)
+            row = {"messages": prompt_messages(g.get("prompt"), system_prompt or recorded)
+                   + completion_value(r, True)}
         else:
             conv = conversational or is_messages(g.get("prompt")) or is_messages(r.get("text"))
-            row = {"prompt": prompt_value(g.get("prompt"), conv, system_prompt),
-                   "completion": completion_value(r, conv)}
-        row.update(extras(g, {"messages", "completion"}))
+            prompt, used = system_prompt_value(g.get("prompt"), conv, system_prompt, recorded)
+            row = {"prompt": prompt, "completion": completion_value(r, conv)}
+        row.update(extras(g, {"messages", "completion"} | ({"system_prompt"} if used else set())))
         yield row
 
 
@@ -189,9 +194,10 @@ def dpo_from_groups(groups: Iterable[dict], conversational: bool = False, system
         if isinstance(sc, int | float) and isinstance(sr, int | float) and sr > sc:
             c, r, sc, sr = r, c, sr, sc
         conv = conversational or is_messages(g.get("prompt")) or is_messages(c.get("text"))
-        row = {"prompt": prompt_value(g.get("prompt"), conv, system_prompt),
-               "chosen": completion_value(c, conv), "rejected": completion_value(r, conv)}
-        row.update(extras(g, {"chosen", "rejected", "score_chosen", "score_rejected"}))
+        prompt, used = system_prompt_value(g.get("prompt"), conv, system_prompt, system_of(g, c))
+        row = {"prompt": prompt, "chosen": completion_value(c, conv), "rejected": completion_value(r, conv)}
+        row.update(extras(g, {"chosen", "rejected", "score_chosen", "score_rejected"}
+                          | ({"system_prompt"} if used else set())))
         rc, rr = _rating(c), _rating(r)
         if rc is not None and rr is not None:  # the ratings the pair was imported with
             sc, sr = rc, rr
@@ -223,7 +229,9 @@ def prompt_to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
             ctx.reject(loc, _bad_type("prompt", row["prompt"]), row)
             continue
         g = dict(row)
-        if "answer" not in g and "solution" in g:
+        if "answer" in g and g.get("solution") is not None and g["solution"] == solution_text(g["answer"]):
+            del g["solution"]  # the exporter's copy of the answer for TRL's accuracy_reward
+        elif "answer" not in g and "solution" in g:
             g["answer"] = g["solution"]
             ctx.note("trl-prompt: no answer column; the gold answer is taken from 'solution' (kept too)")
         yield finish(g)
@@ -231,10 +239,18 @@ def prompt_to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
 
 def prompt_from_groups(groups: Iterable[dict], conversational: bool = False, system_prompt: str | None = None,
                        **_) -> Iterator[dict]:
-    """Prompt-only rows: the prompt plus every other field as reward-function columns."""
+    """Prompt-only rows: the prompt plus every other field as reward-function columns.
+
+    ``solution`` carries the gold too (as ``\\boxed{answer}`` when the group has no
+    solution of its own): TRL's ``accuracy_reward`` and open-r1's rewards read that column
+    and parse it with math-verify, which needs a delimited answer.
+    """
     for g in groups:
-        row = {"prompt": prompt_value(g.get("prompt"), conversational, system_prompt)}
-        row.update(extras(g))
+        prompt, used = system_prompt_value(g.get("prompt"), conversational, system_prompt, system_of(g))
+        row = {"prompt": prompt}
+        row.update(extras(g, {"system_prompt"} if used else set()))
+        if row.get("solution") is None and row.get("answer") is not None:
+            row["solution"] = solution_text(row["answer"])
         yield row
 
 
@@ -287,9 +303,9 @@ def kto_from_groups(groups: Iterable[dict], conversational: bool = False, system
         if r is None:
             raise ExportError(f"group {g.get('id')}: has no response; a KTO row needs a completion")
         conv = conversational or is_messages(g.get("prompt")) or is_messages(r.get("text"))
-        row = {"prompt": prompt_value(g.get("prompt"), conv, system_prompt),
-               "completion": completion_value(r, conv), "label": _kto_label(g, r)}
-        row.update(extras(g, {"label", "completion"}))
+        prompt, used = system_prompt_value(g.get("prompt"), conv, system_prompt, system_of(g, r))
+        row = {"prompt": prompt, "completion": completion_value(r, conv), "label": _kto_label(g, r)}
+        row.update(extras(g, {"label", "completion"} | ({"system_prompt"} if used else set())))
         yield row
 
 

@@ -36,9 +36,11 @@ def generate_groups(groups: list[dict], cfg: GenerateConfig | dict[str, Any], ca
                     progress: bool = False, stats: Stats | None = None, backend=None) -> list[dict]:
     """Groups with ``cfg.n`` new responses each (appended after any they already have).
 
-    Every response carries ``meta`` (model, temperature, top_p, finish_reason,
-    prompt_tokens, completion_tokens, generation_time_ms, sample_index,
-    two_step_applied, error). A sample whose request still failed after the retries is
+    Every response carries ``meta``: how it was asked for (model, backend, temperature,
+    top_p, top_k, max_tokens, seed, n, system_prompt, chat_template), what came back
+    (finish_reason, usage {prompt_tokens, completion_tokens}, generation_time_ms,
+    two_step_applied, error) and, with prices, its cost share. Groups get a top-level
+    ``system_prompt`` when one was used. A sample whose request still failed after the retries is
     kept as ``{"text": "", "failed": true, "meta": {"error": ...}}`` and counted in
     ``stats.failed``; a re-run with the same cache retries just those.
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+OPENAI_URL = "https://api.openai.com/v1"
+
 Backend = Literal["openai", "anthropic", "vllm", "transformers"]
 
 # Parameters that change what a model returns: they key the request cache, so a change
@@ -68,6 +70,22 @@ class GenerateConfig(BaseModel):
     extra_body: dict[str, Any] | None = None  # passed through to the request body as-is
     extra_headers: dict[str, str] | None = None
 
+    # Two-step stage 2 on OpenAI-compatible servers: "chat" continues the assistant message
+    # with vLLM's continue_final_message; "completions" sends the chat-templated prompt plus
+    # the partial answer to /v1/completions (needs the model's tokenizer); "auto" tries chat
+    # and switches to completions for good when the server refuses those fields (400/422).
+    continuation: Literal["auto", "chat", "completions"] = "auto"
+    tokenizer: str | None = None  # tokenizer folder for the completions continuation (default: model)
+
+    # When a run counts as failed: more than this share of the samples it tried failed.
+    max_failed: float = Field(0.1, ge=0.0, le=1.0)
+
+    # Token accounting and budget stops (per invocation; a re-run resumes with a fresh budget).
+    price_in_per_mtok: float | None = Field(None, ge=0)  # price per million prompt tokens
+    price_out_per_mtok: float | None = Field(None, ge=0)  # price per million completion tokens
+    max_cost: float | None = Field(None, gt=0)
+    max_total_tokens: int | None = Field(None, gt=0)
+
     @model_validator(mode="after")
     def _check(self) -> GenerateConfig:
         if self.two_step and self.stage2_tokens >= self.max_tokens:
@@ -75,7 +93,9 @@ class GenerateConfig(BaseModel):
                 f"two_step needs stage2_tokens ({self.stage2_tokens}) < max_tokens ({self.max_tokens}): "
                 "stage 1 gets max_tokens - stage2_tokens")
         if self.backend in ("openai",) and not self.base_url:
-            self.base_url = "https://api.openai.com/v1"
+            self.base_url = OPENAI_URL
+        if self.max_cost is not None and (self.price_in_per_mtok is None or self.price_out_per_mtok is None):
+            raise ValueError("max_cost needs prices: price_in_per_mtok and price_out_per_mtok (--price-per-mtok)")
         return self
 
     @property
@@ -91,6 +111,13 @@ class GenerateConfig(BaseModel):
         return hashlib.blake2b(raw, digest_size=8).hexdigest()
 
     def response_meta(self) -> dict[str, Any]:
-        """The per-response metadata every sample carries (seed 001's fields)."""
+        """What every sample records about how it was asked for.
+
+        Enough to sample the same way again and to train in the same prompt format: a
+        chat model trained on prompts without the system prompt it was sampled with sees
+        a different task. ``chat_template`` is filled in by the backend (see
+        ``Backend.prompt_format``).
+        """
         return {"model": self.model, "backend": self.backend, "temperature": self.temperature,
-                "top_p": self.top_p, "max_tokens": self.max_tokens}
+                "top_p": self.top_p, "top_k": self.top_k, "max_tokens": self.max_tokens, "seed": self.seed,
+                "n": self.n, "system_prompt": self.system_prompt}

@@ -21,7 +21,9 @@ from gradeset.errors import GradesetError
 from gradeset.generate.backends.base import RequestError, Sample
 from gradeset.generate.cache import RequestCache, sample_key
 from gradeset.generate.config import GenerateConfig
+from gradeset.generate.cost import budget_exceeded, prices_of
 from gradeset.generate.limits import RateLimiter, backoff_delay
+from gradeset.generate.outcome import error_digest, short_message
 from gradeset.generate.progress import Progress, Stats
 from gradeset.generate.prompts import Prompt, build_prompt, needs_stage2, with_think_end
 from gradeset.records import ensure_id
@@ -29,6 +31,9 @@ from gradeset.records import ensure_id
 # Refusals that no retry fixes (bad key, no such model or path). When the first requests of
 # a run all end like this, the run stops rather than recording one failure per prompt.
 FATAL_STATUSES = frozenset({401, 403, 404})
+# Refusals that are fatal when every one says the same thing (a wrong model name is a 400
+# with one message; a too-long prompt is a 400 whose message differs per prompt).
+SAME_MESSAGE_STATUSES = frozenset({400, 422})
 REFUSALS_BEFORE_ABORT = 8
 
 
@@ -83,8 +88,29 @@ class Engine:
         self._seen: dict[str, int] = {}
         self._base_meta = cfg.response_meta()
         self._refused = 0
+        self._refused_by_message: dict[str, int] = {}
+        self._unreachable = 0
         self.limiter: RateLimiter | None = None
         self._abort: RequestError | None = None
+        self.prices = prices_of(cfg)
+        self.stop_reason: str | None = None  # a budget limit was reached: send nothing more
+        self._budget = cfg.max_cost is not None or cfg.max_total_tokens is not None
+        if backend is not None:
+            self._adopt(backend)
+
+    def _adopt(self, backend) -> None:
+        """Use this backend, recording in every sample how it formats prompts."""
+        self._backend = backend
+        fmt = getattr(backend, "prompt_format", None)
+        if callable(fmt):
+            self._base_meta.update(fmt())
+
+    def _get_backend(self):
+        if self._backend is None:
+            from gradeset.generate.backends import get_backend
+
+            self._adopt(get_backend(self.cfg))
+        return self._backend
 
     # -- planning ----------------------------------------------------------------------------
     def key_bases(self, groups: list[dict], *, commit: bool = True) -> list[str]:
@@ -155,6 +181,10 @@ class Engine:
                     if not (replaced and isinstance(r, dict) and _key_of(r) in replaced)]
             g2 = dict(g)
             g2["responses"] = kept + new
+            if self.cfg.system_prompt:
+                # Exports put it back in front of the prompt: the model is trained in the
+                # format it was sampled with.
+                g2["system_prompt"] = self.cfg.system_prompt
             out.append(g2)
         return out
 
@@ -173,7 +203,14 @@ class Engine:
                     ctoks = stage1.completion_tokens + ctoks
             meta.update({"finish_reason": sample.finish_reason, "prompt_tokens": sample.prompt_tokens,
                          "completion_tokens": ctoks, "tokens": ctoks})
-            meta.update(sample.extra)
+            if sample.extra:
+                meta.update(sample.extra)
+            meta["usage"] = {"prompt_tokens": sample.prompt_tokens, "completion_tokens": ctoks}
+            if self.prices is not None:
+                # A request for n samples sends its prompt once: each sample bears its share.
+                share = max(1, int(sample.extra.get("request_samples") or 1))
+                ptoks = (sample.prompt_tokens or 0) / share + (sample.extra.get("stage2_prompt_tokens") or 0)
+                meta["cost"] = round(self.prices.cost(ptoks, ctoks), 10)
         else:
             meta.update({"finish_reason": None, "prompt_tokens": None, "completion_tokens": None,
                          "tokens": None})
@@ -190,26 +227,63 @@ class Engine:
         resp["meta"]["sample_key"] = work.keys[pos]
         self.cache.put(work.keys[pos], work.gid, work.indices[pos], resp)
         st = self.stats
+        meta = resp["meta"]
         if resp.get("failed"):
             st.failed += 1
+            msg = short_message(str(meta.get("error")))
+            st.errors_by_message[msg] = st.errors_by_message.get(msg, 0) + 1
         else:
             st.generated += 1
-        meta = resp["meta"]
-        st.completion_tokens += meta.get("completion_tokens") or 0
-        st.prompt_tokens += meta.get("prompt_tokens") or 0
         if meta.get("two_step_applied"):
             st.two_step += 1
         if self.progress is not None:
             self.progress.advance()
 
     # -- HTTP backends -----------------------------------------------------------------------
+    def _bill(self, samples: list[Sample]) -> None:
+        """Count what one request cost (its prompt once, every completion) and check the budget."""
+        st = self.stats
+        if not samples:
+            return
+        ptoks = samples[0].prompt_tokens or 0
+        if len(samples) == 1:
+            ctoks = samples[0].completion_tokens or 0
+        else:
+            ctoks = sum(s.completion_tokens or 0 for s in samples)
+        st.prompt_tokens += ptoks
+        st.completion_tokens += ctoks
+        if self.prices is not None:
+            st.cost += self.prices.cost(ptoks, ctoks)
+        if self._budget and self.stop_reason is None:
+            self.stop_reason = budget_exceeded(self.cfg, st.prompt_tokens, st.completion_tokens, st.cost)
+
+    def _nothing_answered(self) -> bool:
+        return self.stats.requests == 0
+
+    def _setup_refusal(self, exc: RequestError) -> bool:
+        """Count a refusal that says the run is set up wrong; True when the run must stop.
+
+        Only while nothing has been answered yet: once the server has answered, a refusal
+        is about one prompt, and the run goes on.
+        """
+        limit = max(1, min(REFUSALS_BEFORE_ABORT, self.stats.planned))
+        if exc.status in FATAL_STATUSES and self.stats.generated == 0:
+            self._refused += 1
+            return self._refused >= limit
+        if not self._nothing_answered():
+            return False
+        if exc.status in SAME_MESSAGE_STATUSES:
+            msg = str(exc)
+            self._refused_by_message[msg] = self._refused_by_message.get(msg, 0) + 1
+            return self._refused_by_message[msg] >= limit
+        if exc.unreachable:
+            self._unreachable += 1
+            return self._unreachable >= limit
+        return False
+
     async def run_async(self, works: list[Work]) -> None:
         cfg = self.cfg
-        if self._backend is None:
-            from gradeset.generate.backends import get_backend
-
-            self._backend = get_backend(cfg)
-        backend = self._backend
+        backend = self._get_backend()
         if self.limiter is None:
             self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
         else:  # a later chunk on a new event loop: keep the pacing and token budget, new lock
@@ -228,7 +302,7 @@ class Engine:
             while True:
                 w = await queue.get()
                 try:
-                    if self._abort is None:
+                    if self._abort is None and self.stop_reason is None:
                         await self._do_work(w, queue)
                 finally:
                     queue.task_done()
@@ -243,15 +317,21 @@ class Engine:
             await backend.close()
         if self._abort is not None:
             hint = ""
+            if self._abort.unreachable and self._abort.status is None:
+                raise GradesetError(
+                    f"the server at {cfg.base_url} cannot be reached ({self._abort}); is it running, and are the "
+                    "host and port right? Nothing more was sent")
             if (self._abort.status == 404 and cfg.backend == "openai" and cfg.base_url
                     and not cfg.base_url.rstrip("/").endswith("/v1")):
                 hint = f" (OpenAI-compatible servers usually want the base URL to end in /v1: {cfg.base_url}/v1)"
             elif (self._abort.status == 404 and cfg.backend == "anthropic" and cfg.base_url
                     and cfg.base_url.rstrip("/").endswith("/v1")):
                 hint = " (the anthropic backend wants the bare origin as base URL, without /v1)"
+            seen = error_digest(self.stats.errors_by_message) if self.stats.errors_by_message else ""
             raise GradesetError(
                 f"every request is refused ({self._abort}){hint}; check --model, --base-url and the API key "
-                f"({cfg.api_key_env or 'the default key variable'}). Nothing more was sent")
+                f"({cfg.api_key_env or 'the default key variable'}). Nothing more was sent"
+                + (f" (server said: {seen})" if seen else ""))
 
     def _split(self, works: list[Work]) -> list[Work]:
         """One request per sample when the backend cannot do n per request."""
@@ -282,6 +362,8 @@ class Engine:
                 return result
             if result.n_unsupported or not result.retryable or attempt >= cfg.retries:
                 raise result
+            if result.unreachable and self._nothing_answered():
+                raise result  # a wrong URL or a server not started: retrying for minutes helps nobody
             if result.retry_after is not None:
                 delay = result.retry_after
                 limiter.pause(delay)
@@ -302,6 +384,7 @@ class Engine:
                 self.limiter.settle(est, 0)
             return exc
         self.stats.requests += 1
+        self._bill(samples)
         if est:
             used = sum((s.completion_tokens or 0) for s in samples) + ((samples[0].prompt_tokens or 0)
                                                                        if samples else 0)
@@ -320,12 +403,10 @@ class Engine:
                 for p in range(n):
                     queue.put_nowait(self._single(w, p))
                 return
-            if exc.status in FATAL_STATUSES and self.stats.generated == 0:
+            if self._setup_refusal(exc):
                 # Wrong key, model or URL: stop instead of recording a failure per prompt.
-                self._refused += 1
-                if self._refused >= REFUSALS_BEFORE_ABORT:
-                    self._abort = exc
-                    return
+                self._abort = exc
+                return
             for p in range(n):
                 self._record(w, p, self._response(w.indices[p], None, elapsed=time.monotonic() - t0,
                                                   error=str(exc)))
@@ -368,8 +449,11 @@ class Engine:
             self._record(w, p, self._response(w.indices[p], None, elapsed=time.monotonic() - t0,
                                               error=f"stage 2: {exc}", two_step=True, stage1=s1))
             return
+        extra = dict(s1.extra)
+        extra.update({k: v for k, v in s2.extra.items() if k.startswith("stage2_")})
+        extra["stage2_prompt_tokens"] = s2.prompt_tokens
         joined = Sample(text=partial + s2.text, finish_reason=s2.finish_reason, prompt_tokens=s1.prompt_tokens,
-                        completion_tokens=s2.completion_tokens, reasoning=s1.reasoning, extra=dict(s1.extra))
+                        completion_tokens=s2.completion_tokens, reasoning=s1.reasoning, extra=extra)
         self._record(w, p, self._response(w.indices[p], joined, elapsed=time.monotonic() - t0,
                                           two_step=True, stage1=s1))
 
@@ -378,11 +462,7 @@ class Engine:
         cfg = self.cfg
         if not works:
             return
-        if self._backend is None:
-            from gradeset.generate.backends import get_backend
-
-            self._backend = get_backend(cfg)
-        backend = self._backend
+        backend = self._get_backend()
         units = [(w, p) for w in works for p in range(len(w.indices))]
         # Similar lengths batch together: less padding per generate() call. Results are
         # keyed, so the order of work does not change the output.
@@ -390,6 +470,8 @@ class Engine:
         try:
             size = getattr(backend, "batch_size", None) or cfg.batch_size
             for start in range(0, len(units), size):
+                if self.stop_reason is not None:
+                    break
                 chunk = units[start:start + size]
                 self._local_batch(backend, chunk)
         finally:
@@ -408,6 +490,8 @@ class Engine:
             return
         self.stats.requests += 1
         firsts = [o[0] for o in outs]
+        for o in outs:
+            self._bill(o)
         stage2 = []
         if cfg.two_step:
             stage2 = [k for k, s in enumerate(firsts) if needs_stage2(s.text, cfg.think_end)]
@@ -421,6 +505,7 @@ class Engine:
                 self.stats.requests += 1
                 for k, o in zip(stage2, outs2):
                     s2 = o[0]
+                    self._bill(o)
                     finals[k] = Sample(text=partials[k] + s2.text, finish_reason=s2.finish_reason,
                                        prompt_tokens=firsts[k].prompt_tokens,
                                        completion_tokens=s2.completion_tokens, extra=dict(firsts[k].extra))
@@ -453,8 +538,11 @@ class Engine:
         self.cache.sync()
 
     def run(self, groups: list[dict], n: int | None = None) -> list[dict]:
+        self._base_meta["n"] = self.cfg.n if n is None else n  # complete() asks for one per prompt
         bases = self.key_bases(groups)
         works = self.plan(groups, bases, n)
+        if self.stop_reason is not None:
+            works = []  # a budget limit was reached in an earlier chunk: keep what is cached, send nothing
         own_bar = self.progress is None
         if own_bar:
             self.start_progress(sum(len(w.indices) for w in works))

@@ -26,12 +26,14 @@ class Stats:
     retries: int = 0
     errors: int = 0  # failed attempts (retried or not)
     two_step: int = 0  # samples that needed stage 2
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # as billed: once per request (a request for n samples sends its prompt once)
     completion_tokens: int = 0
+    cost: float = 0.0  # estimated from the user's prices (0 without prices)
+    errors_by_message: dict[str, int] = field(default_factory=dict)  # failed samples per error message
     started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict[str, int | float]:
-        d = {k: v for k, v in self.__dict__.items() if k != "started"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("started", "errors_by_message")}
         d["seconds"] = round(time.monotonic() - self.started, 3)
         return d
 
@@ -43,7 +45,8 @@ class Stats:
         if stopped > 0:
             line += f" + {stopped} not done"
         line += (f"; {self.requests} requests, {self.retries} retries, {self.two_step} two-step; "
-                 f"{self.completion_tokens} completion tokens; {self.requests / secs:.1f} req/s")
+                 f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens; "
+                 f"{self.requests / secs:.1f} req/s")
         return line
 
 

@@ -7,6 +7,7 @@ system prompt; this module does the same, once, for every backend.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +138,25 @@ def apply_chat_template(tokenizer: Any, prompt: Prompt, template_kwargs: dict | 
         return tokenizer.apply_chat_template(prompt.messages, tokenize=False, add_generation_prompt=True,
                                              **(template_kwargs or {}))
     return prompt.plain_text()
+
+
+def template_id(tokenizer: Any) -> str:
+    """A short, stable name for a tokenizer's chat template (``sha256:…``), or ``none``.
+
+    Recorded in every sample so a dataset says which format its prompts were sampled in;
+    two tokenizers with the same template get the same id.
+    """
+    tpl = getattr(tokenizer, "chat_template", None)
+    if not tpl:
+        return "none"
+    if isinstance(tpl, dict):  # named templates: hash them all, in a stable order
+        tpl = orjson.dumps(tpl, option=orjson.OPT_SORT_KEYS).decode()
+    return "sha256:" + hashlib.sha256(str(tpl).encode("utf-8")).hexdigest()[:16]
+
+
+def local_prompt_format(tokenizer: Any, source: str) -> dict[str, Any]:
+    """``meta`` fields of a backend that applies the tokenizer's template itself."""
+    return {"chat_template": template_id(tokenizer), "chat_template_from": source}
 
 
 def with_think_end(text: str, think_end: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 def temp_path(target: str | os.PathLike) -> Path:
     """A unique hidden sibling of target, on the same filesystem so rename is atomic."""
     target = Path(target)
+    clean_stale_siblings(target)  # every writer starts here, so no killed run's temp file outlives the next
     return target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
@@ -50,6 +51,32 @@ def discard(tmp: str | os.PathLike) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_siblings(target: str | os.PathLike) -> int:
+    """Remove temp files of target left by killed runs (their writer process is gone).
+
+    A ``kill -9`` skips the cleanup in :func:`atomic_open`, so ``.NAME.tmp-PID-xxxx`` files
+    would pile up beside outputs; a live writer's temp file is left alone."""
+    target = Path(target)
+    n = 0
+    with contextlib.suppress(OSError):
+        for p in target.parent.glob(f".{target.name}.tmp-*"):
+            pid = p.name[len(target.name) + 6:].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                discard(p)
+                n += 1
+    return n
 
 
 @contextlib.contextmanager

@@ -198,6 +198,10 @@ class ShardWriter(Transaction):
             "inputs": self.inputs,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        from gradeset.io.preflight import CURRENT_COMMAND
+
+        if CURRENT_COMMAND.get():  # so another command does not overwrite these shards silently
+            manifest["written_by"] = CURRENT_COMMAND.get()
         write_bytes_atomic(self.folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
 
     def close(self) -> None:

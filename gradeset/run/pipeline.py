@@ -110,6 +110,7 @@ class ExportSpec(_Strict):
     build: BuildSpec | None = None
     conversational: bool = False
     system_prompt: str | None = None
+    data_source: str | None = None  # verl / openrlhf: the data_source written on every row
 
     @model_validator(mode="after")
     def _layout(self):
@@ -153,6 +154,7 @@ class RunSpec(_Strict):
 class Pipeline(_Strict):
     name: str | None = None
     description: str | None = None
+    license: str | None = None  # the dataset card's license field (Hugging Face identifiers, e.g. apache-2.0)
     source: SourceSpec
     steps: list[StepSpec] = Field(default_factory=list)
     outputs: OutputsSpec

@@ -192,12 +192,13 @@ def _rows(ds) -> Iterator[tuple[int, bytes | None, bytes | None]]:
 
 def _add_counts(a: dict | None, b: dict) -> dict:
     """Counts of one step on one chunk, summed when Ray split the chunk into several batches."""
+    from gradeset.run.accounting import add_numbers
+
     if a is None:
         return b
-    stats = dict(a.get("stats") or {})
-    for k, v in (b.get("stats") or {}).items():
-        stats[k] = stats.get(k, 0) + v
-    return {"in": a.get("in", 0) + b.get("in", 0), "out": a.get("out", 0) + b.get("out", 0), "stats": stats}
+    return {"in": a.get("in", 0) + b.get("in", 0), "out": a.get("out", 0) + b.get("out", 0),
+            "stats": add_numbers(dict(a.get("stats") or {}), b.get("stats")),
+            "rows": add_numbers(dict(a.get("rows") or {}), b.get("rows"))}
 
 
 def _merge(engine, plan, order, stream) -> Iterator[tuple[int, list[dict] | None, int]]:
@@ -229,7 +230,7 @@ def _merge(engine, plan, order, stream) -> Iterator[tuple[int, list[dict] | None
         if plan.checkpointed:
             engine.record_prefix(k, rows, counts)
         else:
-            engine._chunk_state(k)["prefix"] = counts
+            engine.note_chunk_counts(k, "prefix", counts)
         yield k, rows, n
     if pending is not None:
         raise PipelineError(f"Ray returned rows for an unknown chunk {pending[0]}")

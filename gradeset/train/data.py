@@ -26,9 +26,20 @@ LAYOUT = {"sft": "trl-sft", "preference": "trl-dpo", "unpaired": "trl-kto", "onl
 
 
 def is_ready(rows: list[dict], kind: str) -> bool:
-    """True when the rows are already what the trainer reads (no shaping needed)."""
+    """True when the rows are already what the trainer reads (no shaping needed).
+
+    Only the method's own TRL layout qualifies: a verl parquet also has a ``prompt`` column,
+    but its gold sits in ``reward_model.ground_truth`` where no reward function looks.
+    """
     if not rows:
         return False
+    from gradeset.formats.registry import detect_layout
+
+    try:
+        if detect_layout(rows) != LAYOUT[kind]:
+            return False
+    except GradesetError:
+        pass
     keys = set(rows[0])
     if kind == "online" and keys & GROUP_MARKERS:
         return False  # groups with responses: drop responses (shape), keep prompt + reward columns
@@ -57,7 +68,10 @@ def shape_rows(groups: list[dict], kind: str, *, system_prompt: str | None = Non
     from gradeset.shape.rows import export
 
     stats: dict[str, Any] = {}
-    if kind == "sft":
+    if kind == "sft" and groups and all(_is_example(g) for g in groups):
+        shaped = groups  # an SFT export (ShareGPT, Alpaca, ...): each group is one example already
+        stats["examples"] = len(groups)
+    elif kind == "sft":
         shaped = list(shape.iter_sft(groups, "best", "reference", stats=stats))
     elif kind == "preference":
         shaped = list(shape.iter_dpo(groups, stats=stats))
@@ -67,6 +81,12 @@ def shape_rows(groups: list[dict], kind: str, *, system_prompt: str | None = Non
         shaped = list(shape.iter_grpo(groups, stats=stats))
     opts = {"conversational": conversational, "system_prompt": system_prompt}
     return list(export(shaped, LAYOUT[kind], **opts)), stats
+
+
+def _is_example(group: dict) -> bool:
+    """One response and no grade on it: a demonstration to imitate, not a sample to select from."""
+    rs = [r for r in group.get("responses") or [] if isinstance(r, dict)]
+    return len(rs) == 1 and rs[0].get("score") is None and rs[0].get("correct") is None
 
 
 def load_rows(path: str | os.PathLike, kind: str, *, system_prompt: str | None = None,

@@ -126,6 +126,72 @@ def _write_json(path: Path, payload: Any) -> None:
         fh.write("\n")
 
 
+ANSWER_KEYS = ("completion", "chosen", "rejected")
+CHAT_KEYS = ("messages", "prompt", *ANSWER_KEYS)
+
+
+def _as_chat(value: Any, role: str) -> Any:
+    return [{"role": role, "content": value}] if isinstance(value, str) else value
+
+
+def _with_system(msgs: Any, system_prompt: str, where: str) -> Any:
+    if not isinstance(msgs, list):
+        return msgs
+    first = msgs[0] if msgs else None
+    if isinstance(first, Mapping) and first.get("role") == "system":
+        if first.get("content") != system_prompt:
+            raise GradesetError(f"{where}: already starts with a different system message than --system-prompt; "
+                                "drop the flag or rebuild the data with the system prompt you want")
+        return msgs
+    return [{"role": "system", "content": system_prompt}, *msgs]
+
+
+def apply_shaping_flags(rows: list[dict], data: str | os.PathLike, *, system_prompt: str | None,
+                        conversational: bool) -> tuple[list[dict], int]:
+    """--conversational / --system-prompt applied to rows already in a TRL layout.
+
+    Those flags used to act only when gradeset shaped groups, and were silently ignored
+    for TRL-ready rows: the model then trained in another format than it was sampled and
+    evaluated in. Now plain rows become chat messages (``--conversational``) and chat rows
+    get the system message (``--system-prompt``) unless they already have it. What cannot
+    be applied (a system prompt on plain-text rows, a different system message already
+    there, raw ``text`` rows) is refused with a message. Returns (rows, rows changed).
+    """
+    if not rows or not (system_prompt or conversational):
+        return rows, 0
+    out, changed = [], 0
+    for i, row in enumerate(rows, 1):
+        where = f"{data}: row {i}"
+        if not any(k in row for k in CHAT_KEYS):
+            raise GradesetError(f"{where}: plain 'text' rows have no prompt to put in chat form, so "
+                                "--conversational / --system-prompt cannot apply; drop them")
+        r = dict(row)
+        chat = any(isinstance(r.get(k), list) for k in CHAT_KEYS)
+        if not chat:
+            if not conversational:
+                raise GradesetError(
+                    f"{where}: plain-text rows cannot carry --system-prompt as a system message; add "
+                    "--conversational (train in chat form), or rebuild the data with `gradeset build ... "
+                    "--system-prompt S`")
+            if "prompt" in r:
+                r["prompt"] = _as_chat(r["prompt"], "user")
+            for k in ANSWER_KEYS:
+                if k in r:
+                    r[k] = _as_chat(r[k], "assistant")
+        if system_prompt:
+            if "messages" in r:
+                r["messages"] = _with_system(r["messages"], system_prompt, where)
+            elif "prompt" in r:
+                r["prompt"] = _with_system(r["prompt"], system_prompt, where)
+            else:  # implicit-prompt preference rows: each side is a whole conversation
+                for k in ("chosen", "rejected"):
+                    if k in r:
+                        r[k] = _with_system(r[k], system_prompt, where)
+        changed += r != row
+        out.append(r)
+    return out, changed
+
+
 def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: str | os.PathLike, *,
           lora: bool = False, config_file: str | os.PathLike | None = None, flags: Mapping[str, Any] | None = None,
           sets: Sequence[str] | None = None, task: str | None = None, rewards: str | None = None,
@@ -173,6 +239,10 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
 
     rows, how = load_rows(data, m.kind, system_prompt=system_prompt, conversational=conversational,
                           limit=limit, on_reject=on_reject)
+    if how.startswith("used as is"):
+        rows, changed = apply_shaping_flags(rows, data, system_prompt=system_prompt, conversational=conversational)
+        if changed:
+            how += f"; --conversational/--system-prompt applied to {changed} rows"
     log(f"train {m.name}: {len(rows)} rows from {data}: {how}")
     if m.kind == "online":
         per_batch = cfg.generation_batch_size // cfg.num_generations
@@ -181,6 +251,7 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
                 f"{m.name} samples {per_batch} prompts per generation batch (generation_batch_size "
                 f"{cfg.generation_batch_size} / num_generations {cfg.num_generations}) but {data} has only "
                 f"{len(rows)}; add prompts or lower per_device_train_batch_size / steps_per_generation")
+    _check_golds(reward_funcs, rows, data)
     dataset = to_dataset(rows, data)
     net, tok, peft_config, notes = load_model(str(model), lora=lora, lora_opts=lora_opts, dtype=dtype)
     for n in notes:
@@ -228,6 +299,7 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
             fh.write(json.dumps(entry, default=str) + "\n")
     for f in reward_funcs:
         f.close()
+    _check_rewards_scored(reward_funcs)
     del trainer, net
     gc.collect()
     _empty_cache()
@@ -248,6 +320,23 @@ def train(method: str, data: str | os.PathLike, model: str | os.PathLike, out: s
     summary["files"] = {"model": str(model_dir), "log": str(log_path)}
     _write_json(debug_dir / f"{stage}_{run_id}_train.json", summary)
     return summary
+
+
+def _check_golds(reward_funcs, rows: list[dict], data) -> None:
+    """Refuse before training when no row has the gold a reward needs: every reward would be None."""
+    for f in reward_funcs:
+        if getattr(f, "needs_gold", False) and not any(r.get(f.answer_field) not in (None, "") for r in rows):
+            raise GradesetError(f"{data}: no row has a gold answer in column {f.answer_field!r}, so reward "
+                                f"{f.__name__} would be None for every completion and nothing would be learnt; "
+                                "export the data with its answers (gradeset build grpo / convert --to trl-prompt)")
+
+
+def _check_rewards_scored(reward_funcs) -> None:
+    """A run whose rewards were all None trained on nothing: fail loudly instead of exiting 0."""
+    for f in reward_funcs:
+        if getattr(f, "calls", 0) and not getattr(f, "scored", 0):
+            raise GradesetError(f"reward {f.__name__}: all {f.calls} completions scored None (no gold answer, or "
+                                "every grading failed or timed out): the run learnt nothing from it")
 
 
 def _empty_cache() -> None:

@@ -16,11 +16,17 @@ Which completions are ungradable (None) and which are wrong (0.0):
   or it timed out. These are grader problems and must not push the policy.
 - 0.0: a wrong answer or no extractable answer. That is the model's fault and is what
   the reward exists to discourage.
+
+A row's ``task`` column may only name a registered verifier (``math``, ``gsm8k``, ... or
+one added with ``register_verifier``). A row naming anything else, ``builtins:exec``
+included, scores None with a one-time warning and nothing is imported: the dataset is
+untrusted input, only the caller chooses plugin code (``VerifierReward("python:m:f")``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,6 +86,9 @@ class VerifierReward:
         self.needs_gold = (self.task not in GOLDLESS) if needs_gold is None else needs_gold
         self.__name__ = name or (f"{self.task}_correctness" if self.task not in GOLDLESS else self.task)
         self._grader = None
+        self._warned: set[str] = set()
+        self.calls = 0    # completions seen / given a number: a run where scored stays 0 learnt nothing
+        self.scored = 0
         if self.task != "auto":
             from gradeset.verify import get_verifier
 
@@ -94,8 +103,23 @@ class VerifierReward:
         if self._grader is None:
             from gradeset.verify import Grader
 
-            self._grader = Grader(task="auto", workers=self.workers, timeout=self.timeout, **self.opts)
+            self._grader = Grader(task=self.task, workers=self.workers, timeout=self.timeout,
+                                  default_task=self.default_task, **self.opts)
         return self._grader
+
+    def _allowed(self, task: str) -> bool:
+        """Whether a row's task names a registered verifier; warns once per bad name."""
+        from gradeset.verify.registry import UntrustedTask, data_task
+
+        try:
+            data_task(task, trusted={self.default_task})
+        except UntrustedTask as exc:
+            warned = self.__dict__.setdefault("_warned", set())
+            if task not in warned and len(warned) < 20:
+                warned.add(task)
+                warnings.warn(f"reward {self.__name__}: rows scored None: {exc}", UserWarning, stacklevel=3)
+            return False
+        return True
 
     def close(self) -> None:
         if self._grader is not None:
@@ -112,6 +136,12 @@ class VerifierReward:
         n = len(completions)
         if n == 0:
             return []
+        out = self._score(completions, n, kwargs)
+        self.calls += n
+        self.scored += sum(1 for v in out if v is not None)
+        return out
+
+    def _score(self, completions: list, n: int, kwargs: dict[str, Any]) -> list[float | None]:
         golds = _column(kwargs, self.answer_field, n)
         tasks = _column(kwargs, self.task_field, n) if self.task == "auto" else [self.task] * n
         out: list[float | None] = [None] * n
@@ -119,7 +149,10 @@ class VerifierReward:
         for i, (completion, gold, task) in enumerate(zip(completions, golds, tasks, strict=True)):
             if self.needs_gold and _missing(gold):
                 continue  # nothing to compare with: ungradable, not wrong
-            task = task if isinstance(task, str) and task else self.default_task
+            if self.task == "auto":
+                task = task if isinstance(task, str) and task else self.default_task
+                if not self._allowed(task):
+                    continue  # a row naming code or an unknown verifier: ungradable, never imported
             groups.append({"task": task, "answer": gold,
                            "responses": [{"text": completion_text(completion)}]})
             where.append(i)

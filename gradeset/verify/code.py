@@ -1,41 +1,33 @@
-"""The ``code`` verifier: run the model's program against tests in the sandbox.
+"""The ``code`` verifier: run the model's program in the sandbox; decide pass/fail here.
 
 Tests come from the gold (``group["answer"]`` or ``group["tests"]``) as
 
-- a list of Python statements (``"assert f(2) == 4"``), each run in its own process
-  after the solution, or
-- a list of ``{"input": ..., "output": ...}`` pairs, or ``{"inputs": [...], "outputs": [...]}``
-  (APPS style): the program reads stdin and its stdout must match (trailing
-  whitespace ignored).
+- assert statements (``"assert f(2) == 4"``, or a HumanEval-style ``def check(candidate)``
+  program): split by ``code_tests`` into expressions that run in the sandbox and
+  comparisons that run here on the plain values that come back; tests that cannot be split
+  run whole in the sandbox (``in_sandbox_asserts``, on by default);
+- ``{"input": ..., "output": ...}`` pairs or APPS-style ``{"inputs": [...], "outputs": [...]}``:
+  the program reads stdin; its stdout is compared here (trailing whitespace ignored).
 
-Score is the share of tests passed; correct means all passed; ``execution_output``
-records the pass count and the first failure's output. An assert test passes only if
-the harness prints a random per-run token *after* the test ran, so a program that
-calls ``os._exit(0)`` or prints "passed" does not pass.
+Expected values never enter the sandbox, and a test passes only when a result for it came
+back from the harness (not from the program) and matched. Score is the share of tests
+passed; ``execution_output`` records the pass count and the first failure.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
+import warnings
 from typing import Any
 
 from gradeset.verify import extract
-from gradeset.verify.sandbox import run_python, sandbox_info
+from gradeset.verify.code_tests import EvalError, Split, evaluate, split_test
+from gradeset.verify.sandbox import Backend, BadValue, choose, decode, run_job
 from gradeset.verify.verdict import Verdict, unparsed
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
-
-_HARNESS = """import os, sys
-_fd = int(sys.argv[1]); _tok = os.read(_fd, 64); os.close(_fd)
-_g = {"__name__": "__main__"}
-with open("solution.py", encoding="utf-8") as _f: _src = _f.read()
-with open("test.py", encoding="utf-8") as _f: _test = _f.read()
-exec(compile(_src, "solution.py", "exec"), _g)
-exec(compile(_test, "test.py", "exec"), _g)
-sys.stdout.flush()
-os.write(1, b"\\n" + _tok + b"\\n")
-"""
+UNSAFE_WARNING = ("code verifier: --unsafe-no-sandbox: model-written programs run WITHOUT isolation (they can read "
+                  "and write your files, use the network and outlive the run)")
 
 
 def extract_code(completion: str) -> tuple[str | None, str]:
@@ -70,19 +62,39 @@ def normalise_tests(gold: Any) -> list:
     return []
 
 
+def _lines(text: str) -> str:
+    return "\n".join(ln.rstrip() for ln in text.strip().splitlines())
+
+
+def _short(value: Any, n: int = 200) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit
+        return f"<int of {value.bit_length()} bits>" if isinstance(value, int) else "<unprintable value>"
+    return text if len(text) <= n else text[:n] + f"… ({len(text)} chars)"
+
+
 class CodeVerifier:
     name = "code"
 
     def __init__(self, test_timeout: float = 5.0, memory_mb: int = 1024, max_tests: int = 50,
-                 max_output: int = 2000):
+                 max_output: int = 2000, max_output_bytes: int = 4 << 20, in_sandbox_asserts: bool = True,
+                 sandbox: str | None = None, unsafe_no_sandbox: bool = False, nproc: int = 64):
         self.test_timeout = float(test_timeout)
         self.memory_mb = int(memory_mb)
         self.max_tests = int(max_tests)
         self.max_output = int(max_output)
+        self.max_output_bytes = int(max_output_bytes)
+        self.in_sandbox_asserts = bool(in_sandbox_asserts)
+        self.nproc = int(nproc)
+        self.unsafe = bool(unsafe_no_sandbox)
+        self.backend: Backend = choose(sandbox, self.unsafe)  # refuses here (exit 2) when nothing isolates
+        if self.unsafe:
+            warnings.warn(UNSAFE_WARNING, RuntimeWarning, stacklevel=2)
 
     def time_budget(self, timeout: float) -> float:
         """The pool's per-item limit: every test may use its own time limit."""
-        return max(timeout, self.test_timeout * self.max_tests + 10)
+        return max(timeout, self.test_timeout * (self.max_tests + 2) + 15)
 
     def __call__(self, completion: str, gold: Any) -> Verdict:
         code, why = extract_code(completion)
@@ -91,40 +103,104 @@ class CodeVerifier:
         tests = normalise_tests(gold)[: self.max_tests]
         if not tests:
             return Verdict(0.0, False, code, "no tests in the gold")
-        passed, first_fail, log = 0, None, []
-        for i, t in enumerate(tests):
-            ok, out = self._run_one(code, t)
-            passed += ok
-            if not ok and first_fail is None:
-                first_fail = f"test {i}: {out}"
-        log.append(f"passed {passed}/{len(tests)}")
-        if first_fail:
-            log.append(first_fail[: self.max_output])
-        info = sandbox_info()
+        outcomes = self._grade(code, tests)
+        passed = sum(ok for ok, _ in outcomes)
+        log = [f"passed {passed}/{len(tests)}"]
+        first = next((f"test {i}: {msg}" for i, (ok, msg) in enumerate(outcomes) if not ok), None)
+        if first:
+            log.append(first[: self.max_output])
+        if self.unsafe:
+            log.append("UNSAFE: ran without a sandbox (--unsafe-no-sandbox)")
         detail = None if passed == len(tests) else f"{len(tests) - passed} test(s) failed"
-        if not info["network_isolated"]:
-            log.append("sandbox: rlimits + new session + isolated python (bubblewrap not available: network not isolated)")
         return Verdict(passed / len(tests), passed == len(tests), code, detail, "\n".join(log))
 
-    def _run_one(self, code: str, test: Any) -> tuple[bool, str]:
-        if isinstance(test, dict):
-            stdin = str(test.get("input", ""))
-            expected = str(test.get("output", ""))
-            r = run_python({"solution.py": code}, "solution.py", stdin=stdin, timeout=self.test_timeout,
-                           memory_mb=self.memory_mb)
-            if r.timed_out:
+    # ------------------------------------------------------------ planning and judging
+    def _grade(self, code: str, tests: list) -> list[tuple[bool, str]]:
+        calls: list[str] = []
+        setup: list[str] = []
+        programs: list[str] = []
+        stdio: list[str] = []
+        plans: list[tuple[str, Any]] = []
+        for t in tests:
+            if isinstance(t, dict):
+                plans.append(("stdio", (len(stdio), t.get("output", ""))))
+                stdio.append(str(t.get("input", "")))
+                continue
+            try:
+                split = split_test(str(t), calls)
+            except ValueError as exc:
+                plans.append(("bad", str(exc)))
+                continue
+            if isinstance(split, Split):
+                setup += [s for s in split.setup if s not in setup]
+                plans.append(("split", split))
+            elif self.in_sandbox_asserts:
+                plans.append(("prog", len(programs)))
+                programs.append(split.source)
+            else:
+                plans.append(("bad", f"test cannot be checked outside the sandbox ({split.why}) and "
+                                     "in_sandbox_asserts is off"))
+        units = len(calls) + len(programs) + len(stdio) + 2
+        job = {"code": code, "setup": setup, "calls": calls if any(p[0] == "split" for p in plans) else None,
+               "programs": programs, "stdio": stdio, "timeout": self.test_timeout,
+               "max_bytes": self.max_output_bytes}
+        res = run_job(self.backend, job, wall_timeout=self.test_timeout * units + 10, memory_mb=self.memory_mb,
+                      nproc=self.nproc)
+        if res.fatal or (not res.done and not res.timed_out and not (res.calls or res.progs or res.stdio)):
+            why = res.fatal or f"sandbox failed: {res.stderr.strip()[-300:] or 'no result'}"
+            return [(False, f"error: {why}")] * len(tests)
+        return [self._judge(kind, plan, res) for kind, plan in plans]
+
+    def _judge(self, kind: str, plan: Any, res) -> tuple[bool, str]:
+        if kind == "bad":
+            return False, plan
+        if kind == "stdio":
+            i, expected = plan
+            rec = res.stdio.get(i)
+            if rec is None:
+                return False, "no result (the run was stopped)" + (" at the time limit" if res.timed_out else "")
+            if rec.get("timeout"):
                 return False, "timeout"
-            got = "\n".join(ln.rstrip() for ln in r.stdout.strip().splitlines())
-            want = "\n".join(ln.rstrip() for ln in expected.strip().splitlines())
-            if got == want and r.returncode == 0:
+            got, want = _lines(str(rec.get("out", ""))), _lines(str(expected))
+            if rec.get("trunc"):
+                if want.startswith(got) or got.startswith(want):
+                    return False, (f"output over the capture limit ({self.max_output_bytes} bytes): not compared; "
+                                   "raise max_output_bytes")
+                return False, f"output over the capture limit ({self.max_output_bytes} bytes) and differs: " \
+                              f"expected {want[:200]!r}, got {got[:200]!r}"
+            if got == want and rec.get("code") == 0:
                 return True, ""
-            return False, f"expected {want[:200]!r}, got {got[:200]!r} {r.stderr[-300:]}"
-        token = secrets.token_hex(16)
-        r = run_python({"solution.py": code, "test.py": str(test), "harness.py": _HARNESS}, "harness.py",
-                       timeout=self.test_timeout, memory_mb=self.memory_mb, secret=token.encode())
-        if r.timed_out:
-            return False, "timeout"
-        if r.stdout.rstrip().endswith(token) and r.returncode == 0:
-            return True, ""
-        err = r.stderr.strip().splitlines()
-        return False, (err[-1] if err else f"exit code {r.returncode}")[:500]
+            tail = str(rec.get("err") or "").strip()[-300:]
+            code = rec.get("code")
+            return False, f"expected {want[:200]!r}, got {got[:200]!r}" + (f" (exit code {code})" if code else "") \
+                + (f" {tail}" if tail else "")
+        if kind == "prog":
+            rec = res.progs.get(plan)
+            if rec is None:
+                return False, "no result (the run was stopped)"
+            return bool(rec.get("ok") is True), str(rec.get("err") or "")
+        split: Split = plan
+        if res.load is None:
+            return False, "no result (the run was stopped)"
+        if not res.load.get("ok"):
+            return False, f"the solution failed to load: {res.load.get('err')}"
+        for check in split.checks:
+            values = {}
+            for k in check.leaves:
+                rec = res.calls.get(k)
+                if rec is None:
+                    return False, f"assert {check.source}: no result (the run was stopped)"
+                if not rec.get("ok"):
+                    return False, f"assert {check.source}: {rec.get('err')}"
+                try:
+                    values[k] = decode(rec.get("v"))
+                except BadValue as exc:
+                    return False, f"assert {check.source}: bad result ({exc})"
+            try:
+                ok = bool(evaluate(check.expr, values))
+            except (EvalError, ArithmeticError, TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
+                return False, f"assert {check.source}: {type(exc).__name__}: {str(exc)[:200]}"
+            if not ok:
+                got = ", ".join(_short(values[k]) for k in check.leaves[:3])
+                return False, f"assert {check.source} failed" + (f" (got {got})" if got else "")
+        return True, ""

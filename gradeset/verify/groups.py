@@ -6,17 +6,25 @@ from typing import Any
 
 from gradeset.records import prompt_text, response_text
 from gradeset.verify.pool import Item, VerifyPool, inline_map
-from gradeset.verify.registry import accepted_options, get_verifier
-from gradeset.verify.verdict import Verdict
+from gradeset.verify.registry import UntrustedTask, accepted_options, data_task, get_verifier
+from gradeset.verify.verdict import Asked, Verdict
 
-STAT_KEYS = ("graded", "correct", "unparsed", "truncated", "timeouts", "errors", "failed_generations")
+STAT_KEYS = ("graded", "correct", "unparsed", "truncated", "timeouts", "errors", "failed_generations",
+             "rejected_tasks", "path_exact", "path_symbolic", "path_judge")
 
 
 def task_of(group: dict, task: str, default: str = "math") -> str:
+    """The verifier for a group: the user's task, or (auto) the group's own registered task.
+
+    Raises UntrustedTask when an auto group's ``task`` field names no registered verifier:
+    a row never chooses code to import (see ``registry.data_task``).
+    """
     if task != "auto":
         return task
     t = group.get("task")
-    return t if isinstance(t, str) and t else default
+    if t is None or t == "":
+        return default
+    return data_task(t, trusted={default})
 
 
 def gold_of(group: dict, verifier: Any) -> Any:
@@ -27,6 +35,10 @@ def gold_of(group: dict, verifier: Any) -> Any:
     answer = group.get("answer")
     if answer is None and group.get("tests") is not None:
         return {"tests": group["tests"]}
+    if answer is not None and getattr(verifier, "wants_question", False):
+        question = prompt_text(group.get("prompt"))
+        if question:
+            return Asked(answer, question)
     return answer
 
 
@@ -38,11 +50,16 @@ def is_truncated(response: dict) -> bool:
 class Grader:
     """Verifiers for the tasks seen so far plus a pool; reused across batches by the step."""
 
-    def __init__(self, task: str = "math", workers: int = 1, timeout: float = 5.0, **opts: Any):
+    def __init__(self, task: str = "math", workers: int = 1, timeout: float = 5.0, *,
+                 default_task: str = "math", **opts: Any):
+        from gradeset.verify.cascade import JudgeFallback, split_options
+
         self.task = task
+        self.default_task = default_task  # auto: for groups without a task field (the user's choice)
         self.workers = int(workers)
         self.timeout = float(timeout)
-        self.opts = opts
+        self.opts, judge = split_options(opts)
+        self.judge = JudgeFallback(**judge) if judge else None
         self.verifiers: dict[str, Any] = {}
         self.pool: VerifyPool | None = None
         self.stats = dict.fromkeys(STAT_KEYS, 0)
@@ -76,7 +93,18 @@ class Grader:
         state["pool"] = None
         return state
 
+    def task_problem(self, group: dict) -> str | None:
+        """Why group cannot be graded here (its task names no registered verifier), or None."""
+        try:
+            task_of(group, self.task, self.default_task)
+        except UntrustedTask as exc:
+            return str(exc)
+        return None
+
     def grade(self, groups: list[dict]) -> list[dict]:
+        """Grade groups in place; a group whose own task is not a registered verifier is left
+        ungraded with the reason in each response's ``meta.verify_detail`` (and counted in
+        ``stats["rejected_tasks"]``); callers with a reject file filter with ``task_problem``."""
         items: list[Item] = []
         where: list[dict] = []
         batch_items: dict[str, list[int]] = {}
@@ -84,7 +112,14 @@ class Grader:
             responses = g.get("responses") or []
             if not responses:
                 continue
-            task = task_of(g, self.task)
+            try:
+                task = task_of(g, self.task, self.default_task)
+            except UntrustedTask as exc:
+                self.stats["rejected_tasks"] += 1
+                for r in responses:
+                    if isinstance(r, dict):
+                        self._mark_ungraded(r, f"not graded: {exc}")
+                continue
             v = self.verifier(task)
             gold = gold_of(g, v)
             for r in responses:
@@ -116,17 +151,45 @@ class Grader:
                 out = self._pool().map(todo)
             for i, verdict in zip(rest, out):
                 verdicts[i] = verdict
+        if self.judge is not None:
+            self._ask_judge(items, verdicts)
         for r, verdict in zip(where, verdicts):
             self._fill(r, verdict)
         return groups
 
+    def _ask_judge(self, items: list[Item], verdicts: list) -> None:
+        """The optional model fallback for answers the math rules rejected (see ``cascade``)."""
+        from gradeset.verify.maths import gold_text
+
+        todo = [i for i, (task, _, _) in enumerate(items)
+                if getattr(self.verifiers[task], "wants_question", False) and self.judge.wants(verdicts[i])]
+        asks = []
+        for i in todo:
+            gold = items[i][2]
+            question = gold.question if isinstance(gold, Asked) else ""
+            answer = gold.answer if isinstance(gold, Asked) else gold
+            if isinstance(answer, list | tuple):
+                answer = " or ".join(gold_text(a) for a in answer)
+            asks.append((question, gold_text(answer), verdicts[i].parsed))
+        for i, said in zip(todo, self.judge.review(asks)):
+            v = verdicts[i]
+            if said is None:
+                v.detail = ((v.detail + "; ") if v.detail else "") + "judge gave no yes/no: rules kept"
+            else:
+                verdicts[i] = Verdict(1.0 if said else 0.0, said, v.parsed,
+                                      "judge: equivalent" if said else "judge: not equivalent", path="judge")
+
     def _leave_ungraded(self, response: dict, why: str) -> None:
+        self._mark_ungraded(response, why)
+        self.stats["failed_generations"] += 1
+
+    @staticmethod
+    def _mark_ungraded(response: dict, why: str) -> None:
         response["score"] = response["correct"] = response["parsed"] = None
         meta = response.get("meta")
         if not isinstance(meta, dict):
             meta = response["meta"] = {}
         meta["verify_detail"] = why
-        self.stats["failed_generations"] += 1
 
     def _fill(self, response: dict, v: Verdict) -> None:
         response["score"] = float(v.score)
@@ -134,11 +197,18 @@ class Grader:
         response["parsed"] = v.parsed
         if v.execution_output is not None:
             response["execution_output"] = v.execution_output
-        if v.detail:
+        d = v.detail or ""
+        path = v.path or (None if d == "timeout" or d.startswith("error") else "exact")
+        if v.detail or path:
             meta = response.get("meta")
             if not isinstance(meta, dict):
                 meta = response["meta"] = {}
-            meta["verify_detail"] = v.detail
+            if v.detail:
+                meta["verify_detail"] = v.detail
+            if path:
+                meta["verify_path"] = path
+                key = f"path_{path}"
+                self.stats[key] = self.stats.get(key, 0) + 1
         s = self.stats
         if v.parsed is not None:
             s["graded"] += 1
@@ -146,7 +216,6 @@ class Grader:
             s["unparsed"] += 1
         if v.correct:
             s["correct"] += 1
-        d = v.detail or ""
         if d == "timeout":
             s["timeouts"] += 1
         elif d.startswith("error"):
@@ -159,8 +228,9 @@ def verify_groups(groups: list[dict], task: str = "math", workers: int = 1, time
                   **opts: Any) -> list[dict]:
     """Fill score/correct/parsed (and execution_output for code) on every response.
 
-    ``task="auto"`` uses each group's ``task`` field. ``workers=0`` grades in this process
-    without a hard time limit; any other value uses killable worker processes.
+    ``task="auto"`` uses each group's ``task`` field, which may only name a registered
+    verifier (others are left ungraded with the reason). ``workers=0`` grades in this
+    process without a hard time limit; any other value uses killable worker processes.
     """
     grader = Grader(task=task, workers=workers, timeout=timeout, **opts)
     try:

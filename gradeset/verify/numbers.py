@@ -18,8 +18,8 @@ import math
 import re
 from fractions import Fraction
 
-MAX_EXPONENT = 64
 MAX_BITS = 4096
+MAX_EXPONENT = MAX_BITS  # the real bound is on the result's size (bits), checked before multiplying
 MAX_RADICAND = 10**12
 
 Key = tuple[int, int, tuple]  # (square-free radicand, power of pi, monomial ((var, exp), ...))
@@ -140,10 +140,20 @@ class Surd:
                         default=0)
         if base_bits * abs(n) > MAX_BITS:
             raise Refused("power too large")
-        result = Surd.rational(1, self.approx)
         base = self if n >= 0 else Surd.rational(1) / self
-        for _ in range(abs(n)):
-            result = result * base
+        q = base.as_rational()
+        if q is not None:  # a plain rational: one exact big-integer power, no float anywhere
+            return Surd.rational(q ** abs(n), self.approx)._check()
+        if len(base.terms) > 1 and abs(n) > 64:
+            raise Refused("expansion too large")
+        result = Surd.rational(1, self.approx)
+        square, k = base, abs(n)
+        while k:  # square-and-multiply: log2(n) products, each size-checked
+            if k & 1:
+                result = result * square
+            k >>= 1
+            if k:
+                square = square * square
         return result
 
     def sqrt(self) -> Surd:
@@ -203,15 +213,32 @@ def parse_decimal(s: str) -> Surd | None:
 
 
 def numbers_equal(a: Surd, b: Surd, precision: int = 6) -> bool | None:
-    """Exact unless a decimal is involved, then equal when rounded to ``precision`` places.
+    """Exact unless a decimal is involved, then :func:`close`.
 
     None when a decimal meets a variable (``0.5x`` vs ``x/2`` is left to sympy).
     """
     if a.approx or b.approx:
         if a.has_variables() or b.has_variables():
             return None
-        va, vb = a.value(), b.value()
-        if math.isinf(va) or math.isinf(vb) or math.isnan(va) or math.isnan(vb):
-            return False
-        return round(va, precision) == round(vb, precision) or math.isclose(va, vb, rel_tol=10 ** -(precision + 2))
+        return close(a.value(), b.value(), precision)
     return a.key() == b.key()
+
+
+def close(va: float, vb: float, precision: int = 6) -> bool:
+    """Decimals: equal at ``precision`` places *and* within a relative tolerance.
+
+    Rounding alone makes every number below 10^-precision equal to every other
+    (``3.1e-8`` = ``3.4e-8`` = 0), so the relative error must also be small:
+    5 * 10^-(precision-1), which every correctly rounded answer of 0.01 or more meets
+    (``0.024390`` for 1/41 is still right) while tiny values need their own digits to agree.
+    A relative error below 10^-(precision+2) is float noise and always equal.
+    """
+    if math.isinf(va) or math.isinf(vb) or math.isnan(va) or math.isnan(vb):
+        return False
+    scale = max(abs(va), abs(vb))
+    if scale == 0:
+        return True
+    rel = abs(va - vb) / scale
+    if rel <= 10 ** -(precision + 2):
+        return True
+    return round(va, precision) == round(vb, precision) and rel <= 5 * 10 ** -(precision - 1)

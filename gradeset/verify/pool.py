@@ -42,7 +42,7 @@ def _worker_main(conn, verifiers: dict[str, Callable]) -> None:
         for idx, key, completion, gold in msg:
             verdict = run_one(verifiers[key], completion, gold)
             buf.append((idx, verdict.score, verdict.correct, verdict.parsed, verdict.detail,
-                        verdict.execution_output))
+                        verdict.execution_output, verdict.path))
             now = time.monotonic()
             if len(buf) >= 64 or now - flushed > 0.01:
                 conn.send(buf)
@@ -197,7 +197,9 @@ class VerifyPool:
         def give_up(w: _Worker, detail: str) -> None:
             nonlocal remaining
             pending = list(w.pending.values())
-            if w.solo and len(pending) == 1:
+            # a worker grades its chunk in order and flushes before it waits again, so when
+            # only one item is unanswered that item is the one it is stuck on: no solo retry
+            if len(pending) == 1:
                 results[pending[0][0]] = Verdict(0.0, False, None, detail)
                 remaining -= 1
                 if detail == "timeout":
@@ -239,9 +241,9 @@ class VerifyPool:
                     continue
                 try:
                     while conn.poll():
-                        for idx, score, correct, parsed, detail, out in conn.recv():
+                        for idx, score, correct, parsed, detail, out, path in conn.recv():
                             if w.pending.pop(idx, None) is not None:
-                                results[idx] = Verdict(score, correct, parsed, detail, out)
+                                results[idx] = Verdict(score, correct, parsed, detail, out, path)
                                 remaining -= 1
                         w.last = time.monotonic()
                 except (EOFError, OSError):

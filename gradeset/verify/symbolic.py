@@ -63,12 +63,15 @@ def _plain_math(gold: str) -> bool:
     return all(len(name) == 1 or name in _SAFE_NAMES for name in _IDENT.findall(gold))
 
 
-def parse_answer(answer: str, whole_text: bool = False) -> list:
-    """A model's answer: LaTeX only (never the expression parser, which evaluates Python)."""
+@lru_cache(maxsize=4096)
+def parse_answer(answer: str, whole_text: bool = False) -> tuple:
+    """A model's answer: LaTeX only (never the expression parser, which evaluates Python).
+
+    Cached by the answer text: the samples of one prompt often end in the same answer."""
     mv = _mv()
     config = [mv.LatexExtractionConfig(boxed_match_priority=0)]
     text = answer if whole_text else "\\boxed{" + answer + "}"
-    return _quiet(mv.parse, text, config)
+    return tuple(_quiet(mv.parse, text, config))
 
 
 def _quiet(fn, *args):
@@ -91,9 +94,37 @@ def symbolic_equal(gold_parsed, pred_parsed, precision: int = 6, strict: bool = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return bool(mv.verify(list(gold_parsed), list(pred_parsed), float_rounding=precision, strict=strict,
-                                  allow_set_relation_comp=allow_set_relation_comp, timeout_seconds=None))
+            ok = bool(mv.verify(list(gold_parsed), list(pred_parsed), float_rounding=precision, strict=strict,
+                                allow_set_relation_comp=allow_set_relation_comp, timeout_seconds=None))
         except Exception:
             return False
+    return ok and not _numbers_apart(gold_parsed, pred_parsed, precision)
+
+
+def _numbers_apart(gold_parsed, pred_parsed, precision: int) -> bool:
+    """Veto a "same" from math-verify's rounding when two plain numbers differ relatively.
+
+    math-verify rounds to ``precision`` decimals, so ``1/3^70`` equals ``1/3^71`` (both
+    round to 0). Two numbers with no free symbols are compared again here with exact
+    rationals when they are rational, else with 50-digit evaluation and the same relative
+    rule as the exact path.
+    """
+    import sympy
+
+    g = next((x for x in gold_parsed if isinstance(x, sympy.Expr)), None)
+    p = next((x for x in pred_parsed if isinstance(x, sympy.Expr)), None)
+    if g is None or p is None or not g.is_number or not p.is_number:
+        return False
+    try:
+        if g.is_Rational and p.is_Rational and not isinstance(g, sympy.Float) and not isinstance(p, sympy.Float):
+            return g != p
+        # relative difference with arbitrary-exponent evaluation: 1/2004! and 1/2006! underflow floats
+        top = sympy.Max(sympy.Abs(g), sympy.Abs(p))
+        if top.evalf(30) == 0:
+            return False
+        rel = float((sympy.Abs(g - p) / top).evalf(30))
+    except Exception:
+        return False
+    return rel > 5 * 10 ** -(precision - 1)  # the exact path's rule (numbers.close)
 
 

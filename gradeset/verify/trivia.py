@@ -1,5 +1,9 @@
 """TriviaQA grading: exact match and token F1 over aliases, normalised as the official evaluator.
 
+``match="contains"`` (the default) also accepts a short answer that names an alias as a whole
+phrase ("The largest planet is Jupiter."), which is the verdict a careful grader gives;
+``match="exact"`` is the official rule, for accuracies comparable with published numbers.
+
 The normalisation (lowercase, underscores to spaces, punctuation to spaces, articles
 removed, whitespace collapsed) follows ``triviaqa_evaluation.py`` so that accuracies
 are comparable with published numbers.
@@ -51,13 +55,44 @@ def aliases(gold: Any) -> list[str]:
     return [str(gold)]
 
 
+_NEGATION = {"not", "no", "never", "nor", "isn't", "wasn't", "neither"}
+
+
+def contains_alias(answer: str, golds: list[str], max_words: int = 25) -> str | None:
+    """The alias a short final sentence names as a whole phrase ("The largest planet is Jupiter."),
+    or None. Whole phrases only (``Saturnalia`` does not name ``Saturn``); an alias right after a
+    negation ("Canberra, not Sydney") does not count; hedges ("Paris or Lyon") and long answers
+    never match (a list of guesses would contain everything)."""
+    words = normalize_answer(answer).split()
+    if not words or len(words) > max_words:
+        return None
+    if "or" in words or "either" in words:
+        return None  # "it might be Paris or Lyon": a hedge names every alias it lists
+    for g in golds:
+        alias = normalize_answer(g).split()
+        if not alias:
+            continue
+        k = len(alias)
+        for i in range(len(words) - k + 1):
+            if words[i:i + k] == alias:
+                if any(w in _NEGATION for w in words[max(0, i - 2):i]):
+                    continue  # "not Sydney", "never the Thames"
+                return g
+    return None
+
+
 class TriviaVerifier:
     name = "trivia"
 
-    def __init__(self, score: str = "em", max_answer_chars: int = 200, truncation_chars: int = 400):
+    def __init__(self, score: str = "em", max_answer_chars: int = 200, truncation_chars: int = 400,
+                 match: str = "contains", contains_max_words: int = 25):
         if score not in ("em", "f1"):
             raise ValueError("score must be 'em' or 'f1'")
+        if match not in ("exact", "contains"):
+            raise ValueError("match must be 'exact' (the official TriviaQA rule) or 'contains'")
         self.score = score
+        self.match = match
+        self.contains_max_words = int(contains_max_words)
         self.max_answer_chars = max_answer_chars
         self.truncation_chars = truncation_chars
 
@@ -79,11 +114,17 @@ class TriviaVerifier:
         ans, why = self.extract(completion)
         if ans is None:
             return unparsed(why)
+        if len(ans) > 4 * self.max_answer_chars + 1000:
+            return unparsed(f"answer too long to be an answer ({len(ans)} characters)")
         golds = aliases(gold)
         if not golds:
             return Verdict(0.0, False, ans, "no gold aliases")
         norm = normalize_answer(ans)
         em = any(norm == normalize_answer(g) for g in golds)
+        if not em and self.match == "contains":
+            hit = contains_alias(ans, golds, self.contains_max_words)
+            if hit is not None:
+                return Verdict(1.0, True, ans, f"contains alias {hit!r}")
         best_f1 = max(f1(ans, g) for g in golds)
         score = 1.0 if em else (best_f1 if self.score == "f1" else 0.0)
         return Verdict(score, em, ans, None if em else f"f1={best_f1:.2f}")

@@ -28,6 +28,9 @@ class AnthropicBackend(Backend):
         self.sdk = require("anthropic", "anthropic", "the anthropic backend")
         self.client = None
 
+    def prompt_format(self) -> dict:
+        return {"chat_template": "server"}  # the API formats the messages itself
+
     async def start(self) -> None:
         cfg = self.cfg
         key = os.environ.get(cfg.api_key_env or "ANTHROPIC_API_KEY") or "unset"

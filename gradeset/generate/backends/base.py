@@ -25,8 +25,9 @@ class RequestError(Exception):
     unreadable bodies) are retried with back-off; the others fail the sample at once."""
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = True,
-                 retry_after: float | None = None, n_unsupported: bool = False):
+                 retry_after: float | None = None, n_unsupported: bool = False, unreachable: bool = False):
         super().__init__(message)
+        self.unreachable = unreachable  # no connection could be made (wrong host/port, server down)
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
@@ -49,6 +50,10 @@ class Backend:
     name = "base"
     supports_n = False
     local = False
+
+    def prompt_format(self) -> dict:
+        """What every sample records about the prompt format (``meta.chat_template``)."""
+        return {}
 
     async def start(self) -> None:  # pragma: no cover - trivial
         return None

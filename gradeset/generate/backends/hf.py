@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gradeset.errors import GradesetError, require
 from gradeset.generate.backends.base import LocalBackend, Sample
-from gradeset.generate.prompts import Prompt, apply_chat_template
+from gradeset.generate.prompts import Prompt, apply_chat_template, local_prompt_format
 from gradeset.models import resolve_model_name
 
 
@@ -51,6 +51,9 @@ class TransformersBackend(LocalBackend):
 
     def render(self, prompt: Prompt, prefill: str | None) -> str:
         return apply_chat_template(self.tok, prompt, self.cfg.chat_template_kwargs) + (prefill or "")
+
+    def prompt_format(self) -> dict:
+        return local_prompt_format(self.tok, self.cfg.model)
 
     def generate_batch(self, items: list[tuple[Prompt, str | None]], n: int, max_tokens: int,
                        seed: int | None = None) -> list[list[Sample]]:

@@ -43,7 +43,8 @@ class AiohttpTransport:
         except TimeoutError as exc:
             raise RequestError("timeout: no complete answer within the time limit") from exc
         except aiohttp.ClientError as exc:
-            raise RequestError(f"connection error: {type(exc).__name__}: {exc}") from exc
+            raise RequestError(f"connection error: {type(exc).__name__}: {exc}",
+                               unreachable=isinstance(exc, aiohttp.ClientConnectorError)) from exc
 
     async def get(self, url: str, headers: dict[str, str]) -> Response:
         try:
@@ -76,7 +77,8 @@ class HttpxTransport:
         except httpx.TimeoutException as exc:
             raise RequestError("timeout: no complete answer within the time limit") from exc
         except httpx.TransportError as exc:
-            raise RequestError(f"connection error: {type(exc).__name__}: {exc}") from exc
+            raise RequestError(f"connection error: {type(exc).__name__}: {exc}",
+                               unreachable=isinstance(exc, httpx.ConnectError)) from exc
 
     async def get(self, url: str, headers: dict[str, str]) -> Response:
         try:

@@ -219,7 +219,7 @@ class RawTransport:
         except TimeoutError as exc:
             raise _Timeout(f"timeout: no connection to {host}:{port} within the time limit") from exc
         except OSError as exc:
-            raise RequestError(f"connection error: cannot connect to {host}:{port}: {exc}") from exc
+            raise RequestError(f"connection error: cannot connect to {host}:{port}: {exc}", unreachable=True) from exc
         self._all.add(conn)
         return conn
 

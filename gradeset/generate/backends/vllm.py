@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from gradeset.errors import GradesetError, require
 from gradeset.generate.backends.base import LocalBackend, Sample
-from gradeset.generate.prompts import Prompt, apply_chat_template
+from gradeset.generate.prompts import Prompt, apply_chat_template, local_prompt_format
 from gradeset.models import resolve_model_name
 
 
@@ -29,6 +29,9 @@ class VllmBackend(LocalBackend):
         self.tok = self.llm.get_tokenizer()
         # vLLM schedules its own continuous batching; big calls keep the GPU full.
         self.batch_size = max(cfg.batch_size, 1024)
+
+    def prompt_format(self) -> dict:
+        return local_prompt_format(self.tok, self.cfg.model)
 
     def generate_batch(self, items: list[tuple[Prompt, str | None]], n: int, max_tokens: int,
                        seed: int | None = None) -> list[list[Sample]]:

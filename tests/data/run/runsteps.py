@@ -75,3 +75,51 @@ class Crash:
         if armed and self.calls == self.at:
             raise RuntimeError("boom")
         return batch
+
+
+class Numbered:
+    """A whole-stream step that keeps every group and stamps its position in the stream.
+
+    Unlike a dedup step it hides nothing: a row replayed twice on resume shifts every later
+    ``seq`` and adds a row, so a fault test comparing with an uninterrupted run sees it.
+    """
+
+    def __init__(self, field: str = "seq"):
+        self.field = field
+        self.stats = {"numbered": 0}
+
+    def process(self, batches):
+        seq = 0
+        for batch in batches:
+            out = []
+            for g in batch:
+                out.append(dict(g, **{self.field: seq}))
+                seq += 1
+            self.stats["numbered"] += len(out)
+            yield out
+
+
+class Hold:
+    """A pass-through map step that a fault test can stop at a chosen point.
+
+    With ``RUNSTEPS_HOLD_<NAME>=N:PATH`` in the environment, the N-th call in this process
+    creates PATH and then blocks for good, so the test (polling for PATH) kills the run at a
+    point chosen from progress, not after a guessed delay. Without it, it does nothing.
+    """
+
+    def __init__(self, name: str = "hold"):
+        self.name = name
+        self.calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        spec = os.environ.get(f"RUNSTEPS_HOLD_{self.name.upper()}")
+        if spec:
+            at, _, path = spec.partition(":")
+            if self.calls == int(at):
+                import threading
+
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(str(os.getpid()))
+                threading.Event().wait()  # until the test kills this process
+        return batch
