@@ -89,18 +89,17 @@ def test_embedded_model_resolves_by_name_everywhere(monkeypatch):
     assert {"config.json", "model.safetensors", "tokenizer.json", "heldout.jsonl", "build_info.json"} <= names
 
 
-def test_embedded_model_answers_its_share_of_the_heldout_questions():
-    """The shipped weights, tokenizer and prompt format still fit together.
+def test_embedded_model_answers_about_half_of_the_heldout_questions():
+    """The shipped weights, tokenizer and prompt format still fit together, mid-range.
 
-    The build recorded 12.0% greedy (48 of 400); a mismatch between how the model was
-    trained and how it is now prompted drops it to about 0, a wrong checkpoint moves it.
-    (The 40-60% aimed for needs more SFT steps than the build machine could give; see
-    docs/train.md.)
+    The build recorded 44.5% greedy (178 of 400); a mismatch between how the model was
+    trained and how it is now prompted, or a wrong checkpoint, moves it out of the band
+    that gives GRPO and DPO mixed groups to learn from.
     """
     groups = heldout()
     assert len(groups) == 400
     acc = greedy_accuracy(MODEL, groups)
-    assert 0.08 <= acc <= 0.20, acc
+    assert 0.40 <= acc <= 0.60, acc
 
 
 def test_sampling_and_training_see_the_same_prompt_text():
@@ -165,11 +164,11 @@ def test_grpo_with_the_verifier_reward_raises_accuracy(tmp_path, base_accuracy):
     data.write_text("".join(json.dumps({"prompt": g["prompt"], "answer": str(g["answer"])}) + "\n"
                             for g in groups))
     model = _train("grpo", data, tmp_path / "grpo", task="math", reward_workers=0, flags={
-        "max_steps": 80, "learning_rate": 1e-3, "per_device_train_batch_size": 32, "num_generations": 8,
+        "max_steps": 80, "learning_rate": 3e-4, "per_device_train_batch_size": 32, "num_generations": 8,
         "max_completion_length": 6, "temperature": 1.0, "seed": 0, "logging_steps": 10})
     after = greedy_accuracy(model, groups)
     assert after - before >= RISE, (before, after)
-    assert greedy_accuracy(model, heldout(EVAL_N)) >= base_accuracy - 0.05
+    assert greedy_accuracy(model, heldout(EVAL_N)) >= base_accuracy - 0.10  # trained prompts only: no collapse
 
 
 def test_on_policy_dpo_pairs_with_an_sft_term_raise_accuracy(tmp_path, base_accuracy):
@@ -189,8 +188,8 @@ def test_on_policy_dpo_pairs_with_an_sft_term_raise_accuracy(tmp_path, base_accu
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in pairs))
     model = _train("dpo", data, tmp_path / "dpo", flags={
-        "max_steps": 40, "learning_rate": 1e-3, "per_device_train_batch_size": 16, "max_length": 32,
+        "max_steps": 40, "learning_rate": 3e-4, "per_device_train_batch_size": 16, "max_length": 32,
         "loss_type": ["sigmoid", "sft"], "seed": 0, "logging_steps": 10})
     after = greedy_accuracy(model, groups)
     assert after - before >= RISE, (before, after)
-    assert greedy_accuracy(model, heldout(EVAL_N)) >= base_accuracy - 0.05
+    assert greedy_accuracy(model, heldout(EVAL_N)) >= base_accuracy - 0.10  # trained prompts only: no collapse
