@@ -6,7 +6,7 @@
 A randomly initialised ~1M-parameter Qwen2 with a character-level tokenizer learns seed
 002's arithmetic (``47-49=?``, ``50+x=77,x=?``) by supervised fine-tuning, stopped
 mid-way on purpose so greedy accuracy on the held-out questions stays mid-range (40-60% is
-the aim; the shipped build, 2,000 steps, reached 12%, see docs/train.md): groups
+the aim; the shipped build, 2,000 + 6,000 steps, reached 44.5%, see docs/train.md): groups
 of sampled answers are then mixed, which is what GRPO and on-policy DPO learn from.
 Deterministic given ``--seed`` (same data, same initial weights, same TRL seed).
 

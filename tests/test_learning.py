@@ -155,8 +155,8 @@ RISE = 0.125  # 4 of 32 prompts; measured rises were 7 (GRPO) and more, a flippe
 def test_grpo_with_the_verifier_reward_raises_accuracy(tmp_path, base_accuracy):
     """GRPO with the math verifier as reward learns its prompts' answers; held-out does not break.
 
-    (At this model's 12% the 8-sample groups are mostly all-wrong, so a short run mostly
-    sharpens the answers of the prompts it trained on; a flipped reward unlearns them.)
+    (A short run on 32 prompts mostly sharpens the answers of the prompts it trained on; a
+    flipped reward unlearns them.)
     """
     groups = training_prompts(PROMPTS)
     before = greedy_accuracy(MODEL, groups)

@@ -4,7 +4,7 @@
     python examples/learning/run.py --out DIR [--seed S]
 
 Starting from the embedded model ``gradeset:arith-tiny`` (a ~1M-parameter arithmetic
-model that answers 12% of its held-out questions greedily), every stage is a plain
+model that answers 44.5% of its held-out questions greedily), every stage is a plain
 ``gradeset`` command, printed before it runs:
 
 - **base**: ``gradeset eval`` on the held-out questions packaged with the model.
