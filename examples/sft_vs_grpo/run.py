@@ -98,6 +98,8 @@ def main() -> int:
     p.add_argument("--max-tokens", type=int, default=32, help="new tokens per completion (eval and GRPO)")
     p.add_argument("--max-length", type=int, default=256, help="SFT max tokens per example")
     p.add_argument("--method", default="grpo", choices=["grpo", "gspo", "dr_grpo"], help="the RL method")
+    p.add_argument("--backend", default="transformers", choices=["transformers", "vllm"],
+                   help="generation for evaluation and traces (vllm: GPU; training is TRL either way)")
     p.add_argument("--traces", action="store_true", help="also run seed 004's experiment 2 (SFT on GRPO traces)")
     p.add_argument("--run-id", default=time.strftime("%Y%m%d_%H%M%S", time.gmtime()))
     args = p.parse_args()
@@ -122,11 +124,12 @@ def main() -> int:
     commands: list[str] = []
     run_id = args.run_id
     common_eval = ["--task", "gsm8k", "--system-prompt", SYSTEM_PROMPT]
-    gen = ["--eval-max-tokens", str(args.max_tokens), "--eval-limit", str(args.eval_samples)]
+    gen = ["--eval-max-tokens", str(args.max_tokens), "--eval-limit", str(args.eval_samples),
+           "--eval-backend", args.backend]
     lora = ["--lora", "--batch-size", str(args.batch_size), "--seed", "0"]
 
     # 1. base model (seed 004 step 1)
-    gradeset("eval", str(test), "--backend", "transformers", "--model", model, "-n", "1",
+    gradeset("eval", str(test), "--backend", args.backend, "--model", model, "-n", "1",
              "--max-tokens", str(args.max_tokens), "--limit", str(args.eval_samples), "--out-dir", str(out / "base"),
              "--stage", "base", "--run-id", run_id, "--quiet", *common_eval, log=commands)
     # 2. SFT with LoRA, evaluated at the end (seed 004 step 2/3)
@@ -143,7 +146,7 @@ def main() -> int:
     # 4. experiment 2: traces from the GRPO model, then SFT on them
     if args.traces:
         traces = out / "traces" / "grpo_traces_train.jsonl"
-        gradeset("traces", str(train), "--out", str(traces), "--backend", "transformers",
+        gradeset("traces", str(train), "--out", str(traces), "--backend", args.backend,
                  "--model", str(out / args.method / "model"), "--max-attempts", "5", "--temperature", "0.8",
                  "--max-tokens", str(args.max_tokens), "--task", "gsm8k", "--system-prompt", SYSTEM_PROMPT,
                  "--quiet", log=commands)

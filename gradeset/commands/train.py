@@ -69,6 +69,8 @@ def register(subparsers) -> None:
     e.add_argument("--eval-temperature", type=float, help="default: 0 for n=1, else 1.0")
     e.add_argument("--eval-max-tokens", type=int, default=256)
     e.add_argument("--eval-limit", type=int, help="evaluate the first N prompts (seed 004's EVAL_SAMPLES)")
+    e.add_argument("--eval-backend", default="transformers", choices=["transformers", "vllm"],
+                   help="local backend that generates the evaluation answers (vllm needs a GPU)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad input line")
     p.set_defaults(func=run)
 
@@ -80,7 +82,7 @@ def run(args) -> int:
     eval_opts = None
     if args.eval_data:
         eval_opts = {"ks": args.eval_k, "n": args.eval_n, "temperature": args.eval_temperature,
-                     "max_tokens": args.eval_max_tokens, "limit": args.eval_limit}
+                     "max_tokens": args.eval_max_tokens, "limit": args.eval_limit, "backend": args.eval_backend}
     with Job(args.out, strict=args.strict, name=f"train {args.method}") as job:
         summary = train(
             args.method, args.data, args.model, args.out, lora=args.lora, config_file=args.config, flags=flags,

@@ -395,13 +395,17 @@ def generate(n: int = DEFAULT_N, seed: int = 0, negatives: str = "refusal", allo
 
 
 def synth_groups(n: int = 3000, seed: int = 0, negatives: str = "wrong-answer", allow_duplicates: bool = False,
-                 test_n: int = DEFAULT_TEST_N, test_out: str | None = None) -> tuple[list[dict], list[dict]]:
+                 test_n: int = DEFAULT_TEST_N, test_out: str | None = None,
+                 prompts_only: bool = False) -> tuple[list[dict], list[dict]]:
     """Pipeline source ``synth: arithmetic``: groups, and the test file written when ``test_out`` is set.
 
     Defaults suit a quick pipeline (3,000 prompts, wrong-answer negatives); the CLI keeps
-    the seed's defaults.
+    the seed's defaults. ``prompts_only`` leaves out the synthetic positive/negative
+    responses, for pipelines that sample their responses from a model (on-policy data).
     """
     train, test = generate(n, seed, negatives, allow_duplicates, test_n)
+    if prompts_only:
+        train = [{**g, "responses": []} for g in train]
     if test_out:
         from gradeset.io import write_rows
 

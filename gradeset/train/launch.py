@@ -34,8 +34,11 @@ from gradeset.train.config import (
 
 
 def resolve_model(model: str | os.PathLike) -> tuple[str, bool]:
-    """(path or hub id, is_adapter). An earlier run's folder resolves to its ``model/``."""
-    p = Path(model)
+    """(path or hub id, is_adapter). An earlier run's folder resolves to its ``model/``;
+    ``gradeset:NAME`` resolves to the embedded model packaged with gradeset."""
+    from gradeset.models import resolve_model_name
+
+    p = Path(resolve_model_name(model))
     if p.is_dir():
         inner = p / "model"
         if not (p / "config.json").exists() and not (p / "adapter_config.json").exists() and inner.is_dir():

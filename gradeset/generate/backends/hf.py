@@ -1,7 +1,8 @@
 """Local transformers backend: a model folder on CPU or GPU, batched ``generate``.
 
-Prompts go through the tokenizer's chat template (seed 003) and are left-padded so a
-batch of different lengths generates together. Token counts and finish reasons come
+Prompts go through the tokenizer's chat template (seed 003), or are fed as plain text
+when the tokenizer has none (base models, the embedded ``gradeset:arith-tiny``), and are
+left-padded so a batch of different lengths generates together. Token counts and finish reasons come
 from the generated ids themselves: ``stop`` when the end-of-sequence token appeared,
 ``length`` when the budget ran out.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from gradeset.errors import GradesetError, require
 from gradeset.generate.backends.base import LocalBackend, Sample
 from gradeset.generate.prompts import Prompt, apply_chat_template, local_prompt_format
+from gradeset.models import resolve_model_name
 
 
 class TransformersBackend(LocalBackend):
@@ -21,8 +23,9 @@ class TransformersBackend(LocalBackend):
         torch = require("torch", "transformers", "the transformers backend")
         transformers = require("transformers", "transformers", "the transformers backend")
         self.torch = torch
+        path = resolve_model_name(cfg.model)  # gradeset:NAME -> the packaged folder
         try:
-            self.tok = transformers.AutoTokenizer.from_pretrained(cfg.model)
+            self.tok = transformers.AutoTokenizer.from_pretrained(path)
             kwargs = {}
             if cfg.dtype:
                 # transformers renamed torch_dtype to dtype in 4.56
@@ -32,7 +35,7 @@ class TransformersBackend(LocalBackend):
                 if not isinstance(dtype, torch.dtype):
                     raise GradesetError(f"unknown dtype {cfg.dtype!r}; use e.g. bfloat16, float16, float32")
                 kwargs[name] = dtype
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(cfg.model, **kwargs)
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs)
         except (OSError, ValueError) as exc:
             raise GradesetError(f"cannot load model {cfg.model!r} with transformers: {exc}") from exc
         device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from gradeset.errors import GradesetError, require
 from gradeset.generate.backends.base import LocalBackend, Sample
 from gradeset.generate.prompts import Prompt, apply_chat_template, local_prompt_format
+from gradeset.models import resolve_model_name
 
 
 class VllmBackend(LocalBackend):
@@ -17,7 +18,7 @@ class VllmBackend(LocalBackend):
         self.cfg = cfg
         vllm = require("vllm", "vllm", "the offline vLLM backend")
         self.vllm = vllm
-        kwargs = {"model": cfg.model, "tensor_parallel_size": cfg.tensor_parallel_size,
+        kwargs = {"model": resolve_model_name(cfg.model), "tensor_parallel_size": cfg.tensor_parallel_size,
                   "gpu_memory_utilization": cfg.gpu_memory_utilization, "seed": cfg.seed or 0}
         if cfg.dtype:
             kwargs["dtype"] = cfg.dtype
