@@ -187,11 +187,7 @@ class Engine:
         plan = self.plan
         if not plan.middle:  # map steps only: a chunk is complete as soon as its rows arrive
             for k, rows, n_in in prefix_results:
-                self.chunks = max(self.chunks, k + 1)
-                if self._bar is not None:
-                    self._bar.update(n_in)
-                if rows is None:
-                    self.skipped_chunks += 1
+                if not self._arrived(k, rows, n_in):
                     continue
                 self._buffers[k] = rows
                 self._finish_chunk(k)
@@ -203,11 +199,7 @@ class Engine:
                 if current[0] >= 0:
                     self._finish_chunk(current[0])
                 current[0] = k
-                self.chunks = max(self.chunks, k + 1)
-                if self._bar is not None:
-                    self._bar.update(n_in)
-                if rows is None:
-                    self.skipped_chunks += 1
+                if not self._arrived(k, rows, n_in):
                     continue
                 if rows:
                     yield rows
@@ -220,6 +212,16 @@ class Engine:
                 self._buffers.setdefault(current[0], []).extend(batch)
         if current[0] >= 0:
             self._finish_chunk(current[0])
+
+    def _arrived(self, k: int, rows: list[dict] | None, n_in: int) -> bool:
+        """Count a chunk's arrival; False when it was skipped (finished on an earlier run)."""
+        self.chunks = max(self.chunks, k + 1)
+        if self._bar is not None:
+            self._bar.update(n_in)
+        if rows is None:
+            self.skipped_chunks += 1
+            return False
+        return True
 
     def _wrap(self, i: int, it: Iterator[list[dict]]) -> Iterator[list[dict]]:
         step, count = self.plan.steps[i], self.counts[i]

@@ -97,13 +97,15 @@ class ServerReward:
             return [None] * n
         try:
             return self._scores(await grade_remote_async(self.url, items, self.timeout), where, n)
-        except ServerRefused as exc:
-            raise GradesetError(str(exc)) from None
-        except ServerUnavailable as exc:
-            if not self.fallback:
-                raise GradesetError(str(exc)) from None
-            log.warning("%s; grading this batch in the trainer's process", exc)
+        except (ServerRefused, ServerUnavailable) as exc:
+            self._fall_back_or_raise(exc)
             return await asyncio.to_thread(self._grade_here, prompts, completions, kwargs)
+
+    def _fall_back_or_raise(self, exc: Exception) -> None:
+        """A refusal is the caller's error; an unreachable server is graded here when allowed."""
+        if isinstance(exc, ServerRefused) or not self.fallback:
+            raise GradesetError(str(exc)) from None
+        log.warning("%s; grading this batch in the trainer's process", exc)
 
     def sync(self):
         """The same reward as a plain (blocking) function."""
@@ -115,12 +117,8 @@ class ServerReward:
                 return [None] * n
             try:
                 return self._scores(grade_remote(self.url, items, self.timeout), where, n)
-            except ServerRefused as exc:
-                raise GradesetError(str(exc)) from None
-            except ServerUnavailable as exc:
-                if not self.fallback:
-                    raise GradesetError(str(exc)) from None
-                log.warning("%s; grading this batch in the trainer's process", exc)
+            except (ServerRefused, ServerUnavailable) as exc:
+                self._fall_back_or_raise(exc)
                 return self._grade_here(prompts, completions, kwargs)
 
         reward.__name__ = self.__name__

@@ -169,21 +169,9 @@ def parse_expr(s: str) -> Ratio | None:
 
 # ------------------------------------------------------------------ structure
 def _split(s: str) -> list[str] | None:
-    parts, depth, cur = [], 0, []
-    for c in s:
-        if c in "({[":
-            depth += 1
-        elif c in ")}]":
-            depth -= 1
-            if depth < 0:
-                return None
-        if c == "," and depth == 0:
-            parts.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(c)
-    parts.append("".join(cur).strip())
-    return None if depth or not all(parts) else parts
+    parts, balanced = normalize.split_top_level(s)
+    parts = [p.strip() for p in parts]
+    return parts if balanced and all(parts) else None
 
 
 @lru_cache(maxsize=65536)

@@ -168,19 +168,29 @@ def _top_level_comma(s: str) -> bool:
     return False
 
 
-def _split_items(s: str):
-    parts, depth, cur = [], 0, []
+def split_top_level(s: str) -> tuple[list[str], bool]:
+    """s split at the commas outside brackets, and whether its brackets balance.
+
+    Shared by the canonical reader here and the exact expression parser, which also
+    needs to know that no bracket closed before it opened."""
+    parts, depth, cur, balanced = [], 0, [], True
     for c in s:
         if c in "({[":
             depth += 1
         elif c in ")}]":
             depth -= 1
+            balanced = balanced and depth >= 0
         if c == "," and depth == 0:
             parts.append("".join(cur))
             cur = []
         else:
             cur.append(c)
     parts.append("".join(cur))
+    return parts, balanced and depth == 0
+
+
+def _split_items(s: str):
+    parts, _ = split_top_level(s)
     items = []
     for p in parts:
         p = _EQ_PREFIX.sub("", p.strip(), count=1)
