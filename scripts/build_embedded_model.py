@@ -51,7 +51,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", required=True, help="scratch folder for data and the training run")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n", type=int, default=50000, help="distinct training questions")
+    p.add_argument("--n", type=int, default=50000, help="distinct training questions (capped by the operators' space)")
+    p.add_argument("--operators", default="+-*/",
+                   help="seed 002 operators the model learns (default all four, as the shipped model; '+-' keeps "
+                        "47-49=?, 50+x=77,x=? and the other add/subtract forms); the held-out file comes from the "
+                        "same operators")
     p.add_argument("--steps", type=int, default=2000, help="SFT steps (stopped mid-way on purpose)")
     p.add_argument("--phase2-steps", type=int, default=6000, help="SFT steps of a second phase (0: none)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -65,7 +69,7 @@ def main() -> int:
     t0 = time.time()
     groups, heldout = work / "train_groups.jsonl", work / "heldout.jsonl"
     gradeset("synth", "arithmetic", "--out", str(groups), "--layout", "group", "--negatives", "wrong-answer",
-             "--n", str(args.n), "--test-out", str(heldout), "--seed", str(args.seed))
+             "--n", str(args.n), "--test-out", str(heldout), "--seed", str(args.seed), "--operators", args.operators)
     sft = work / "sft.jsonl"
     rows = list(sft_rows(read_jsonl(groups)))
     sft.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -102,7 +106,7 @@ def main() -> int:
         cfg["use_cache"] = True  # training switched the KV cache off; generation wants it
         (target / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         shutil.copy2(heldout, target / "heldout.jsonl")
-        info = {"seed": args.seed, "train_questions": len(rows), "sft_steps": args.steps,
+        info = {"seed": args.seed, "operators": args.operators, "train_questions": len(rows), "sft_steps": args.steps,
                 "phase2_steps": args.phase2_steps,
                 "batch_size": args.batch_size, "lr": args.lr, "heldout_greedy_accuracy": acc,
                 "built_with": "scripts/build_embedded_model.py"}

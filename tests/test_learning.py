@@ -141,8 +141,8 @@ def training_prompts(n: int) -> list[dict]:
     """Synthetic prompts drawn with the model's build seed: never one of its held-out questions."""
     from gradeset.sources.arithmetic import synth_groups
 
-    build_seed = json.loads((heldout_dir() / "build_info.json").read_text())["seed"]
-    prompts, _ = synth_groups(n=n, seed=build_seed, prompts_only=True)
+    build = json.loads((heldout_dir() / "build_info.json").read_text())
+    prompts, _ = synth_groups(n=n, seed=build["seed"], prompts_only=True, operators=build.get("operators"))
     held = {g["prompt"] for g in heldout()}
     assert not held & {g["prompt"] for g in prompts}
     return [{"prompt": g["prompt"], "answer": g["answer"], "responses": []} for g in prompts]

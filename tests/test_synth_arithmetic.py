@@ -158,3 +158,31 @@ def test_group_layout_converts_to_the_same_seed002_rows(tmp_path, capsys):
     pick = [("positive", "negative")]
     conv = [{k: r[k] for k in pick[0]} for r in map(orjson.loads, c.read_bytes().splitlines())]
     assert conv == [orjson.loads(x) for x in s.read_bytes().splitlines()]
+
+
+def _ops_of(question: str) -> set[str]:
+    return {c for c in question.split(",")[0] if c in "+-*/"}
+
+
+def test_operators_subset_narrows_train_and_test_alike(tmp_path, capsys):
+    """The embedded model learns + and - only; its held-out file must be the same kind."""
+    res = arith.sample(60_000, seed=3, negatives="wrong-answer", test_n=100, operators="+-")
+    sp = arith.space()
+    ops = Counter(sp.op[i] for i in res.train)
+    assert set(ops) == {"+", "-"} and set(Counter(sp.op[i] for i in res.test)) == {"+", "-"}
+    assert Counter(sp.op[i] for i in res.test) == {"+": 50, "-": 50}  # test spread evenly, as the seed does
+    assert len(res.train) == ops["+"] + ops["-"] == 9900 + 40000 - 100  # every +/- question not held out
+    assert not set(res.train) & set(res.test)
+    assert "2 operator(s) +-" in res.notes[0]
+    # every operator named is the same as naming none (the draws stay those of earlier releases)
+    assert arith.sample(500, seed=3, operators="+,-,*,/").train == arith.sample(500, seed=3).train
+    dup = arith.sample(2000, seed=3, allow_duplicates=True, operators=["*"])
+    assert {sp.op[i] for i in dup.train} == {"*"}
+    # the CLI and the pipeline source take it too
+    out = tmp_path / "t.jsonl"
+    assert main(["synth", "arithmetic", "--out", str(out), "--n", "50", "--operators", "-", "--layout", "group"]) == 0
+    assert all(_ops_of(g["prompt"]) <= {"-", "+"} and g["prompt"].count("*") == 0 for g in read_groups(out))
+    train, _ = arith.synth_groups(n=40, seed=1, operators="*/")
+    assert all(_ops_of(g["prompt"]) <= {"*", "/"} for g in train)
+    assert main(["synth", "arithmetic", "--out", str(out), "--n", "5", "--operators", "+^"]) == 2
+    assert "unknown operator(s) ^" in capsys.readouterr().err

@@ -105,16 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     data.mkdir(parents=True, exist_ok=True)
     seed = str(args.seed)
     heldout = Path(args.heldout).resolve() if args.heldout else embedded_path(MODEL) / "heldout.jsonl"
-    build_seed = json.loads((embedded_path(MODEL) / "build_info.json").read_text())["seed"]
+    build = json.loads((embedded_path(MODEL) / "build_info.json").read_text())
+    build_seed, operators = build["seed"], build.get("operators", "+-*/")
     log: list[dict] = []
     tokens = str(MAX_ANSWER_TOKENS)
     run_id = f"seed{args.seed}"
 
-    # Synthetic prompts, drawn with the model's build seed so the held-out questions stay out of
-    # them (synth draws its test questions first and never trains on them); checked below too.
+    # Synthetic prompts, drawn with the model's build seed and operators so the held-out questions
+    # stay out of them (synth draws its test questions first and never trains on them); checked below too.
     prompts = data / "prompts.jsonl"
     gradeset("synth", "arithmetic", "--out", str(prompts), "--layout", "group", "--negatives", "wrong-answer",
-             "--n", str(args.prompts), "--seed", str(build_seed), "--test-out", str(data / "synth_test.jsonl"),
+             "--n", str(args.prompts), "--seed", str(build_seed), "--operators", operators,
+             "--test-out", str(data / "synth_test.jsonl"),
              log=log)
     rows = read_jsonl(prompts)
     held = {r["question"] for r in read_jsonl(heldout)}

@@ -28,6 +28,9 @@ def register(sub) -> None:
                         "the 52,792 distinct questions minus the test ones, with a note)")
     a.add_argument("--test-n", type=int, default=400, help="test questions (default 400, as seed 002's ~404)")
     a.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same files")
+    a.add_argument("--operators", default=None, metavar="OPS",
+                   help="only these operators, e.g. '+-' (default: all of + - * /); the test file comes from the "
+                        "same operators")
     a.add_argument("--negatives", choices=("refusal", "wrong-answer", "mixed"), default="refusal",
                    help="refusal (seed 002's 'Sorry, I don't know.'), wrong-answer (plausible: off by one, sign "
                         "flip, operator slip; verified wrong), or mixed (half each)")
@@ -48,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n < 0 or args.test_n < 0:
         raise GradesetError("--n and --test-n must be >= 0")
-    res = arith.sample(args.n, args.seed, args.negatives, args.allow_duplicates, args.test_n)
+    try:
+        res = arith.sample(args.n, args.seed, args.negatives, args.allow_duplicates, args.test_n, args.operators)
+    except ValueError as exc:
+        raise GradesetError(f"synth arithmetic: {exc}") from None
     for note in res.notes:
         print(f"note: {note}", file=sys.stderr)
     fmt = output_format(args.out, args.out_format)

@@ -218,11 +218,30 @@ def _split_quota(total: int, caps: dict[str, int]) -> dict[str, int]:
     return quota
 
 
+def parse_operators(spec: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """``"+-"``, ``"+,-"`` or ``["+", "-"]`` -> operators in seed order; None -> all four.
+
+    A subset narrows the question space *before* anything is drawn, so the test file
+    and the training rows come from the same operators (the embedded model is trained
+    on ``+-`` only, and its held-out questions must be the same kind)."""
+    if spec is None or spec == "" or spec == []:
+        return OPERATORS
+    items = list(spec) if isinstance(spec, (list, tuple)) else [c for c in str(spec) if not c.isspace() and c != ","]
+    bad = sorted({str(o) for o in items} - set(OPERATORS))
+    if bad:
+        raise ValueError(f"unknown operator(s) {' '.join(bad)}; choose from {' '.join(OPERATORS)}")
+    return tuple(o for o in OPERATORS if o in items)
+
+
 def sample(n: int = DEFAULT_N, seed: int = 0, negatives: str = "refusal", allow_duplicates: bool = False,
-           test_n: int = DEFAULT_TEST_N) -> Result:
-    """Choose the training and test questions (as item ids) and each row's negative."""
+           test_n: int = DEFAULT_TEST_N, operators: str | list[str] | tuple[str, ...] | None = None) -> Result:
+    """Choose the training and test questions (as item ids) and each row's negative.
+
+    With every operator (the default) the draws are exactly the ones earlier releases
+    made for the same seed; a subset draws from that subset only."""
     import numpy as np
 
+    ops_used = parse_operators(operators)
     if negatives not in NEGATIVES:
         raise ValueError(f"negatives must be one of {', '.join(NEGATIVES)}, not {negatives!r}")
     if n < 0 or test_n < 0:
@@ -231,23 +250,25 @@ def sample(n: int = DEFAULT_N, seed: int = 0, negatives: str = "refusal", allow_
     rng = np.random.default_rng(seed)
     notes: list[str] = []
     ops = np.array([OPERATORS.index(o) for o in sp.op])
-    by_op = {op: rng.permutation(np.flatnonzero(ops == k)) for k, op in enumerate(OPERATORS)}
+    by_op = {op: rng.permutation(np.flatnonzero(ops == k)) for k, op in enumerate(OPERATORS) if op in ops_used}
+    space_size = sum(len(v) for v in by_op.values())
     # test prompts first, spread over the operators like the seed's test run
-    test_quota = _split_quota(min(test_n, len(sp)), {op: len(v) for op, v in by_op.items()})
-    test = [int(i) for op in OPERATORS for i in by_op[op][: test_quota[op]]]
-    pools = {op: by_op[op][test_quota[op]:] for op in OPERATORS}
+    test_quota = _split_quota(min(test_n, space_size), {op: len(v) for op, v in by_op.items()})
+    test = [int(i) for op in ops_used for i in by_op[op][: test_quota[op]]]
+    pools = {op: by_op[op][test_quota[op]:] for op in ops_used}
     if allow_duplicates:
-        train = _seed_sampling(n, rng, sp, np.array(test, dtype=np.int64))
+        train = _seed_sampling(n, rng, sp, np.array(test, dtype=np.int64), ops_used)
     else:
         available = sum(len(p) for p in pools.values())
         if n > available:
             notes.append(
-                f"--n {n} is more than the distinct prompts there are: seed 002's rules (4 operators, its "
-                f"question forms, numbers in -100..100) allow {len(sp):,} distinct questions, {len(test):,} "
+                f"--n {n} is more than the distinct prompts there are: seed 002's rules ({len(ops_used)} "
+                f"operator(s) {''.join(ops_used)}, its question forms, numbers in -100..100) allow "
+                f"{space_size:,} distinct questions, {len(test):,} "
                 f"of them held out for the test file, so {available:,} training rows are written. "
                 "--allow-duplicates samples with repeats as seed 002 does")
         quota = _split_quota(min(n, available), {op: len(p) for op, p in pools.items()})
-        chosen = np.concatenate([pools[op][: quota[op]] for op in OPERATORS])
+        chosen = np.concatenate([pools[op][: quota[op]] for op in ops_used])
         train = rng.permutation(chosen).tolist()
     u = rng.random(len(train))
     if negatives == "refusal":
@@ -257,7 +278,7 @@ def sample(n: int = DEFAULT_N, seed: int = 0, negatives: str = "refusal", allow_
     return Result(train, test, u.tolist(), notes)
 
 
-def _seed_sampling(n: int, rng, sp: Space, test: np.ndarray) -> list[int]:
+def _seed_sampling(n: int, rng, sp: Space, test: np.ndarray, ops_used: tuple[str, ...] = OPERATORS) -> list[int]:
     """Seed 002's generate_data loop, vectorised: the same draws (two numbers in 1..100),
     the same skip rules and find-x coin flips, the same per-operator counts (in whole
     draws, so ~100,002 for three-row operators), duplicates included.
@@ -267,12 +288,12 @@ def _seed_sampling(n: int, rng, sp: Space, test: np.ndarray) -> list[int]:
     """
     import numpy as np
 
-    per_op = -(-n // len(OPERATORS)) if n else 0
+    per_op = -(-n // len(ops_used)) if n else 0
     is_test = np.zeros(len(sp), dtype=bool)
     is_test[test] = True
     out: list[np.ndarray] = []
     t = sp.table
-    for op in OPERATORS:
+    for op in ops_used:
         got: list[np.ndarray] = []
         have = 0
         while have < per_op:
@@ -385,9 +406,9 @@ def test_rows(res: Result) -> Iterator[dict]:
 
 
 def generate(n: int = DEFAULT_N, seed: int = 0, negatives: str = "refusal", allow_duplicates: bool = False,
-             test_n: int = DEFAULT_TEST_N) -> tuple[list[dict], list[dict]]:
+             test_n: int = DEFAULT_TEST_N, operators: str | list[str] | None = None) -> tuple[list[dict], list[dict]]:
     """(training groups, test groups): the library form of ``gradeset synth arithmetic``."""
-    res = sample(n, seed, negatives, allow_duplicates, test_n)
+    res = sample(n, seed, negatives, allow_duplicates, test_n, operators)
     sp = space()
     train = [group_of(sp, i, u) for i, u in zip(res.train, res.negatives)]
     test = [test_group(sp, i) for i in res.test]
@@ -396,14 +417,14 @@ def generate(n: int = DEFAULT_N, seed: int = 0, negatives: str = "refusal", allo
 
 def synth_groups(n: int = 3000, seed: int = 0, negatives: str = "wrong-answer", allow_duplicates: bool = False,
                  test_n: int = DEFAULT_TEST_N, test_out: str | None = None,
-                 prompts_only: bool = False) -> tuple[list[dict], list[dict]]:
+                 prompts_only: bool = False, operators: str | list[str] | None = None) -> tuple[list[dict], list[dict]]:
     """Pipeline source ``synth: arithmetic``: groups, and the test file written when ``test_out`` is set.
 
     Defaults suit a quick pipeline (3,000 prompts, wrong-answer negatives); the CLI keeps
     the seed's defaults. ``prompts_only`` leaves out the synthetic positive/negative
     responses, for pipelines that sample their responses from a model (on-policy data).
     """
-    train, test = generate(n, seed, negatives, allow_duplicates, test_n)
+    train, test = generate(n, seed, negatives, allow_duplicates, test_n, operators)
     if prompts_only:
         train = [{**g, "responses": []} for g in train]
     if test_out:
