@@ -135,3 +135,24 @@ def test_ranges_read_on_workers_feed_the_partitioned_program():
     for _, obj in read_jsonl(READ_FIXTURE):
         first.setdefault(obj["text"][-2:], obj["id"])
     assert sorted(r["id"] for r in got) == sorted(first.values())
+
+
+def test_write_partitioned_is_independent_of_block_layout(tmp_path):
+    from gradeset.distributed.write import write_partitioned
+
+    ex = RayExecutor(partitions=2)
+    rows = _rows(90)
+    a = write_partitioned(ex, ex.dataset(rows, blocks=2), str(tmp_path / "a"), parts=4)
+    b = write_partitioned(ex, ex.dataset(list(reversed(rows)), blocks=7), str(tmp_path / "b"), parts=4)
+    assert a == b and sum(r["rows"] for r in a) == 90
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "b").iterdir()) == [r["file"] for r in a]
+    written = []
+    for name in files:
+        data = (tmp_path / "a" / name).read_bytes()
+        assert data == (tmp_path / "b" / name).read_bytes()
+        part = [orjson.loads(line) for line in data.splitlines()]
+        assert [int(r["id"][1:]) for r in part] == sorted(int(r["id"][1:]) for r in part)  # ORD order
+        written += part
+    assert sorted(r["id"] for r in written) == sorted(r["id"] for r in rows)
+    assert all(ORD not in r for r in written)
