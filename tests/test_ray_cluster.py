@@ -78,7 +78,9 @@ def cluster():
         node2 = _start(["--address", addr, "--num-cpus", "1", "--resources", '{"node2": 1}',
                         "--node-ip-address", "127.0.0.1",
                         "--disable-usage-stats"], env)
-        ray.init(address=addr, include_dashboard=False, configure_logging=False, log_to_driver=False)
+        ray.shutdown()  # an earlier module's session in this process
+        ray.init(address=addr, _node_ip_address="127.0.0.1", include_dashboard=False, configure_logging=False,
+                 log_to_driver=False)
         _wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, "the second node to join")
         ray.data.DataContext.get_current().enable_progress_bars = False
         yield {"address": addr, "node2": node2, "tmp": Path(tmp)}

@@ -22,9 +22,12 @@ def ray_session():
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
-    ctx = ray.data.DataContext.get_current()
+    saved = ray.data.DataContext.get_current()
+    ctx = __import__("copy").deepcopy(saved)
     ctx.enable_progress_bars = False
+    ray.data.DataContext._set_current(ctx)
     yield
+    ray.data.DataContext._set_current(saved)  # later modules see Ray Data's context untouched
     if started:
         ray.shutdown()
 
