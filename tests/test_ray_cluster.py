@@ -7,6 +7,7 @@ node-kill test) end exactly the processes they started, never another user's Ray
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import socket
@@ -72,7 +73,7 @@ def cluster():
     head = _start(["--head", "--port", str(port), "--num-cpus", "1", "--temp-dir", tmp,
                    "--node-ip-address", "127.0.0.1",
                    "--include-dashboard", "false", "--disable-usage-stats"], env)
-    node2 = None
+    node2 = saved = None
     try:
         addr = f"127.0.0.1:{port}"
         node2 = _start(["--address", addr, "--num-cpus", "1", "--resources", '{"node2": 1}',
@@ -82,9 +83,14 @@ def cluster():
         ray.init(address=addr, _node_ip_address="127.0.0.1", include_dashboard=False, configure_logging=False,
                  log_to_driver=False)
         _wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, "the second node to join")
-        ray.data.DataContext.get_current().enable_progress_bars = False
+        saved = ray.data.DataContext.get_current()
+        ctx = copy.deepcopy(saved)
+        ctx.enable_progress_bars = False
+        ray.data.DataContext._set_current(ctx)
         yield {"address": addr, "node2": node2, "tmp": Path(tmp)}
     finally:
+        if saved is not None:
+            ray.data.DataContext._set_current(saved)
         ray.shutdown()
         if node2 is not None:
             _kill(node2)
