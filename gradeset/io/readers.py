@@ -71,32 +71,40 @@ def _open_binary(p: Path):
     return open(p, "rb")
 
 
+def parse_jsonl_line(raw: bytes) -> tuple[dict | None, str | None]:
+    """One JSON Lines line -> ``(object, None)``, ``(None, None)`` for a blank line, or
+    ``(None, reason)`` for a rejected one; shared by the streaming and the range readers so
+    both reject exactly the same lines."""
+    line = raw.strip()
+    if not line:
+        return None, None
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        try:
+            line.decode("utf-8")
+            reason = f"invalid JSON: {exc}"
+        except UnicodeDecodeError as uexc:
+            reason = f"invalid UTF-8 at byte {uexc.start}"
+        if not raw.endswith(b"\n"):
+            reason += " (last line has no newline: truncated file?)"
+        return None, reason
+    if not isinstance(obj, dict):
+        return None, f"expected a JSON object, got {type(obj).__name__}"
+    return obj, None
+
+
 def read_jsonl(path: str | os.PathLike, on_reject: RejectFn | None = None) -> Iterator[Row]:
     """JSON Lines; bad lines (truncated JSON, invalid UTF-8, non-objects) are rejected."""
     p = Path(path)
     src = str(p)
     with _open_binary(p) as fh:
         for lineno, raw in enumerate(fh, 1):
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                try:
-                    line.decode("utf-8")
-                    reason = f"invalid JSON: {exc}"
-                except UnicodeDecodeError as uexc:
-                    reason = f"invalid UTF-8 at byte {uexc.start}"
-                if not raw.endswith(b"\n"):
-                    reason += " (last line has no newline: truncated file?)"
+            obj, reason = parse_jsonl_line(raw)
+            if reason is not None:
                 _reject(on_reject, src, lineno, reason, raw.rstrip(b"\r\n"))
-                continue
-            if not isinstance(obj, dict):
-                _reject(on_reject, src, lineno, f"expected a JSON object, got {type(obj).__name__}",
-                        raw.rstrip(b"\r\n"))
-                continue
-            yield lineno, obj
+            elif obj is not None:
+                yield lineno, obj
 
 
 def read_json_array(path: str | os.PathLike, on_reject: RejectFn | None = None) -> Iterator[Row]:
