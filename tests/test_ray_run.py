@@ -100,7 +100,9 @@ def test_ray_and_local_write_identical_shards_with_generation(tmp_path):
     # per-step counts gathered from the Ray actors equal the in-process ones
     assert [(s["step"], s["in"], s["out"], s["stats"]) for s in rs["steps"]] == \
            [(s["step"], s["in"], s["out"], s["stats"]) for s in ls["steps"]]
-    assert rs["steps"][0]["stats"]["generated"] == 400
+    # 200 prompts x 2 samples; a prompt repeated in a later chunk reuses its samples (same key)
+    st = rs["steps"][0]["stats"]
+    assert st["generated"] + st.get("cached", 0) == 400 and st["generated"] >= 300, st
 
 
 def rows_of_file(path: Path) -> list[dict]:

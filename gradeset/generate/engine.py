@@ -85,7 +85,6 @@ class Engine:
         self.fingerprint = cfg.sampling_fingerprint()
         self._backend = backend
         self.progress: Progress | None = None
-        self._seen: dict[str, int] = {}
         self._base_meta = cfg.response_meta()
         self._refused = 0
         self._refused_by_message: dict[str, int] = {}
@@ -114,13 +113,18 @@ class Engine:
 
     # -- planning ----------------------------------------------------------------------------
     def key_bases(self, groups: list[dict], *, commit: bool = True) -> list[str]:
-        """Cache key base per group: its id, plus ``#k`` for the k-th repeat of the same id.
+        """Cache key base per group: its id, plus ``#k`` for the k-th repeat of the same id in
+        this batch.
 
-        A prompt listed twice on purpose gets fresh samples for each copy instead of two
-        copies of the same samples; the numbering follows input order (across all the
-        chunks one engine sees), so it is stable across resumes.
+        A prompt listed twice in one batch gets fresh samples for each copy instead of two
+        copies of the same samples. The numbering restarts with every batch on purpose: a
+        count carried across batches depended on which batches one engine happened to see,
+        so a resumed run (finished chunks skipped) or a Ray actor (a share of the chunks)
+        gave a repeat another key than the in-process run did, and different samples.
+        Copies in different batches share their samples (same id, same index, same key).
         """
-        seen = self._seen if commit else dict(self._seen)
+        del commit  # nothing carries over between calls any more
+        seen: dict[str, int] = {}
         bases = []
         for g in groups:
             gid = ensure_id(g)["id"]
