@@ -32,6 +32,25 @@ def partition_of(key: str | bytes, partitions: int) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % partitions
 
 
+def split_blocks(rows: Rows, blocks: int) -> list[Rows]:
+    """``rows`` cut into at most ``blocks`` contiguous blocks (one empty block for no rows)."""
+    size = max(1, -(-len(rows) // max(1, blocks)))
+    return [rows[i:i + size] for i in range(0, len(rows), size)] or [[]]
+
+
+def reduce_by_key(rows: Rows, key: Callable[[dict], str | bytes], fn: Callable[[Rows], Rows]) -> Rows:
+    """``fn`` on the rows of each key, sorted by :data:`ORD` (stable: arrival breaks ties);
+    what every executor's ``group_reduce`` does inside one partition."""
+    groups: dict[Any, Rows] = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    out: Rows = []
+    for group in groups.values():
+        group.sort(key=lambda r: r.get(ORD, 0))
+        out.extend(fn(group))
+    return out
+
+
 class Dataset(Protocol):
     """Opaque handle to a distributed collection of rows; only an executor looks inside."""
 
@@ -82,9 +101,7 @@ class LocalExecutor:
         self.rng = random.Random(seed)
 
     def dataset(self, rows: Rows, blocks: int | None = None) -> LocalDataset:
-        n = max(1, blocks or self.partitions)
-        size = max(1, -(-len(rows) // n))
-        return LocalDataset([rows[i:i + size] for i in range(0, len(rows), size)] or [[]])
+        return LocalDataset(split_blocks(rows, blocks or self.partitions))
 
     def _shuffled(self, blocks: list[Rows]) -> list[Rows]:
         blocks = list(blocks)
@@ -96,19 +113,11 @@ class LocalExecutor:
 
     def group_reduce(self, ds: LocalDataset, key: Callable[[dict], str | bytes],
                      fn: Callable[[Rows], Rows]) -> LocalDataset:
-        parts: list[dict[Any, Rows]] = [{} for _ in range(self.partitions)]
+        parts: list[Rows] = [[] for _ in range(self.partitions)]
         for block in self._shuffled(ds.blocks):
             for r in block:
-                k = key(r)
-                parts[partition_of(k, self.partitions)].setdefault(k, []).append(r)
-        out: list[Rows] = []
-        for part in parts:
-            block: Rows = []
-            for group in part.values():
-                group.sort(key=lambda r: r.get(ORD, 0))
-                block.extend(fn(group))
-            out.append(block)
-        return LocalDataset(out)
+                parts[partition_of(key(r), self.partitions)].append(r)
+        return LocalDataset([reduce_by_key(part, key, fn) for part in parts])
 
     def aggregate(self, ds: LocalDataset, partial: Callable[[Rows], A], merge: Callable[[A, A], A], empty: A) -> A:
         acc = empty

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from gradeset.distributed.executor import ORD, Rows, partition_of
+from gradeset.distributed.executor import Rows, partition_of, reduce_by_key, split_blocks
 
 A = TypeVar("A")
 DATA, PART, PARTIAL = "_json", "_part", "_partial"
@@ -66,14 +66,7 @@ def _tag_partition(key: Callable[[dict], str | bytes], partitions: int):
 
 def _reduce_partition(key: Callable[[dict], str | bytes], fn: Callable[[Rows], Rows]):
     def run(table):
-        groups: dict[Any, Rows] = {}
-        for r in _decode(table):
-            groups.setdefault(key(r), []).append(r)
-        out: Rows = []
-        for group in groups.values():
-            group.sort(key=lambda r: r.get(ORD, 0))  # stable: arrival order breaks ties
-            out.extend(fn(group))
-        return _encode(out)
+        return _encode(reduce_by_key(_decode(table), key, fn))
     return run
 
 
@@ -104,9 +97,7 @@ class RayExecutor:
         """Rows from the driver (tests only: the runner reads sources on workers)."""
         import ray.data
 
-        n = max(1, blocks or self.partitions)
-        size = max(1, -(-len(rows) // n))
-        tables = [_encode(rows[i:i + size]) for i in range(0, len(rows), size)] or [_encode([])]
+        tables = [_encode(b) for b in split_blocks(rows, blocks or self.partitions)]
         return RayDataset(ray.data.from_arrow(tables))
 
     def rows(self, ds: RayDataset) -> Rows:

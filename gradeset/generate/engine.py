@@ -112,7 +112,7 @@ class Engine:
         return self._backend
 
     # -- planning ----------------------------------------------------------------------------
-    def key_bases(self, groups: list[dict], *, commit: bool = True) -> list[str]:
+    def key_bases(self, groups: list[dict]) -> list[str]:
         """Cache key base per group: its id, plus ``#k`` for the k-th repeat of the same id in
         this batch.
 
@@ -123,7 +123,6 @@ class Engine:
         gave a repeat another key than the in-process run did, and different samples.
         Copies in different batches share their samples (same id, same index, same key).
         """
-        del commit  # nothing carries over between calls any more
         seen: dict[str, int] = {}
         bases = []
         for g in groups:
@@ -136,7 +135,7 @@ class Engine:
     def pending(self, groups: list[dict], n: int | None = None) -> int:
         """How many samples of these groups are not in the cache yet (for progress totals)."""
         n = self.cfg.n if n is None else n
-        return sum(1 for base in self.key_bases(groups, commit=False) for i in range(n)
+        return sum(1 for base in self.key_bases(groups) for i in range(n)
                    if not self.cache.done(sample_key(base, i, self.fingerprint)))
 
     def plan(self, groups: list[dict], bases: list[str], n: int | None = None) -> list[Work]:

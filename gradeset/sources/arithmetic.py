@@ -222,8 +222,8 @@ def parse_operators(spec: str | list[str] | tuple[str, ...] | None) -> tuple[str
     """``"+-"``, ``"+,-"`` or ``["+", "-"]`` -> operators in seed order; None -> all four.
 
     A subset narrows the question space *before* anything is drawn, so the test file
-    and the training rows come from the same operators (the embedded model is trained
-    on ``+-`` only, and its held-out questions must be the same kind)."""
+    and the training rows come from the same operators: a model built on a subset is
+    then evaluated on held-out questions of the same kind."""
     if spec is None or spec == "" or spec == []:
         return OPERATORS
     items = list(spec) if isinstance(spec, (list, tuple)) else [c for c in str(spec) if not c.isspace() and c != ","]
