@@ -75,3 +75,34 @@ def test_sample_n_with_shared_ids_keeps_what_the_heap_keeps():
 
 def test_program_for_map_steps_is_none():
     assert program_for(build_step("filter", {"tasks": "math"})) is None
+
+
+@pytest.mark.parametrize("params", [
+    {"method": "near"}, {"method": "both", "threshold": 0.7}, {"method": "both", "threshold": 0.5, "seed": 4},
+    {"method": "near", "threshold": 0.6, "numbers_must_match": False, "key": "prompt+answer"},
+    {"method": "near", "threshold": 0.8, "num_perm": 64, "ngram": 2},
+])
+def test_near_dedup_equals_in_process(params):
+    stats = _assert_same("dedup", params, _rows())
+    assert stats["near_duplicates"] > 0 and stats["exact_duplicates"] > 0
+
+
+def test_near_dedup_chain_keeps_the_third_when_the_middle_goes():
+    # A~B and B~C but not A~C: B is dropped as A's twin, so C (its only similar earlier row
+    # is gone) stays; a program that drops every row with any similar earlier row fails here
+    from gradeset.shape.dedup import NearIndex, dedup, numbers_guard
+
+    rows = [dict(r, pos=i) for i, r in enumerate(_rows())]
+    kept, removed, _ = dedup(copy.deepcopy(rows), "near", threshold=0.5)
+    idx = NearIndex(0.5)
+    sig = {r["pos"]: idx.hasher.signature(r["prompt"]) for r in rows}
+
+    def collide(a: int, b: int) -> bool:
+        bands = [slice(i * idx.rows, (i + 1) * idx.rows) for i in range(idx.bands)]
+        return (numbers_guard(rows[a]["prompt"]) == numbers_guard(rows[b]["prompt"])
+                and any((sig[a][s] == sig[b][s]).all() for s in bands) and (sig[a] == sig[b]).mean() >= 0.5)
+
+    near_gone = [r["pos"] for r in removed if r["dedup"]["kind"] == "near"]
+    chains = [(g, k["pos"]) for g in near_gone for k in kept if g < k["pos"] and collide(g, k["pos"])]
+    assert chains
+    _assert_same("dedup", {"method": "near", "threshold": 0.5}, rows)
