@@ -106,3 +106,59 @@ def test_near_dedup_chain_keeps_the_third_when_the_middle_goes():
     chains = [(g, k["pos"]) for g in near_gone for k in kept if g < k["pos"] and collide(g, k["pos"])]
     assert chains
     _assert_same("dedup", {"method": "near", "threshold": 0.5}, rows)
+
+
+def _report_equal(name: str, params: dict, rows: list[dict]) -> None:
+    want_rows, want_stats, want = _in_process(name, params, rows)
+    for partitions, seed in EXECUTORS:
+        got_rows, stats, got = _partitioned(name, params, rows, partitions, seed)
+        assert _canon(got_rows) == _canon(want_rows)
+        assert stats == want_stats, (partitions, seed)
+        assert got.to_dict(include_sample=True) == want.to_dict(include_sample=True), (partitions, seed)
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"group_size": 4, "examples": 3, "sample": 7, "near_duplicate_threshold": 0.5, "max_length": 40},
+    {"examples": 2, "seed": 9, "disable": ["near_duplicates"], "iqr_factor": 0.3,
+     "test_prompts": ["alpha beta gamma delta epsilon zeta eta", "apple river stone cloud paper glass"]},
+    {"layout": "dpo"},
+])
+@pytest.mark.parametrize("span", [65536, 7])
+def test_check_report_equals_in_process(params, span, monkeypatch):
+    # a small span numbers lines in many reduce calls, so partial states really merge
+    import gradeset.distributed.programs.check as check_program
+
+    monkeypatch.setattr(check_program, "SPAN", span)
+    _report_equal("check", params, _rows(valid_only=False))
+
+
+def test_stats_partials_cap_and_order_like_one_pass():
+    # 260 categories (200 get a row, the rest fold into "(other)") and 30 wrong reasons that
+    # all tie (the top 15 are the first seen): merged blocks must cut exactly where one pass does
+    import random
+
+    from gradeset.check.stats import DatasetStats
+
+    groups = [{"id": f"c{i}", "prompt": f"q{i}", "category": f"cat{(i * 7) % 260}", "task": "t",
+               "responses": [{"text": "a", "correct": False, "score": 0.0,
+                              "meta": {"verify_detail": f"why{(i * 11) % 30}", "finish_reason": f"fr{i % 25}",
+                                       "model": f"m{i % 230}"}}]}
+              for i in range(600)]
+    one = DatasetStats(sample_size=9, seed=2)
+    for line, g in enumerate(groups, 1):
+        one.add(g, line)
+    blocks = [list(range(i, min(i + 37, 600))) for i in range(0, 600, 37)]
+    random.Random(5).shuffle(blocks)
+    merged = None
+    for block in blocks:
+        part = DatasetStats(sample_size=9, seed=2, partial=True)
+        for i in block:
+            part.add(groups[i], i + 1)
+        merged = part if merged is None else merged.merge(part)
+    merged.close_caps()
+    assert merged.to_dict() == one.to_dict()
+    assert merged.to_dict()["finish_reasons"] == one.to_dict()["finish_reasons"]
+    assert list(merged.to_dict()["wrong_reasons"]) == list(one.to_dict()["wrong_reasons"])
+    assert merged.sample() == one.sample()
+    assert len(one.slices["category"]) == 201

@@ -1,20 +1,23 @@
 """Streaming dataset statistics for the report: counters and histograms, never the rows.
 
 One :class:`DatasetStats` sees each group once; memory is bounded by the number of
-distinct lengths / slice values, not the number of rows. It is also what a pipeline
+distinct lengths / slice values, not the number of rows. Everything in it is a mergeable
+partial aggregate (:meth:`DatasetStats.merge`), so a cluster can count blocks of rows on
+workers and combine them into the same result as one pass (see ``partial``). It is also what a pipeline
 runner calls to describe any stage (``collect_stats``) without running the checks.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gradeset.records import bucket, pass_rate, prompt_text, response_text
+from gradeset.shape.scoring import stable_unit
 
 SLICES = ("task", "category", "difficulty", "source")
 MAX_SLICE_VALUES = 200
@@ -170,15 +173,24 @@ class DatasetStats:
     distinct_answers: Counter = field(default_factory=Counter)
     sampling: Counter = field(default_factory=Counter)
     _reservoirs: dict[str, list] = field(default_factory=dict)
-    _seen: Counter = field(default_factory=Counter)
+    # partial=True (a block counted on a worker): the 200-value caps are left to close_caps()
+    # and the first (line, position) of each capped or top-N key is kept, so merged blocks
+    # cap and order exactly as one pass in line order would
+    partial: bool = False
+    _first: dict = field(default_factory=dict)
+    _at: int = 0
 
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+    def _seen_at(self, table: str, key: Any, pos: int) -> None:
+        if self.partial:
+            k = (table, key)
+            if k not in self._first:
+                self._first[k] = (self._at, pos)
 
     def add(self, group: Mapping[str, Any], line: int | None = None,
             lengths: tuple[int, list[int]] | None = None) -> None:
         """Count one valid group; ``lengths`` = (prompt length, response lengths) if known."""
         self.groups += 1
+        self._at = line or 0
         responses = [r for r in group.get("responses") or [] if isinstance(r, Mapping)]
         self.responses += len(responses)
         self.group_sizes[len(responses)] += 1
@@ -189,11 +201,11 @@ class DatasetStats:
             self.response_lengths[n] += 1
         graded = correct = 0
         answers: set[str] = set()
-        for r, n_tokens in zip(responses, lengths[1]):
-            self._explain(r, n_tokens, answers)
+        for i, (r, n_tokens) in enumerate(zip(responses, lengths[1])):
+            self._explain(r, n_tokens, answers, i)
         if answers:
             self.distinct_answers[len(answers)] += 1
-        for r in responses:
+        for i, r in enumerate(responses):
             s = r.get("score")
             if valid_score(s):
                 self.scored += 1
@@ -205,9 +217,11 @@ class DatasetStats:
             meta = r.get("meta")
             if isinstance(meta, Mapping):
                 if meta.get("finish_reason") is not None:
-                    self.finish_reasons[str(meta["finish_reason"])[:40]] += 1
+                    self.finish_reasons[key := str(meta["finish_reason"])[:40]] += 1
+                    self._seen_at("finish_reasons", key, i)
                 if meta.get("verify_path") is not None:
-                    self.verify_paths[str(meta["verify_path"])[:20]] += 1
+                    self.verify_paths[key := str(meta["verify_path"])[:20]] += 1
+                    self._seen_at("verify_paths", key, i)
                 self._add_usage(meta)
         self.graded += graded
         self.correct += correct
@@ -222,7 +236,9 @@ class DatasetStats:
                 continue
             table = self.slices[name]
             key = str(value)[:80]
-            if key not in table and len(table) >= MAX_SLICE_VALUES:
+            if self.partial:
+                self._seen_at(name, key, 0)
+            elif key not in table and len(table) >= MAX_SLICE_VALUES:
                 key = "(other)"
             row = table.setdefault(key, [0, 0, 0])
             row[0] += 1
@@ -246,7 +262,7 @@ class DatasetStats:
         if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0:
             self.cost = (self.cost or 0.0) + cost
 
-    def _explain(self, r: Mapping[str, Any], n_tokens: int, answers: set[str]) -> None:
+    def _explain(self, r: Mapping[str, Any], n_tokens: int, answers: set[str], pos: int = 0) -> None:
         c = r.get("correct")
         meta = r.get("meta") if isinstance(r.get("meta"), Mapping) else {}
         if isinstance(c, bool):
@@ -258,11 +274,14 @@ class DatasetStats:
             self.unparsed += 1
         if c is False or (parsed is None and isinstance(c, bool)):
             why = meta.get("verify_detail") or ("no answer found" if parsed is None else "answer differs from the gold")
-            self.wrong_reasons[str(why)[:120]] += 1
+            self.wrong_reasons[why := str(why)[:120]] += 1
+            self._seen_at("wrong_reasons", why, pos)
         model = meta.get("model")
         if model is not None or meta.get("backend") is not None:
             key = tuple(str(meta.get(k))[:80] if meta.get(k) is not None else "" for k in SAMPLING_KEYS)
-            if key not in self.sampling and len(self.sampling) >= MAX_SLICE_VALUES:
+            if self.partial:
+                self._seen_at("sampling", key, pos)
+            elif key not in self.sampling and len(self.sampling) >= MAX_SLICE_VALUES:
                 return
             self.sampling[key] += 1
 
@@ -273,25 +292,81 @@ class DatasetStats:
         return ns[0], ns[1:]
 
     def _sample(self, b: str, group: Mapping[str, Any], line: int | None) -> None:
-        """Reservoir sampling per bucket, so rare buckets still show up in the report."""
+        """Per bucket (so rare buckets still show up in the report), the groups with the
+        smallest hash of (seed, id, line): a uniform sample that, unlike a reservoir fed by
+        one random stream, does not depend on arrival order, so blocks merge exactly."""
         if self.sample_size <= 0:
             return
         per = max(1, self.sample_size // 3)
-        self._seen[b] += 1
-        res = self._reservoirs.setdefault(b, [])
+        prio = stable_unit(self.seed, f"{group.get('id')}\x1f{line}")
+        res = self._reservoirs.setdefault(b, [])  # heap of (-prio, -line, -count, view): the smallest kept
+        item = (-prio, -(line or 0), -self.groups)
         if len(res) < per:
-            res.append(sample_view(group, line))
-        else:
-            j = self._rng.randrange(self._seen[b])
-            if j < per:
-                res[j] = sample_view(group, line)
+            heapq.heappush(res, (*item, sample_view(group, line)))
+        elif item > res[0][:3]:
+            heapq.heapreplace(res, (*item, sample_view(group, line)))
 
     def sample(self) -> list[dict]:
         order = ("mixed", "all-wrong", "all-correct", "ungraded")
         out = []
-        for b in order + tuple(k for k in self._reservoirs if k not in order):
-            out.extend(sorted(self._reservoirs.get(b, []), key=lambda v: (v["line"] is None, v["line"] or 0)))
+        for b in order + tuple(sorted(k for k in self._reservoirs if k not in order)):
+            views = [t[-1] for t in self._reservoirs.get(b, [])]
+            out.extend(sorted(views, key=lambda v: (v["line"] is None, v["line"] or 0)))
         return out
+
+    # -- partial aggregates ---------------------------------------------------------
+    def merge(self, other: DatasetStats) -> DatasetStats:
+        """Add a block counted with ``partial=True`` (lines disjoint from this one's)."""
+        for name in ("groups", "responses", "scored", "graded", "correct", "unparsed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.score_bins = [a + b for a, b in zip(self.score_bins, other.score_bins, strict=True)]
+        self.pass_rate_bins = [a + b for a, b in zip(self.pass_rate_bins, other.pass_rate_bins, strict=True)]
+        for name in ("buckets", "group_sizes", "finish_reasons", "verify_paths", "prompt_lengths",
+                     "response_lengths", "wrong_reasons", "distinct_answers", "sampling"):
+            getattr(self, name).update(getattr(other, name))
+        for k in self.lengths_by_verdict:
+            self.lengths_by_verdict[k].update(other.lengths_by_verdict[k])
+        self.usage = [a + b for a, b in zip(self.usage, other.usage, strict=True)]
+        if other.cost is not None:
+            self.cost = (self.cost or 0.0) + other.cost
+        for name, table in other.slices.items():
+            mine = self.slices.setdefault(name, {})
+            for key, row in table.items():
+                cell = mine.setdefault(key, [0, 0, 0])
+                for i in range(3):
+                    cell[i] += row[i]
+        for b, res in other._reservoirs.items():
+            per = max(1, self.sample_size // 3)
+            both = self._reservoirs.get(b, []) + res
+            self._reservoirs[b] = heapq.nlargest(per, both, key=lambda t: t[:3])
+            heapq.heapify(self._reservoirs[b])
+        for k, at in other._first.items():
+            if k not in self._first or at < self._first[k]:
+                self._first[k] = at
+        return self
+
+    def close_caps(self) -> None:
+        """After the last merge: the caps and first-seen order one pass in line order gives."""
+        first = self._first
+
+        def by_first(table: str, counter: Counter) -> Counter:
+            return Counter({k: counter[k] for k in sorted(counter, key=lambda k: first.get((table, k), (0, 0)))})
+
+        for name in ("finish_reasons", "verify_paths", "wrong_reasons"):
+            setattr(self, name, by_first(name, getattr(self, name)))
+        ordered = by_first("sampling", self.sampling)
+        self.sampling = Counter({k: ordered[k] for k in list(ordered)[:MAX_SLICE_VALUES]})
+        for name, table in self.slices.items():
+            keys = sorted(table, key=lambda k: first.get((name, k), (0, 0)))
+            capped: dict[str, list[int]] = {}
+            for i, k in enumerate(keys):
+                key = k if i < MAX_SLICE_VALUES or k in capped else "(other)"
+                cell = capped.setdefault(key, [0, 0, 0])
+                for j in range(3):
+                    cell[j] += table[k][j]
+            self.slices[name] = capped
+        self.partial = False
+        self._first = {}
 
     def to_dict(self) -> dict:
         """JSON-ready summary (also what the HTML report draws)."""
