@@ -162,3 +162,29 @@ def test_stats_partials_cap_and_order_like_one_pass():
     assert list(merged.to_dict()["wrong_reasons"]) == list(one.to_dict()["wrong_reasons"])
     assert merged.sample() == one.sample()
     assert len(one.slices["category"]) == 201
+
+
+BALANCE = [
+    {},
+    {"per_prompt": 3, "keep": "all", "seed": 2},
+    {"per_prompt": 5, "upsample": True, "drop_buckets": "ungraded"},
+    {"keep": "correct"},
+    {"bucket_caps": "mixed=4,all-correct=3,all-wrong=0", "seed": 1},
+    {"bucket_caps": "*=5", "per_prompt": 2},
+    {"bucket_caps": "mixed=6", "task_caps": "math=7"},
+    {"task_caps": "*=9", "task_row_caps": "code=20", "seed": 7},
+    {"bucket_ratios": "mixed=2,all-correct=1,all-wrong=1", "bucket_caps": "mixed=10"},
+    {"bucket_ratios": "mixed=1,ungraded=0", "task_row_caps": "*=30", "keep": "incorrect"},
+]
+
+
+@pytest.mark.parametrize("params", BALANCE)
+def test_balance_equals_in_process(params):
+    _assert_same("balance", params, _rows())
+
+
+@pytest.mark.parametrize("params", [p for p in BALANCE if "bucket_caps" in p or "task_caps" in p])
+def test_balance_caps_with_shared_ids(params):
+    # rows sharing ids tie on priority: the in-process heap's arrival order decides
+    rows = [dict(r, id=f"s{i % 5}") for i, r in enumerate(_rows())]
+    _assert_same("balance", params, rows)
