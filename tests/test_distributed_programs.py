@@ -133,6 +133,25 @@ def test_check_report_equals_in_process(params, span, monkeypatch):
     _report_equal("check", params, _rows(valid_only=False))
 
 
+def test_check_after_gaps_in_ord_numbers_lines_like_the_stream():
+    # a step before check dropped rows: ORDs have gaps, lines must still be 1, 2, 3, ...
+    import gradeset.distributed.programs.check as check_program
+
+    rows = _rows(valid_only=False)
+    params = {"examples": 50, "sample": 90}
+    want_rows, want_stats, want = _in_process("check", params, rows[::3])
+    for span in (65536, 5):
+        check_program.SPAN = span
+        try:
+            ex = LocalExecutor(partitions=4, seed=1)
+            ds = ex.dataset([dict(copy.deepcopy(r), **{ORD: i}) for i, r in enumerate(rows)][::3])
+            _, stats, got = run_partitioned(build_step("check", params), ex, ds)
+        finally:
+            check_program.SPAN = 65536
+        assert got.to_dict(include_sample=True) == want.to_dict(include_sample=True)
+        assert stats == want_stats
+
+
 def test_stats_partials_cap_and_order_like_one_pass():
     # 260 categories (200 get a row, the rest fold into "(other)") and 30 wrong reasons that
     # all tie (the top 15 are the first seen): merged blocks must cut exactly where one pass does

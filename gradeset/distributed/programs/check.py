@@ -4,8 +4,10 @@ Why each piece is exact:
 
 * **line numbers.** The in-process step numbers groups 1, 2, ... as they arrive, and
   examples and the sample cite them. Rows are bucketed by ``ORD // 65536``; an
-  ``aggregate`` of per-bucket counts (one int per 65536 rows) gives each bucket's offset,
-  and a ``group_reduce`` on the bucket numbers its rows (sorted by ORD). One row shuffle.
+  ``aggregate`` of per-bucket (count, min, max ORD) (three ints per 65536 rows) gives each
+  bucket's offset. When no bucket has a gap (nothing was dropped upstream) a map numbers
+  rows; otherwise a ``group_reduce`` on the bucket numbers them sorted by ORD (one row
+  shuffle).
 * **counters, histograms, tallies.** Each block runs a real :class:`CheckRunner` over its
   rows in line order (``partial`` stats, duplicate checks off); runners merge by adding
   counters and keeping the first ``examples`` failing rows by line (a tally's first N is
@@ -71,18 +73,32 @@ def build_runner(params: dict, partial_state: bool = False):
 
 
 # -- line numbers ---------------------------------------------------------------------
-def span_counts(span: int, rows: Rows) -> dict[int, int]:
-    out: dict[int, int] = {}
+def span_counts(span: int, rows: Rows) -> dict[int, tuple[int, int, int]]:
+    """span -> (rows, smallest ORD, largest ORD)."""
+    out: dict[int, tuple[int, int, int]] = {}
     for r in rows:
-        s = ord_of(r) // span
-        out[s] = out.get(s, 0) + 1
+        o = ord_of(r)
+        n, lo, hi = out.get(o // span, (0, o, o))
+        out[o // span] = (n + 1, min(lo, o), max(hi, o))
     return out
 
 
 def merge_counts(a: dict, b: dict) -> dict:
     out = dict(a)
-    for k, v in b.items():
-        out[k] = out.get(k, 0) + v
+    for k, (n, lo, hi) in b.items():
+        m, lo2, hi2 = out.get(k, (0, lo, hi))
+        out[k] = (m + n, min(lo, lo2), max(hi, hi2))
+    return out
+
+
+def number_dense(span: int, handle: Any, resolve: Any, rows: Rows) -> Rows:
+    """Every span holds consecutive ORDs (nothing dropped upstream): a line is arithmetic."""
+    starts = resolve(handle)
+    out = []
+    for r in rows:
+        o = ord_of(r)
+        start, lo = starts[o // span]
+        out.append(dict(r, **{LINE: start + o - lo + 1}))
     return out
 
 
@@ -91,7 +107,7 @@ def span_key(span: int, row: dict) -> str:
 
 
 def number_span(span: int, handle: Any, resolve: Any, group: Rows) -> Rows:
-    start = resolve(handle)[ord_of(group[0]) // span]
+    start = resolve(handle)[ord_of(group[0]) // span][0]
     return [dict(r, **{LINE: start + i + 1}) for i, r in enumerate(group)]
 
 
@@ -221,8 +237,13 @@ def run_check(ex: Executor, ds: Any, params: dict) -> tuple[Any, dict[str, int]]
     spans = ex.aggregate(ds, partial(span_counts, span), merge_counts, {})
     starts, at = {}, 0
     for s in sorted(spans):
-        starts[s], at = at, at + spans[s]
-    lined = ex.group_reduce(ds, partial(span_key, span), partial(number_span, span, ex.broadcast(starts), ex.resolve))
+        n, lo, hi = spans[s]
+        starts[s], at = (at, lo), at + n
+    handle = ex.broadcast(starts)
+    if all(n == hi - lo + 1 for n, lo, hi in spans.values()):  # ORDs are unique: no gaps, no shuffle
+        lined = ex.map_batches(ds, partial(number_dense, span, handle, ex.resolve))
+    else:
+        lined = ex.group_reduce(ds, partial(span_key, span), partial(number_span, span, handle, ex.resolve))
 
     state = ex.aggregate(lined, partial(block_partial, params), merge_partials, RunnerPartial())
     if not state.empty:
@@ -250,7 +271,7 @@ def run_check(ex: Executor, ds: Any, params: dict) -> tuple[Any, dict[str, int]]
                     for d in shown]
         final.t["near_duplicates"] = tally_of(limit, len(drops), examples)
     report = final.finish()
-    checked = sum(spans.values())
+    checked = sum(n for n, _, _ in spans.values())
     return report, {"checked": checked, "failed_checks": len(report.failed)}
 
 

@@ -49,7 +49,9 @@ def band_rows(cfg: tuple[int, int, int, int, int], rows: Rows) -> Rows:
     out = []
     for item in rows:
         sig = hasher.signature(item[TEXT])
-        guard = hashlib.blake2b(repr(item.get(GUARD)).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        g = item.get(GUARD)  # a tuple here, a list after a JSON hop (Ray): hash its items
+        guard = hashlib.blake2b(("-" if g is None else "\x1e" + "\x1f".join(g)).encode("utf-8", "surrogatepass"),
+                                digest_size=16).hexdigest()
         packed = base64.b64encode(sig.tobytes()).decode("ascii")
         for b in range(bands):
             out.append({KEY: f"{b}:{sig[b * r:(b + 1) * r].tobytes().hex()}:{guard}", ORD: item[ORD],
