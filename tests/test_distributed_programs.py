@@ -207,3 +207,39 @@ def test_balance_caps_with_shared_ids(params):
     # rows sharing ids tie on priority: the in-process heap's arrival order decides
     rows = [dict(r, id=f"s{i % 5}") for i, r in enumerate(_rows())]
     _assert_same("balance", params, rows)
+
+
+@pytest.mark.slow
+def test_every_program_runs_on_ray_like_local():
+    # functions must pickle to Ray workers and rows survive the executor's JSON encoding
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    from gradeset.distributed.ray_exec import RayExecutor
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    saved = ray.data.DataContext.get_current()
+    ctx = copy.deepcopy(saved)
+    ctx.enable_progress_bars = False
+    ray.data.DataContext._set_current(ctx)
+    try:
+        rows = [dict(r, **{ORD: i}) for i, r in enumerate(_rows(valid_only=False))]
+        valid = [r for r in rows if isinstance(r.get("responses"), list) and isinstance(r.get("prompt"), str)]
+        cases = [("dedup", {"method": "both", "threshold": 0.5}, valid),
+                 ("balance", {"bucket_caps": "mixed=6", "task_caps": "math=7", "per_prompt": 2}, valid),
+                 ("sample", {"n": 10}, valid), ("check", {"examples": 5, "near_duplicate_threshold": 0.5}, rows)]
+        ex = RayExecutor(partitions=3)
+        for name, params, data in cases:
+            want_rows, want_stats, want = _in_process(name, params, [{k: v for k, v in r.items() if k != ORD}
+                                                                     for r in data])
+            out, stats, report = run_partitioned(build_step(name, params), ex, ex.dataset(copy.deepcopy(data), blocks=4))
+            got = [{k: v for k, v in r.items() if k != ORD} for r in ex.rows(out)]
+            assert _canon(got) == _canon(want_rows), name
+            assert stats == want_stats, name
+            if name == "check":
+                assert report.to_dict(include_sample=True) == want.to_dict(include_sample=True)
+    finally:
+        ray.data.DataContext._set_current(saved)
+        if started:
+            ray.shutdown()
