@@ -4,8 +4,9 @@ exit codes as the row-by-row path, which every test here runs as the reference."
 from __future__ import annotations
 
 import functools
+import gzip
+import io
 import json
-import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -186,15 +187,20 @@ def test_rows_the_column_checks_must_catch(row, tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
 @pytest.mark.parametrize("max_lines", [1, 3, 4096])
-def test_blocks_hold_exactly_the_lines_file_iteration_gives(chunk, max_lines, data_dir, tmp_path):
-    src = tmp_path / "x.jsonl"
-    shutil.copy(data_dir / "convert" / "groups_messy.jsonl", src)
-    src.write_bytes(src.read_bytes() + b"\n\n\r\n" + b"x" * 300)
-    with open(src, "rb") as fh:
-        expected = list(enumerate(fh, 1))
-    got = [line for b in iter_blocks(src, max_lines=max_lines, chunk_bytes=chunk) for line in block_lines(b)]
-    assert got == expected
-    assert all(b.lines <= max_lines for b in iter_blocks(src, max_lines=max_lines, chunk_bytes=chunk))
+@pytest.mark.parametrize("max_bytes", [50, 1 << 26])
+@pytest.mark.parametrize("ending", [b"", b"\n"])
+def test_blocks_hold_exactly_the_lines_file_iteration_gives(chunk, max_lines, max_bytes, ending, data_dir,
+                                                            tmp_path):
+    src = tmp_path / "x.jsonl.gz"
+    data = (data_dir / "convert" / "groups_messy.jsonl").read_bytes() + b"\n\n\r\n" + b"x" * 300 + ending
+    with gzip.open(src, "wb") as fh:  # compressed input is read through the same blocks
+        fh.write(data)
+    expected = list(enumerate(io.BytesIO(data), 1))
+    blocks = list(iter_blocks(src, max_lines=max_lines, chunk_bytes=chunk, max_bytes=max_bytes))
+    assert [line for b in blocks for line in block_lines(b)] == expected
+    assert [b.first_line for b in blocks] == [1] + [sum(b.lines for b in blocks[:i]) + 1 for i in range(1, len(blocks))]
+    assert all(b.lines <= max_lines for b in blocks)
+    assert all(len(b.data) <= max_bytes or b.lines == 1 for b in blocks)  # only a single long line exceeds it
 
 
 @pytest.mark.parametrize("line", [

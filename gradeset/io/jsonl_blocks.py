@@ -44,11 +44,14 @@ def _nth_newline_end(data: bytes, n: int) -> int:
     return pos + 1
 
 
-def iter_blocks(path: str | os.PathLike, max_lines: int = 4096, chunk_bytes: int = 1 << 22) -> Iterator[Block]:
+def iter_blocks(path: str | os.PathLike, max_lines: int = 4096, chunk_bytes: int = 1 << 22,
+                max_bytes: int = 1 << 26) -> Iterator[Block]:
     """The file as blocks of up to max_lines lines, split exactly where file iteration splits (at ``\\n``).
 
     4096 lines is the batch the Parquet writer writes as one row group, so a block
-    parsed by Arrow becomes the same row group that the row-by-row path writes.
+    parsed by Arrow becomes the same row group that the row-by-row path writes. A block
+    also ends before max_bytes where a line ends there, so memory stays bounded when rows
+    are huge (one line longer than that is still read whole, as file iteration would).
     """
     from gradeset.io.readers import _open_binary
 
@@ -57,30 +60,31 @@ def iter_blocks(path: str | os.PathLike, max_lines: int = 4096, chunk_bytes: int
         have = 0  # newlines in pending
         lineno = 1
         eof = False
-        while True:
+        while pending or not eof:
             parts = [pending]
-            while have < max_lines and not eof:
+            size = len(pending)
+            while not eof and have < max_lines and (size < max_bytes or have == 0):
                 more = fh.read(chunk_bytes)
                 if not more:
                     eof = True
                     break
                 parts.append(more)
+                size += len(more)
                 have += more.count(b"\n")
             pending = b"".join(parts) if len(parts) > 1 else parts[0]
-            if have >= max_lines:
-                cut = _nth_newline_end(pending, max_lines)
-                data, pending = pending[:cut], pending[cut:]
-                have -= max_lines
-                n = max_lines
+            if have >= max_lines or (have and not eof):
+                cut = _nth_newline_end(pending, max_lines) if have >= max_lines else pending.rfind(b"\n") + 1
+                if cut > max_bytes:
+                    cut = pending.rfind(b"\n", 0, max_bytes) + 1 or pending.find(b"\n") + 1
             else:
-                data, pending = pending, b""
-                n = have + (0 if data.endswith(b"\n") or not data else 1)
-                have = 0
+                cut = len(pending)
+            data, pending = pending[:cut], pending[cut:]
+            newlines = data.count(b"\n")
+            have -= newlines
+            n = newlines + (0 if not data or data.endswith(b"\n") else 1)
             if data:
                 yield Block(lineno, data, n)
                 lineno += n
-            if eof and not pending:
-                return
 
 
 def block_lines(block: Block) -> Iterator[tuple[int, bytes]]:
