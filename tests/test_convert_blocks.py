@@ -218,3 +218,58 @@ def test_lines_arrow_could_misread_or_crash_on_are_left_to_orjson(line):
 def test_plain_objects_are_parsed_by_arrow_with_dates_kept_as_text():
     t = block_table(Block(1, b'{"a": 1, "d": "2024-01-01"}\r\n\n  \n{"a": 2, "d": null}', 4))
     assert t is not None and t.to_pylist() == [{"a": 1, "d": "2024-01-01"}, {"a": 2, "d": None}]
+
+
+def mutants(seed: int, n: int) -> list[bytes]:
+    """Lines made by breaking a valid group line at random: what a hostile or damaged file holds."""
+    import random
+
+    rng = random.Random(seed)
+    base = GOOD + b" "
+    pieces = [b"null", b"[", b"]", b"{", b"}", b",", b'"', b"\\", b"\\ud800", b"NaN", b"1e999", b"-", b"\xff",
+              b"\xef\xbb\xbf", b"\r", b"\t", b"\x00", b"true", b'"k": 1', b"} {", b"\n", b" ", b"0", b"a", b"1.5",
+              b"-0", b"1e5", b"\\u00e9", b"\\u0000", b"\\ud83d\\ude00", b'"2024-01-01"', b"[]", b"{}", b"\xc3\xa9"]
+    out = []
+    for _ in range(n):
+        line = bytearray(base)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(line))
+            op = rng.random()
+            if op < 0.4:
+                line[i:i] = rng.choice(pieces)
+            elif op < 0.7:
+                del line[i:i + rng.randint(1, 4)]
+            else:
+                line[i] = rng.randrange(256)
+        out.append(bytes(line).replace(b"\n", b" "))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_arrow_reads_a_block_exactly_as_orjson_plus_the_writer_would_or_declines(seed):
+    import orjson
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    from gradeset.io.readers import parse_jsonl_line
+    from gradeset.io.writers import rows_to_arrow
+
+    read = 0
+    for line in mutants(seed, 400):
+        block = [GOOD, line, GOOD]
+        data = b"\n".join(block) + b"\n"
+        table = block_table(Block(1, data, len(block)))
+        parsed = [parse_jsonl_line(x + b"\n") for x in block]
+        if any(reason is not None for _, reason in parsed):
+            assert table is None, block
+            continue
+        if table is None:
+            continue  # declining is always allowed
+        rows = [obj for obj, _ in parsed if obj is not None]
+        try:
+            expected = pj.read_json(pa.BufferReader(b"\n".join(orjson.dumps(r) for r in rows)))
+        except pa.ArrowInvalid:
+            expected = rows_to_arrow(rows)
+        assert table.equals(expected), block
+        read += 1
+    assert read > 20  # enough damaged-but-valid lines reach Arrow for the comparison to mean something
