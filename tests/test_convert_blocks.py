@@ -82,8 +82,8 @@ def test_fixtures_convert_as_the_row_path_does(name, data_dir, tmp_path, capsys,
         assert r["arrow_blocks"] == 1  # and the clean ones really take the Arrow path
 
 
-def big_file(data_dir, path, n: int, *, bad_at: int | None = None, newline: bytes = b"\n",
-             bom: bool = False, ending: bytes = b"\n") -> None:
+def big_file(data_dir, path, n: int, *, bad_at: int | None = None, invalid_at: int | None = None,
+             newline: bytes = b"\n", bom: bool = False, ending: bytes = b"\n") -> None:
     """n canonical rows (distinct prompts) built from the fixture, optionally with a bad line."""
     base = [json.loads(x) for x in (data_dir / "convert" / "groups_canonical.jsonl").read_bytes().splitlines()]
     base = [{k: v for k, v in r.items() if k not in ("n", "f", "g", "h")} for r in base]
@@ -96,17 +96,20 @@ def big_file(data_dir, path, n: int, *, bad_at: int | None = None, newline: byte
         lines.append(json.dumps(row).encode())
     if bad_at is not None:
         lines[bad_at - 1] = b'{"prompt": "cut in the mid'
+    if invalid_at is not None:  # JSON, but not a valid group
+        lines[invalid_at - 1] = b'{"prompt": "p", "responses": [{"text": "t", "score": 2.0}]}'
     data = newline.join(lines) + ending
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
 
 
-@pytest.mark.parametrize("variant", ["clean", "bad_line_mid_block", "crlf", "bom", "empty_last_line",
+@pytest.mark.parametrize("variant", ["clean", "bad_line_mid_block", "bad_line_and_invalid_row", "crlf", "bom", "empty_last_line",
                                      "no_final_newline"])
 def test_big_files_convert_as_the_row_path_does(variant, data_dir, tmp_path, capsys, monkeypatch):
     src = tmp_path / "big.jsonl"
     kw: dict = {
         "clean": {},
         "bad_line_mid_block": {"bad_at": 6000},  # the second block of 4096 lines
+        "bad_line_and_invalid_row": {"bad_at": 6000, "invalid_at": 5000},
         "crlf": {"newline": b"\r\n", "ending": b"\r\n"},
         "bom": {"bom": True},
         "empty_last_line": {"ending": b"\n\n"},
@@ -117,7 +120,10 @@ def test_big_files_convert_as_the_row_path_does(variant, data_dir, tmp_path, cap
     # row groups follow the blocks of lines, so they match the row path's only while no line is rejected
     assert_same(r, same_bytes=variant in ("clean", "crlf", "no_final_newline"))
     assert r["blocks"]["code"] == 0
-    assert r["arrow_blocks"] == {"bad_line_mid_block": 2, "bom": 2}.get(variant, 3)
+    # a line orjson rejects costs its block an orjson pass; an invalid row sends its block the row way
+    assert r["arrow_blocks"] == (2 if variant == "bad_line_and_invalid_row" else 3)
+    if variant == "bad_line_and_invalid_row":
+        assert [json.loads(x)["line"] for x in r["blocks"]["rejects"].splitlines()] == [5000, 6000]
     if variant == "bad_line_mid_block":
         (reject,) = [json.loads(x) for x in r["blocks"]["rejects"].splitlines()]
         assert (reject["source"], reject["line"]) == (str(src), 6000)

@@ -12,8 +12,9 @@ line, reason), the counts and the exit codes are those of the general path.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from gradeset.errors import GradesetError
 
@@ -48,7 +49,7 @@ def convert_blocks(job, src: str | os.PathLike, out: str | os.PathLike, out_form
     """Convert src to out, counting in job; returns the rows written (one per group)."""
     from gradeset.formats import ImportContext
     from gradeset.formats.group_table import canonical_group_table
-    from gradeset.io.jsonl_blocks import block_lines, block_table, iter_blocks
+    from gradeset.io.jsonl_blocks import block_table, iter_blocks
     from gradeset.io.writers import open_writer
 
     ctx = ImportContext(source=str(src), on_reject=job._on_reject,
@@ -61,11 +62,13 @@ def convert_blocks(job, src: str | os.PathLike, out: str | os.PathLike, out_form
                 table = block_table(block)
                 if table is not None:
                     table = canonical_group_table(table)
+                if table is None:
+                    table, parsed = _around_bad_lines(block, ctx)
                 if table is not None:
                     w.write_table(table)
                     n = table.num_rows
                 else:
-                    rows = list(_rows_one_by_one(block_lines(block), ctx))
+                    rows = list(_rows_one_by_one(parsed, ctx))
                     w.write(rows)
                     n = len(rows)
                 job.read += n
@@ -85,13 +88,58 @@ def convert_blocks(job, src: str | os.PathLike, out: str | os.PathLike, out_form
     return written
 
 
-def _rows_one_by_one(lines: Iterable[tuple[int, bytes]], ctx) -> Iterator[dict]:
-    """The general path for some lines: parse, import as groups, export as group rows."""
-    from gradeset.formats import export_groups, import_rows
-    from gradeset.io.readers import parse_jsonl_lines
+# (line number, raw line, object or None, reject reason or None) for each line of a block
+Parsed = list[tuple[int, bytes, "dict | None", "str | None"]]
 
-    rows = parse_jsonl_lines(lines, str(Path(ctx.source)), ctx.on_reject)  # read_jsonl's spelling of the path
-    return export_groups(import_rows(rows, "group", ctx), "group")
+
+def _around_bad_lines(block, ctx) -> tuple[Any, Parsed]:
+    """For a declined block: the Arrow table of its lines that orjson reads, when the only
+    trouble was lines it rejects (those are then rejected, in line order), else None; and
+    the block's lines as parsed, for the row path.
+
+    One truncated or non-UTF-8 line then costs an orjson pass over its block instead of
+    the row path for all of its rows.
+    """
+    from gradeset.formats.group_table import canonical_group_table
+    from gradeset.io.jsonl_blocks import Block, block_lines, block_table
+    from gradeset.io.readers import parse_jsonl_line
+
+    parsed: Parsed = [(lineno, raw, *parse_jsonl_line(raw)) for lineno, raw in block_lines(block)]
+    if all(reason is None for *_, reason in parsed):
+        return None, parsed  # no bad line: the rows themselves need the row path
+    good = [raw if raw.endswith(b"\n") else raw + b"\n" for _, raw, obj, _ in parsed if obj is not None]
+    table = block_table(Block(block.first_line, b"".join(good), len(good))) if good else None
+    if table is not None:
+        table = canonical_group_table(table)
+    if table is None:
+        return None, parsed
+    for lineno, raw, _, reason in parsed:
+        if reason is not None:
+            _reject_line(ctx, lineno, reason, raw)
+    return table, parsed
+
+
+def _rows_one_by_one(parsed: Parsed, ctx) -> Iterator[dict]:
+    """The general path for a block: rejects in line order, import as groups, export as group rows."""
+    from gradeset.formats import export_groups, import_rows
+
+    return export_groups(import_rows(_replay(parsed, ctx), "group", ctx), "group")
+
+
+def _replay(parsed: Parsed, ctx) -> Iterator[tuple[int, dict]]:
+    """What ``parse_jsonl_lines`` yields and rejects for these lines, from the lines already parsed."""
+    for lineno, raw, obj, reason in parsed:
+        if reason is not None:
+            _reject_line(ctx, lineno, reason, raw)
+        elif obj is not None:
+            yield lineno, obj
+
+
+def _reject_line(ctx, lineno: int, reason: str, raw: bytes) -> None:
+    """A line rejected as ``read_jsonl`` rejects it (the path spelt as it spells it)."""
+    from gradeset.io.readers import _reject
+
+    _reject(ctx.on_reject, str(Path(ctx.source)), lineno, reason, raw.rstrip(b"\r\n"))
 
 
 def _bar(quiet: bool, name: str):
