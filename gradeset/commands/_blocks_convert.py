@@ -4,7 +4,7 @@ The general path builds a dict per row, validates it, and serialises it again fo
 Arrow; for graded groups (16 responses each) that costs several times a plain
 ``pyarrow.json`` + ``write_table`` script. Here each block of lines is parsed by Arrow
 and checked by column (:mod:`gradeset.io.jsonl_blocks`,
-:mod:`gradeset.formats.group_table`). A block that either refuses goes through the
+:mod:`gradeset.formats.group_table`). A block that either of them declines goes through the
 general path's own functions, line by line, so the output, the reject file (file,
 line, reason), the counts and the exit codes are those of the general path.
 """
