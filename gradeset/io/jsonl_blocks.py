@@ -36,14 +36,6 @@ class Block:
     lines: int
 
 
-def _nth_newline_end(data: bytes, n: int) -> int:
-    """Offset just past the n-th newline of data (n >= 1; data holds at least n newlines)."""
-    pos = -1
-    for _ in range(n):
-        pos = data.find(b"\n", pos + 1)
-    return pos + 1
-
-
 def iter_blocks(path: str | os.PathLike, max_lines: int = 4096, chunk_bytes: int = 1 << 22,
                 max_bytes: int = 1 << 26) -> Iterator[Block]:
     """The file as blocks of up to max_lines lines, split exactly where file iteration splits (at ``\\n``).
@@ -52,39 +44,45 @@ def iter_blocks(path: str | os.PathLike, max_lines: int = 4096, chunk_bytes: int
     parsed by Arrow becomes the same row group that the row-by-row path writes. A block
     also ends before max_bytes where a line ends there, so memory stays bounded when rows
     are huge (one line longer than that is still read whole, as file iteration would).
+    Newlines are found with ``find`` as the bytes arrive, each byte looked at once.
     """
     from gradeset.io.readers import _open_binary
 
     with _open_binary(Path(path)) as fh:
-        pending = b""
-        have = 0  # newlines in pending
+        buf = bytearray()
         lineno = 1
         eof = False
-        while pending or not eof:
-            parts = [pending]
-            size = len(pending)
-            while not eof and have < max_lines and (size < max_bytes or have == 0):
-                more = fh.read(chunk_bytes)
-                if not more:
-                    eof = True
+        while True:
+            lines = pos = 0
+            tail = False
+            while lines < max_lines:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    if eof:
+                        tail = len(buf) > pos  # the last line, without a newline
+                        break
+                    if lines and len(buf) >= max_bytes:
+                        break
+                    more = fh.read(chunk_bytes)
+                    if more:
+                        buf += more
+                    else:
+                        eof = True
+                    continue
+                if lines and nl >= max_bytes:
                     break
-                parts.append(more)
-                size += len(more)
-                have += more.count(b"\n")
-            pending = b"".join(parts) if len(parts) > 1 else parts[0]
-            if have >= max_lines or (have and not eof):
-                cut = _nth_newline_end(pending, max_lines) if have >= max_lines else pending.rfind(b"\n") + 1
-                if cut > max_bytes:
-                    cut = pending.rfind(b"\n", 0, max_bytes) + 1 or pending.find(b"\n") + 1
-            else:
-                cut = len(pending)
-            data, pending = pending[:cut], pending[cut:]
-            newlines = data.count(b"\n")
-            have -= newlines
-            n = newlines + (0 if not data or data.endswith(b"\n") else 1)
-            if data:
-                yield Block(lineno, data, n)
-                lineno += n
+                pos = nl + 1
+                lines += 1
+            if tail:
+                pos = len(buf)
+                lines += 1
+            if not lines:
+                return
+            with memoryview(buf) as view:
+                data = view[:pos].tobytes()
+            del buf[:pos]
+            yield Block(lineno, data, lines)
+            lineno += lines
 
 
 def block_lines(block: Block) -> Iterator[tuple[int, bytes]]:
@@ -103,10 +101,11 @@ def block_lines(block: Block) -> Iterator[tuple[int, bytes]]:
 
 def _screen(data: bytes) -> tuple[int, int] | None:
     """``(objects, longest line)`` when every non-blank line is ``{...}`` and not deeply nested, else None."""
-    try:
-        data.decode("utf-8")  # orjson rejects invalid UTF-8; Arrow would only fail later, lazily
-    except UnicodeDecodeError:
-        return None
+    if not data.isascii():
+        try:
+            data.decode("utf-8")  # orjson rejects invalid UTF-8; Arrow would only fail later, lazily
+        except UnicodeDecodeError:
+            return None
     objects = longest = 0
     start = 0
     size = len(data)
@@ -127,7 +126,8 @@ def _screen(data: bytes) -> tuple[int, int] | None:
         if end - start > MAX_OPENERS and data.count(b"{", start, end) + data.count(b"[", start, end) > MAX_OPENERS:
             return None
         objects += 1
-        longest = max(longest, end - start)
+        if end - start > longest:
+            longest = end - start
         start = end + 1
     return (objects, longest) if objects else None
 
