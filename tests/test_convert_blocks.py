@@ -31,8 +31,8 @@ def both_ways(src, tmp_path, capsys, monkeypatch, *extra: str) -> dict:
     """Convert src by blocks and by rows (the reference); what each wrote and said."""
     tables = []
 
-    def spy(table):
-        result = canonical_group_table(table)
+    def spy(table, keys):
+        result = canonical_group_table(table, keys)
         tables.append(result is not None)
         return result
 
@@ -175,7 +175,7 @@ GOOD = b'{"id": "a", "prompt": "p", "answer": "1", "task": "t", "responses": [{"
     b'{"id": "b", "prompt": "p", "responses": [{"text": "x", "metadata": {"model": "m"}}]}',
     b'{"id": "b", "responses": []}',
     b'{"id": "b", "prompt": null, "responses": []}',
-    b'{"id": "b", "prompt": "p"}',
+    b'{"id": "b", "prompt": "p"}',  # responses filled in for one row only: the row path
     b'{"id": "b", "prompt": "p", "responses": null}',
     b'{"id": "b", "prompt": "p", "answer": null, "responses": [{"text": "x", "correct": null, "meta": null}]}',
     b'{"id": null, "prompt": "p", "answer": "2", "responses": []}',
@@ -189,6 +189,29 @@ def test_rows_the_column_checks_must_catch(row, tmp_path, capsys, monkeypatch):
     src.write_bytes(b"\n".join([GOOD, row, GOOD.replace(b'"a"', b'"c"')]) + b"\n")
     assert block_table(Block(1, src.read_bytes(), 3)) is not None
     assert_same(both_ways(src, tmp_path, capsys, monkeypatch, "--from", "group"), same_bytes=True)
+
+
+@pytest.mark.parametrize("rows", [
+    [b'{"prompt": "a"}', b'{"prompt": "b", "answer": 3}'],
+    [b'{"id": "x", "prompt": "a", "responses": null}', b'{"prompt": "b", "responses": null, "answer": "4"}'],
+    [b'{"prompt": "a", "responses": []}', b'{"prompt": "b", "responses": []}'],
+    # the row path adds id (and responses) at the end of each row lacking them: their column
+    # comes right after the first row's keys, before keys that first appear later
+    [b'{"prompt": "a", "responses": []}', b'{"prompt": "b", "responses": [], "extra": 1}'],
+    [b'{"prompt": "a", "responses": []}', b'{"prompt": "b", "responses": [], "extra": 1, "id": "z"}'],
+    [b'{"prompt": "a"}', b'{"prompt": "b", "answer": "3", "id": "z"}'],
+    [b'{"id": null, "prompt": "a", "responses": []}', b'{"prompt": "b", "x": 1, "responses": []}'],
+    [b'\n  \n{"prompt": "a", "responses": []}', b'{"prompt": "b", "responses": [], "extra": 1}'],
+])
+def test_prompt_only_groups_and_appended_keys_by_column(rows, tmp_path, capsys, monkeypatch):
+    src = tmp_path / "prompts.jsonl"
+    src.write_bytes(b"\n".join(rows) + b"\n")
+    r = both_ways(src, tmp_path, capsys, monkeypatch, "--from", "group")
+    assert_same(r, same_bytes=True)
+    assert r["arrow_blocks"] == 1
+    assert all(row["responses"] == [] for row in r["blocks"]["table"].to_pylist())
+    assert r["blocks"]["table"].column_names[:3] == (["prompt", "responses", "id"] if b"null" not in rows[0]
+                                                     else ["id", "prompt", "responses"])
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])

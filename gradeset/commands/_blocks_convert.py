@@ -49,7 +49,7 @@ def convert_blocks(job, src: str | os.PathLike, out: str | os.PathLike, out_form
     """Convert src to out, counting in job; returns the rows written (one per group)."""
     from gradeset.formats import ImportContext
     from gradeset.formats.group_table import canonical_group_table
-    from gradeset.io.jsonl_blocks import block_table, iter_blocks
+    from gradeset.io.jsonl_blocks import block_table, first_keys, iter_blocks
     from gradeset.io.writers import open_writer
 
     ctx = ImportContext(source=str(src), on_reject=job._on_reject,
@@ -61,7 +61,7 @@ def convert_blocks(job, src: str | os.PathLike, out: str | os.PathLike, out_form
             for block in iter_blocks(src, max_lines=w.batch_rows):
                 table = block_table(block)
                 if table is not None:
-                    table = canonical_group_table(table)
+                    table = canonical_group_table(table, first_keys(block.data))
                 if table is None:
                     table, parsed = _around_bad_lines(block, ctx)
                 if table is not None:
@@ -101,16 +101,17 @@ def _around_bad_lines(block, ctx) -> tuple[Any, Parsed]:
     the row path for all of its rows.
     """
     from gradeset.formats.group_table import canonical_group_table
-    from gradeset.io.jsonl_blocks import Block, block_lines, block_table
+    from gradeset.io.jsonl_blocks import Block, block_lines, block_table, first_keys
     from gradeset.io.readers import parse_jsonl_line
 
     parsed: Parsed = [(lineno, raw, *parse_jsonl_line(raw)) for lineno, raw in block_lines(block)]
     if all(reason is None for *_, reason in parsed):
         return None, parsed  # no bad line: the rows themselves need the row path
     good = [raw if raw.endswith(b"\n") else raw + b"\n" for _, raw, obj, _ in parsed if obj is not None]
-    table = block_table(Block(block.first_line, b"".join(good), len(good))) if good else None
+    data = b"".join(good)
+    table = block_table(Block(block.first_line, data, len(good))) if good else None
     if table is not None:
-        table = canonical_group_table(table)
+        table = canonical_group_table(table, first_keys(data))
     if table is None:
         return None, parsed
     for lineno, raw, _, reason in parsed:

@@ -5,7 +5,7 @@
 a table parsed from canonical JSONL this module reaches the same result with column
 types and a few vectorised checks, so convert does not build a Python dict per row.
 It answers None whenever a row could be rejected or changed in a way it does not
-reproduce exactly (a missing ``responses``, a ``metadata`` key, chat prompts, a float
+reproduce exactly (``responses`` null in some rows only, a ``metadata`` key, chat prompts, a float
 answer, a score outside [0, 1], ...): the caller then takes the row-by-row path, which
 stays the one definition of what is valid.
 """
@@ -31,9 +31,12 @@ def _scalar(t) -> bool:
         or pa.types.is_floating(t)
 
 
-def canonical_group_table(table) -> Any:
+def canonical_group_table(table, first_keys: list[str] | None) -> Any:
     """table as importing and exporting it in the group layout would write it, or None.
 
+    ``first_keys`` are the keys of the table's first row as written (Arrow cannot tell a
+    missing key from a null): the row path adds ``responses`` and ``id`` at the end of a
+    row that lacks them, so they come right after the first row's keys in the columns.
     None means "some row needs the row-by-row path" (it may be rejected, or changed in
     a way this function does not reproduce); it never means the rows are bad.
     """
@@ -41,7 +44,7 @@ def canonical_group_table(table) -> Any:
     import pyarrow.compute as pc
 
     names = table.schema.names
-    if len(set(names)) != len(names) or "prompt" not in names or "responses" not in names:
+    if first_keys is None or len(set(names)) != len(names) or "prompt" not in names:
         return None
     prompt = table.column("prompt")
     if not pa.types.is_string(prompt.type) or prompt.null_count:
@@ -49,7 +52,8 @@ def canonical_group_table(table) -> Any:
     for name in _TEXT_FIELDS:
         if name in names and not _is_text_or_null(table.schema.field(name).type):
             return None
-    if not _responses_ok(table.column("responses")):
+    table = _no_responses_as_empty(table, pa)
+    if table is None or not _responses_ok(table.column("responses")):
         return None
     table = _with_ids(table, pa, pc)  # before the golds become text: ids hash the answer as read
     if table is None:
@@ -61,7 +65,26 @@ def canonical_group_table(table) -> Any:
             if text is None:
                 return None
             table = table.set_column(names.index(name), name, text)
-    return table
+    first = [k for k in first_keys if k in names]
+    first += [k for k in ("responses", "id") if k not in first]
+    order = first + [k for k in names if k not in first]
+    return table if order == names else table.select(order)
+
+
+def _no_responses_as_empty(table, pa) -> Any:
+    """``normalize_group`` for prompt-only rows: no ``responses`` (or null in every row) becomes [].
+
+    None where only some rows have null (the row path fills those one by one).
+    """
+    names = table.schema.names
+    if "responses" in names and not pa.types.is_null(table.schema.field("responses").type):
+        return table
+    n = table.num_rows
+    offsets = pa.Array.from_buffers(pa.int32(), n + 1, [None, pa.py_buffer(bytes(4 * (n + 1)))])
+    empty = pa.ListArray.from_arrays(offsets, pa.nulls(0))  # n empty lists, built without pandas
+    if "responses" in names:
+        return table.set_column(names.index("responses"), "responses", empty)
+    return table.append_column("responses", empty)  # put in place with the other added keys below
 
 
 def _responses_ok(col) -> bool:

@@ -200,3 +200,22 @@ def _finite(array) -> bool:
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return _finite(array.flatten())
     return True
+
+
+def first_keys(data: bytes) -> list[str] | None:
+    """The keys of the first object in data, in their order; None if the first line is not one."""
+    import orjson
+
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        line = data[start:end]
+        if line.strip():
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                return None
+            return list(obj) if isinstance(obj, dict) else None
+        start = end + 1
+    return None
