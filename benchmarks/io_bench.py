@@ -287,7 +287,29 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
         err = errf.read().decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])}... failed ({proc.returncode}): {err[-2000:]}")
-    return {"seconds": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "stderr_tail": err[-300:]}
+    return {"seconds": round(wall, 3), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "stderr_tail": err[-300:]}
+
+
+def run_pair(a: list[str], b: list[str], repeats: int, env: dict | None = None) -> tuple[dict, dict]:
+    """a and b run alternately, repeats times each: the medians (wall, CPU) and every run.
+
+    Alternating keeps both under the same load when other jobs share the machine.
+    """
+    runs_a, runs_b = [], []
+    for _ in range(repeats):
+        runs_a.append(run_measured(a, env))
+        runs_b.append(run_measured(b, env))
+
+    def med(runs: list[dict]) -> dict:
+        out = dict(runs[-1])
+        out["seconds"] = round(statistics.median(r["seconds"] for r in runs), 3)
+        out["cpu_seconds"] = round(statistics.median(r["cpu_seconds"] for r in runs), 3)
+        out["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+        out["all_seconds"] = [r["seconds"] for r in runs]
+        return out
+
+    return med(runs_a), med(runs_b)
 
 
 def make_groups(path: Path, n: int, k: int = 16, seed: int = 0) -> None:
@@ -315,7 +337,7 @@ def make_groups(path: Path, n: int, k: int = 16, seed: int = 0) -> None:
         fh.write(b"".join(buf))
 
 
-def bench_convert(n: int, work: Path, baseline_groups: int | None) -> dict:
+def bench_convert(n: int, work: Path, baseline_groups: int | None, repeats: int = 1) -> dict:
     src = work / "groups.jsonl"
     t0 = time.perf_counter()
     make_groups(src, n)
@@ -323,8 +345,11 @@ def bench_convert(n: int, work: Path, baseline_groups: int | None) -> dict:
                     "make_input_seconds": round(time.perf_counter() - t0, 1)}
     env = dict(os.environ, GRADESET_NO_PROGRESS="1")
     gs = [PY, "-m", "gradeset"]
+    (work / "b3.py").write_text(PYARROW_TO_PARQUET)
+    to_parquet, plain = run_pair(gs + ["convert", str(src), str(work / "ours.parquet")],
+                                 [PY, str(work / "b3.py"), str(src), str(work / "pyarrow.parquet")], repeats, env)
     ours = {
-        "jsonl_to_parquet": run_measured(gs + ["convert", str(src), str(work / "ours.parquet")], env),
+        "jsonl_to_parquet": to_parquet,
         "parquet_to_trl_prompt": run_measured(gs + ["convert", str(work / "ours.parquet"), str(work / "ours.prompts.jsonl"),
                                                     "--to", "trl-prompt"], env),
     }
@@ -346,11 +371,17 @@ def bench_convert(n: int, work: Path, baseline_groups: int | None) -> dict:
     }
     result["json_pandas"] = base
     result["json_pandas_groups"] = bn
-    (work / "b3.py").write_text(PYARROW_TO_PARQUET)
-    result["pyarrow"] = {"jsonl_to_parquet": run_measured([PY, str(work / "b3.py"), str(src),
-                                                           str(work / "pyarrow.parquet")])}
+    result["pyarrow"] = {"jsonl_to_parquet": plain}
     result["convert_vs_pyarrow"] = round(ours["jsonl_to_parquet"]["seconds"]
                                          / result["pyarrow"]["jsonl_to_parquet"]["seconds"], 2)
+    result["convert_vs_pyarrow_cpu"] = round(ours["jsonl_to_parquet"]["cpu_seconds"]
+                                             / result["pyarrow"]["jsonl_to_parquet"]["cpu_seconds"], 2)
+    result["convert_repeats"] = repeats
+    import pyarrow.parquet as pq
+
+    a, b = pq.ParquetFile(work / "ours.parquet"), pq.ParquetFile(work / "pyarrow.parquet")
+    result["same_rows_and_schema_as_pyarrow"] = (a.metadata.num_rows == b.metadata.num_rows
+                                                 and a.schema_arrow == b.schema_arrow)
     for stages, count in ((ours, n), (base, bn), (result["pyarrow"], n)):
         for st in stages.values():
             st["groups_per_s"] = round(count / st["seconds"], 1)
@@ -404,14 +435,18 @@ def table(results: dict) -> str:
         lines.append(f"Convert {c['groups']:,} GRPO groups x16 responses ({c['input_bytes'] / 2**20:,.0f} MiB JSONL)"
                      + (f"; json+pandas on {c['json_pandas_groups']:,} groups" if c["json_pandas_groups"] != c["groups"]
                         else ""))
-        lines.append(f"{'tool':<14}{'stage':<24}{'seconds':>10}{'groups/s':>12}{'responses/s':>14}{'peak RSS MiB':>14}")
+        lines.append(f"{'tool':<14}{'stage':<24}{'seconds':>10}{'CPU s':>8}{'groups/s':>12}{'responses/s':>14}"
+                     f"{'peak RSS MiB':>14}")
         for tool in ("gradeset", "json_pandas", "pyarrow"):
             for stage, st in c.get(tool, {}).items():
-                lines.append(f"{tool:<14}{stage:<24}{st['seconds']:>10.2f}{st['groups_per_s']:>12,.0f}"
-                             f"{st['responses_per_s']:>14,.0f}{st['peak_rss_mib']:>14,.0f}")
+                lines.append(f"{tool:<14}{stage:<24}{st['seconds']:>10.2f}{st.get('cpu_seconds', 0):>8.2f}"
+                             f"{st['groups_per_s']:>12,.0f}{st['responses_per_s']:>14,.0f}{st['peak_rss_mib']:>14,.0f}")
         if "convert_vs_pyarrow" in c:
             lines.append(f"gradeset convert (validated, reject file) / plain pyarrow read_json+write_table: "
-                         f"{c['convert_vs_pyarrow']:.2f}x the time")
+                         f"{c['convert_vs_pyarrow']:.2f}x the time"
+                         + (f", {c['convert_vs_pyarrow_cpu']:.2f}x the CPU" if "convert_vs_pyarrow_cpu" in c else "")
+                         + (f" (medians of {c['convert_repeats']} alternating runs)" if c.get("convert_repeats", 1) > 1
+                            else ""))
     s = results.get("synth")
     if s:
         lines.append("")
@@ -431,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-groups", type=int, default=None,
                     help="run json+pandas on only the first N groups (it holds everything in memory)")
     ap.add_argument("--synth-repeats", type=int, default=3)
+    ap.add_argument("--convert-repeats", type=int, default=1,
+                    help="run gradeset convert and the plain pyarrow script alternately this many times (medians)")
     ap.add_argument("--skip-convert", action="store_true")
     ap.add_argument("--skip-synth", action="store_true")
     ap.add_argument("--workdir", help="scratch folder (default: a temp folder, removed afterwards)")
@@ -446,9 +483,12 @@ def main(argv: list[str] | None = None) -> int:
             results["synth"] = bench_synth(work, args.synth_repeats)
             print(table({"synth": results["synth"]}), flush=True)
         if not args.skip_convert:
-            results["convert"] = bench_convert(args.groups, work, args.baseline_groups)
+            results["convert"] = bench_convert(args.groups, work, args.baseline_groups, args.convert_repeats)
+    results["machine"]["load_avg_at_end"] = os.getloadavg()
     print()
     print(table(results))
+    print(f"load average (1, 5, 15 min) at start {results['machine']['load_avg_at_start']}, "
+          f"at end {results['machine']['load_avg_at_end']} on {results['machine']['cpus']} CPUs")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")

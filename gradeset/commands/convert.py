@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gradeset.commands import _blocks_convert
 from gradeset.commands._common import Job, add_quiet, progress, write_rows
 from gradeset.commands._handoff import Handoff
 from gradeset.errors import GradesetError
@@ -60,6 +61,11 @@ def convert(args: argparse.Namespace, name: str = "convert") -> int:
     if getattr(args, "messages", None) is not None:
         opts["messages"] = args.messages
     with Job(args.output, strict=args.strict, name=name) as job:
+        if name == "convert" and _blocks_convert.applies(args.input, args.output, args.out_format, layout.name,
+                                                         args.from_layout):
+            _blocks_convert.convert_blocks(job, args.input, args.output, args.out_format, args.from_layout,
+                                           quiet=getattr(args, "quiet", False), name=name)
+            return 0
         exported = 0
 
         def counted(groups):
@@ -80,8 +86,10 @@ def convert(args: argparse.Namespace, name: str = "convert") -> int:
         seen = Provenance()
         groups = progress(job.groups(args.input, args.from_layout, args.split), desc=name, unit="group",
                           disable=getattr(args, "quiet", False))
+        if name == "export":  # only the export's dataset card reads it; it cost half of a conversion
+            groups = seen.observe(groups)
         handoff = Handoff(layout.name, args.output, args.conversational)
-        rows = export_groups(counted(seen.observe(groups)), layout.name, **opts)
+        rows = export_groups(counted(groups), layout.name, **opts)
         rows_written = write_rows(job, args.output, handoff.watch(guarded(rows)), fmt=args.out_format)
         handoff.finish(job.note)
         if name == "export":  # a dataset card (README.md) beside what an export wrote

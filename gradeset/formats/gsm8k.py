@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from gradeset.formats._util import ExportError, finish, gsm8k_answer, pass_through, responses_of
 from gradeset.formats.registry import ImportContext, Layout, Row, register
 from gradeset.records import group_id, prompt_text, response_text
-from gradeset.verify.extract import last_boxed
 
 
 def _is_gold(ans) -> bool:
@@ -65,7 +64,7 @@ def to_groups(rows: Iterable[Row], ctx: ImportContext) -> Iterator[dict]:
                 extracted += 1
                 g["reference"] = ans
                 ans = value
-            elif key == "solution" and (boxed := last_boxed(ans)) is not None:
+            elif key == "solution" and (boxed := _last_boxed(ans)) is not None:
                 boxed_n += 1
                 g["reference"] = ans
                 ans = boxed
@@ -105,3 +104,11 @@ def from_groups(groups: Iterable[dict], **_) -> Iterator[dict]:
 
 register(Layout("gsm8k", "question/answer (GSM8K '#### 42', seed 002 test, seed 004 traces)", _detect,
                 to_groups, from_groups, aliases=("question-answer", "qa", "seed002-test", "seed004")))
+
+
+def _last_boxed(text: str) -> str | None:
+    """``verify.extract.last_boxed``, imported when first needed: importing the verify package
+    at start-up cost every command ~40 ms (this module is loaded with every layout)."""
+    from gradeset.verify.extract import last_boxed
+
+    return last_boxed(text)

@@ -316,7 +316,7 @@ class Provenance:
             if isinstance(meta, dict):
                 s = {k: meta[k] for k in self.KEYS if meta.get(k) is not None}
                 if s:
-                    key = json.dumps(s, sort_keys=True, default=str)
+                    key = _settings_key(s)
                     if key in self.settings or len(self.settings) < self.limit:
                         self.settings[key] = s
 
@@ -329,6 +329,16 @@ class Provenance:
         if self.responses:
             out["notes"] = [f"{self.responses} responses, {self.graded} graded, {self.correct} correct"]
         return out
+
+
+def _settings_key(settings: dict) -> str | bytes:
+    """A key equal for equal settings; orjson because this runs once per response of every row."""
+    import orjson
+
+    try:
+        return orjson.dumps(settings, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # e.g. an int beyond 64 bits: the slower spelling always works
+        return json.dumps(settings, sort_keys=True, default=str)
 
 
 def verifier_versions(task: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ import csv
 import gzip
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -94,17 +94,26 @@ def parse_jsonl_line(raw: bytes) -> tuple[dict | None, str | None]:
     return obj, None
 
 
+def parse_jsonl_lines(lines: Iterable[tuple[int, bytes]], source: str,
+                      on_reject: RejectFn | None = None) -> Iterator[Row]:
+    """``(line number, raw line)`` -> ``(line number, object)``; bad lines go to on_reject.
+
+    The one row-by-row JSONL path: the streaming reader and convert's block reader (for
+    blocks Arrow may not parse) both use it, so they reject the same lines the same way.
+    """
+    for lineno, raw in lines:
+        obj, reason = parse_jsonl_line(raw)
+        if reason is not None:
+            _reject(on_reject, source, lineno, reason, raw.rstrip(b"\r\n"))
+        elif obj is not None:
+            yield lineno, obj
+
+
 def read_jsonl(path: str | os.PathLike, on_reject: RejectFn | None = None) -> Iterator[Row]:
     """JSON Lines; bad lines (truncated JSON, invalid UTF-8, non-objects) are rejected."""
     p = Path(path)
-    src = str(p)
     with _open_binary(p) as fh:
-        for lineno, raw in enumerate(fh, 1):
-            obj, reason = parse_jsonl_line(raw)
-            if reason is not None:
-                _reject(on_reject, src, lineno, reason, raw.rstrip(b"\r\n"))
-            elif obj is not None:
-                yield lineno, obj
+        yield from parse_jsonl_lines(enumerate(fh, 1), str(p), on_reject)
 
 
 def read_json_array(path: str | os.PathLike, on_reject: RejectFn | None = None) -> Iterator[Row]:

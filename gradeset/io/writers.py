@@ -150,6 +150,18 @@ class _GrowingSchema:
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise GradesetError(f"{self._where()}: rows near {self.count + 1} cannot share one {self._kind} "
                                 f"schema ({exc}); write JSONL instead") from exc
+        self._write_arrow(table)
+
+    def write_table(self, table) -> None:
+        """Rows that are already an Arrow table (convert's block-parsed JSONL), after any rows
+        still pending, so the order of the input is kept; the schema grows as for dict rows."""
+        self._flush()
+        if table.num_rows:
+            self._write_arrow(table)
+
+    def _write_arrow(self, table) -> None:
+        import pyarrow as pa
+
         if self.schema is None:
             self.schema = table.schema
             self._start_part()
