@@ -60,6 +60,9 @@ def main() -> int:
     p.add_argument("--phase2-steps", type=int, default=6000, help="SFT steps of a second phase (0: none)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra TRL setting for the SFT run (e.g. save_strategy=steps, save_steps=500 to keep "
+                        "checkpoints and pick where to stop)")
     p.add_argument("--install", action="store_true", help="copy the result into --target")
     p.add_argument("--target", default=str(TARGET), help="where --install puts the model (default: the package's)")
     args = p.parse_args()
@@ -80,7 +83,7 @@ def main() -> int:
              "--max-steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
              "--seed", str(args.seed), "--max-length", "32", "--logging-steps", "50",
              "--set", "lr_scheduler_type=constant_with_warmup", "--set", "warmup_steps=50",
-             "--set", "dataloader_num_workers=0", "--run-id", "build")
+             "--set", "dataloader_num_workers=0", *[a for kv in args.sets for a in ("--set", kv)], "--run-id", "build")
     if args.phase2_steps:
         # an optional second SFT phase from the first one's weights (fresh optimizer, constant lr,
         # next seed): the shipped model had 2,000 + 6,000 steps.
