@@ -100,14 +100,20 @@ def _run(plan: Plan, *, runner: str, resume: bool, progress: bool, strict: bool,
             if hasattr(st, "show_progress"):
                 st.show_progress = True
     reader = SourceReader(plan, strict=strict, stream=stream)
+    if runner == "ray":  # workers read, process and write; the driver only coordinates
+        from gradeset.run.ray_runner import run_on_ray
+
+        try:
+            read = run_on_ray(engine, plan, reader.rejects, strict=strict, address=address, num_cpus=num_cpus)
+        except BaseException:
+            reader.rejects.close()
+            engine.abort()
+            raise
+        reader.rejects.close()
+        return engine.finish(read, reader.rejects.count, getattr(engine, "stage_reports", None))
     results = None
     try:
-        if runner == "ray":
-            from gradeset.run.ray_runner import ray_prefix
-
-            results = ray_prefix(engine, plan, reader.chunks(), address=address, num_cpus=num_cpus)
-        else:
-            results = local_prefix(engine, plan, reader.chunks())
+        results = local_prefix(engine, plan, reader.chunks())
         engine.consume(results)
     except BaseException:
         if results is not None:
