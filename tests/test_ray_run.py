@@ -167,3 +167,66 @@ def test_ray_run_resumes_after_a_failed_step(tmp_path):
     local = tmp_path / "local" / "out" / "groups"
     assert {f.name: f.read_bytes() for f in out.glob("shard-*.jsonl")} == \
            {f.name: f.read_bytes() for f in local.glob("shard-*.jsonl")}
+
+
+WHOLE_STREAM = [{"verify": {"task": "math"}}, {"dedup": {"method": "exact"}},
+                {"dedup": {"method": "near", "threshold": 0.9}},
+                {"balance": {"bucket_caps": {"mixed": 40, "all-correct": 25}}},
+                {"sample": {"n": 60, "seed": 1}},
+                {"check": {"group_size": 2, "disable": ["near_duplicates"], "json": "out/stage.json"}}]
+
+
+def _no_rows_on_the_driver(monkeypatch):
+    """From here on, this process (the driver) fails if it reads the source, runs a step on
+    rows or writes a shard with rows: the Ray runner must do all of it on workers."""
+    import gradeset.formats
+    from gradeset.check.step import CheckStep
+    from gradeset.io.writers import JsonlWriter
+    from gradeset.shape.balance import BalanceStep
+    from gradeset.shape.dedup import DedupStep
+    from gradeset.shape.select import SampleStep
+    from gradeset.verify.step import VerifyStep
+
+    def refuse(*a, **k):
+        raise AssertionError("rows on the driver")
+
+    monkeypatch.setattr(gradeset.formats, "read_groups", refuse)
+    monkeypatch.setattr(VerifyStep, "__call__", refuse)
+    for cls in (DedupStep, BalanceStep, SampleStep, CheckStep):
+        monkeypatch.setattr(cls, "process", refuse)
+    real_write = JsonlWriter.write
+
+    def write(self, rows):
+        rows = list(rows)
+        if rows:
+            refuse()
+        return real_write(self, rows)
+
+    monkeypatch.setattr(JsonlWriter, "write", write)
+
+
+def test_whole_stream_steps_on_workers_equal_in_process(tmp_path, monkeypatch):
+    """verify -> exact dedup -> near dedup -> balance (caps) -> sample -> check: the Ray run keeps
+    the rows the in-process run keeps, with the same counts and stage report, and the driver
+    process never reads, processes or writes a row."""
+    doc = {"source": {"path": "groups.jsonl"}, "steps": WHOLE_STREAM, "outputs": {"groups": "out/groups"},
+           "run": {"chunk_size": 64}}
+    summaries, rows, stage = {}, {}, {}
+    for runner in ("local", "ray"):
+        (tmp_path / runner).mkdir()
+        shutil.copy(RUN_DATA / "groups.jsonl", tmp_path / runner)
+        (tmp_path / runner / "p.yaml").write_text(yaml.safe_dump(doc))
+        if runner == "ray":
+            _no_rows_on_the_driver(monkeypatch)
+        summaries[runner] = run_pipeline(tmp_path / runner / "p.yaml", runner=runner, progress=False)
+        monkeypatch.undo()
+        rows[runner] = by_id(rows_of(tmp_path / runner / "out" / "groups"))
+        stage[runner] = orjson.loads((tmp_path / runner / "out" / "stage.json").read_bytes())
+    assert rows["ray"] == rows["local"] and 0 < len(rows["local"]) <= 60
+    ls, rs = summaries["local"], summaries["ray"]
+    assert (rs["read"], rs["rejected"], rs["written"]) == (ls["read"], ls["rejected"], ls["written"])
+    assert [(s["step"], s["in"], s["out"], s["rows"]) for s in rs["steps"]] == \
+           [(s["step"], s["in"], s["out"], s["rows"]) for s in ls["steps"]]
+    assert stage["ray"]["stats"] == stage["local"]["stats"] and stage["ray"]["failed"] == stage["local"]["failed"]
+    m = read_manifest(tmp_path / "ray" / "out" / "groups")
+    assert m["complete"] and m["rows"] == len(rows["ray"]) and len(m["shards"]) == rs["shards"]
