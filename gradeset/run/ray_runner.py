@@ -50,6 +50,7 @@ import contextlib
 from typing import Any
 
 from gradeset.errors import require
+from gradeset.run.pipeline import PipelineError
 
 ERROR = "__error__"
 
@@ -96,13 +97,21 @@ class _Prefix:
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         per_stage = max(0.25, cpus - 1.0) / max(1, len(stages))  # leave a CPU for reads and writes
         actor = ray.remote(PrefixStage)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # a pool's actors go round-robin over the nodes (SPREAD alone may pack them on one);
+        # soft, so an actor lost with its node restarts on another and redoes its chunks (a
+        # chunk's prefix is a function of the chunk: redone is the same)
+        nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU"))
         self.pools: list[list[Any]] = []
         for opts, specs in stages:
             size = opts.get("concurrency") or max(1, int(per_stage))
             kw: dict[str, Any] = {"num_cpus": opts.get("num_cpus") or round(per_stage / size, 3)}
             if opts.get("num_gpus"):
                 kw["num_gpus"] = opts["num_gpus"]
-            self.pools.append([actor.options(**kw).remote(specs) for _ in range(size)])
+            kw.update(max_restarts=3, max_task_retries=3)
+            self.pools.append([actor.options(**kw, scheduling_strategy=NodeAffinitySchedulingStrategy(
+                nodes[j % len(nodes)], soft=True) if nodes else "SPREAD").remote(specs) for j in range(size)])
 
     def submit(self, k: int, table) -> tuple[Any, list[Any]]:
         counts = []
@@ -140,7 +149,9 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
         from gradeset.distributed import tasks
 
         prefix = _Prefix(ray, plan) if plan.prefix else None
-        small = {"num_cpus": 0.25}
+        # short I/O tasks take no CPU slot: a slot they waited for could be held by an actor
+        # that only finishes after them (after a node is lost, the actors outnumber the CPUs)
+        small = {"num_cpus": 0}
         reader = ray.remote(tasks.read_chunks).options(num_cpus=0.5, num_returns="streaming")
         write_chunk = ray.remote(tasks.write_chunk).options(**small)
         checkpoint = ray.remote(tasks.checkpoint_chunk).options(num_returns=2, **small)
@@ -197,6 +208,10 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
         if plan.middle:
             _whole_stream(ray, engine, plan, tables, report["chunks"], out, fmt)
         return report["read"]
+    except ray.exceptions.RayError as exc:  # a node or worker lost beyond Ray's retries
+        raise PipelineError(f"the Ray cluster lost work it could not redo ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}). Finished shards are kept: re-run "
+                            "the same command to resume") from None
     finally:
         if prefix is not None:
             prefix.close()
