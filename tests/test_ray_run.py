@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import sys
@@ -230,3 +231,32 @@ def test_whole_stream_steps_on_workers_equal_in_process(tmp_path, monkeypatch):
     assert stage["ray"]["stats"] == stage["local"]["stats"] and stage["ray"]["failed"] == stage["local"]["failed"]
     m = read_manifest(tmp_path / "ray" / "out" / "groups")
     assert m["complete"] and m["rows"] == len(rows["ray"]) and len(m["shards"]) == rs["shards"]
+
+
+def test_bad_source_lines_are_rejected_on_workers_as_in_process(tmp_path):
+    """The source is read on a worker: the same lines are rejected, at the same file:line, and
+    read = rejected + groups; --strict stops at the first bad line on both runners."""
+    from gradeset.io import rejects_path_for
+
+    good = (RUN_DATA / "groups.jsonl").read_bytes().splitlines(keepends=True)[:150]
+    bad = [b"{not json\n", b"[1, 2]\n", b'{"prompt": 3, "responses": "x"}\n', b"\xff\xfe\n"]
+    lines = [line for i, g in enumerate(good) for line in ([g, bad[i % 4]] if i % 37 == 5 else [g])]
+    doc = {"source": {"path": "groups.jsonl"}, "steps": [{"verify": {"task": "math"}}, {"dedup": {"method": "exact"}}],
+           "outputs": {"groups": "out/groups"}, "run": {"chunk_size": 40}}
+    got = {}
+    for runner in ("local", "ray"):
+        (tmp_path / runner).mkdir()
+        (tmp_path / runner / "groups.jsonl").write_bytes(b"".join(lines))
+        (tmp_path / runner / "p.yaml").write_text(yaml.safe_dump(doc))
+        s = run_pipeline(tmp_path / runner / "p.yaml", runner=runner, progress=False, stream=io.StringIO())
+        out = tmp_path / runner / "out" / "groups"
+        rejects = [orjson.loads(line) for line in rejects_path_for(out).read_bytes().splitlines()]
+        got[runner] = (s["read"], s["rejected"], s["written"],
+                       [(Path(r["source"]).name, r["line"], r["reason"], r["raw"]) for r in rejects],
+                       by_id(rows_of(out)))
+        with pytest.raises(GradesetError, match="--strict"):
+            run_pipeline(tmp_path / runner / "p.yaml", runner=runner, progress=False, strict=True, resume=False,
+                         stream=io.StringIO())
+    assert got["ray"] == got["local"]
+    read, rejected, _, rejects, _ = got["ray"]
+    assert rejected == len(rejects) == 4 and read == 150 + rejected
