@@ -260,3 +260,24 @@ def test_bad_source_lines_are_rejected_on_workers_as_in_process(tmp_path):
     assert got["ray"] == got["local"]
     read, rejected, _, rejects, _ = got["ray"]
     assert rejected == len(rejects) == 4 and read == 150 + rejected
+
+
+def test_a_source_error_on_the_reading_worker_is_the_in_process_error(tmp_path):
+    """Every line bad: the worker's reader fails as the in-process one does (its own message,
+    no Ray traceback), and the reject file still holds every bad line."""
+    from gradeset.io import rejects_path_for
+
+    msgs = {}
+    for runner in ("local", "ray"):
+        (tmp_path / runner).mkdir()
+        (tmp_path / runner / "groups.jsonl").write_bytes(b"{bad\n[1]\nnot json\n")
+        (tmp_path / runner / "p.yaml").write_text(yaml.safe_dump(
+            {"source": {"path": "groups.jsonl"}, "steps": [{"verify": {"task": "math"}}],
+             "outputs": {"groups": "out/groups"}}))
+        with pytest.raises(GradesetError) as err:
+            run_pipeline(tmp_path / runner / "p.yaml", runner=runner, progress=False, stream=io.StringIO())
+        rejects = rejects_path_for(tmp_path / runner / "out" / "groups").read_bytes()
+        msgs[runner] = (type(err.value).__name__, str(err.value).replace(str(tmp_path / runner), "X"),
+                        rejects.replace(str(tmp_path / runner).encode(), b"X"))
+    assert msgs["ray"] == msgs["local"] and "no readable record" in msgs["local"][1]
+    assert msgs["ray"][2].count(b"\n") == 3

@@ -67,7 +67,8 @@ def steps_list(specs: list[tuple[int, str, dict]]) -> list[Any]:
 
 def read_chunks(source, chunk_size: int, strict: bool) -> Iterator[Any]:
     """The source's groups as encoded chunk tables, then one last item: the read report
-    ``{"read": n, "rejects": [Reject, ...], "chunks": c}`` (a dict, not a table). The
+    ``{"read": n, "rejects": [Reject, ...], "chunks": c, "error": GradesetError | None}``
+    (a dict, not a table). The
     same reader code as the in-process runner, so rows, ids and rejects are the same;
     with ``strict`` reading stops at the first reject and the driver raises for it."""
     from gradeset.io import batched
@@ -89,14 +90,19 @@ def read_chunks(source, chunk_size: int, strict: bool) -> Iterator[Any]:
             read[0] += 1
             yield g
 
+    from gradeset.errors import GradesetError
+
     chunks = 0
+    error = None
     try:
         for chunk in batched(groups(), chunk_size):
             chunks += 1
             yield _encode(chunk)
     except _Stop:
         pass
-    yield {"read": read[0], "rejects": rejects, "chunks": chunks}
+    except GradesetError as exc:  # e.g. no readable record: raised by the driver after the rejects
+        error = exc
+    yield {"read": read[0], "rejects": rejects, "chunks": chunks, "error": error}
 
 
 # -- the prefix (map steps per chunk, in actors) ---------------------------------------

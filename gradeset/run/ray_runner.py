@@ -49,7 +49,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from gradeset.errors import require
+from gradeset.errors import GradesetError, require
 from gradeset.run.pipeline import PipelineError
 
 ERROR = "__error__"
@@ -199,6 +199,8 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
         report = ray.get(held)
         for r in report["rejects"]:
             rejects.add(r)  # --strict raises here, at the first bad line
+        if report.get("error") is not None:
+            raise report["error"]
         drain(wait_all=True)
         engine.chunks = report["chunks"]
         if prefix is not None:
@@ -208,6 +210,11 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
         if plan.middle:
             _whole_stream(ray, engine, plan, tables, report["chunks"], out, fmt)
         return report["read"]
+    except ray.exceptions.RayTaskError as exc:  # an error in gradeset code on a worker: as in-process
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, GradesetError):
+            raise cause from None
+        raise PipelineError(f"a Ray task failed: {cause if cause is not None else exc}") from None
     except ray.exceptions.RayError as exc:  # a node or worker lost beyond Ray's retries
         raise PipelineError(f"the Ray cluster lost work it could not redo ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else ''}). Finished shards are kept: re-run "
