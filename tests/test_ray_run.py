@@ -281,3 +281,31 @@ def test_a_source_error_on_the_reading_worker_is_the_in_process_error(tmp_path):
                         rejects.replace(str(tmp_path / runner).encode(), b"X"))
     assert msgs["ray"] == msgs["local"] and "no readable record" in msgs["local"][1]
     assert msgs["ray"][2].count(b"\n") == 3
+
+
+def test_ray_run_with_whole_stream_steps_resumes_from_worker_checkpoints(tmp_path):
+    """A prefix step fails at chunk 3: chunks 0-2 are checkpointed by workers; the re-run
+    reloads them (verify does not grade them again), and every shard equals the in-process
+    run's, byte for byte (FirstSeen filters, so each row stays in its chunk's shard)."""
+    flag = tmp_path / "crash.flag"
+    flag.write_text("armed")
+    doc = {"source": {"path": "groups.jsonl"},
+           "steps": [{"verify": {"task": "math"}}, {"runsteps:Crash": {"at": 4, "flag": str(flag)}},
+                     "runsteps:FirstSeen", "runsteps:DropOdd"],
+           "outputs": {"groups": "out/groups"}, "run": {"chunk_size": 50}}
+    for name in ("ray", "local"):
+        (tmp_path / name).mkdir()
+        shutil.copy(RUN_DATA / "groups.jsonl", tmp_path / name)
+        (tmp_path / name / "p.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(GradesetError, match=r"steps\[1\] runsteps:Crash failed on chunk 3"):
+        run_pipeline(tmp_path / "ray" / "p.yaml", runner="ray", progress=False)
+    work = tmp_path / "ray" / "out" / "groups" / ".work" / "prefix"
+    assert len(read_manifest(work)["shards"]) == 3
+    flag.unlink()
+    summary = run_pipeline(tmp_path / "ray" / "p.yaml", runner="ray", progress=False)
+    assert summary["steps"][0]["this_run"]["graded"] == 5 * 50 * 2  # chunks 3-7 only, 2 responses each
+    run_pipeline(tmp_path / "local" / "p.yaml", runner="local", progress=False)
+    out, local = tmp_path / "ray" / "out" / "groups", tmp_path / "local" / "out" / "groups"
+    assert {f.name: f.read_bytes() for f in out.glob("shard-*.jsonl")} == \
+           {f.name: f.read_bytes() for f in local.glob("shard-*.jsonl")}
+    assert read_manifest(out)["complete"] and not work.exists()
