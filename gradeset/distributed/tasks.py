@@ -207,7 +207,7 @@ def stream_step_task(i: int, name: str, params: dict, chunks: int, *tables) -> t
     """A whole-stream step (e.g. a user plugin with ``process``) over every row in one
     worker, fed chunk by chunk in the in-process order, so its output (and which chunk
     each output row belongs to) is what the in-process engine gets. Returns the output
-    table and ``{"stats", "report" (a check step's report), "error"}``."""
+    table and ``{"stats", "report" (a check step's report), "in", "out", "rows", "error"}``."""
     from gradeset.run.accounting import _numeric, step_error
     from gradeset.steps import build_step
 
@@ -235,9 +235,12 @@ def stream_step_task(i: int, name: str, params: dict, chunks: int, *tables) -> t
             out.setdefault(current[0], []).extend(batch)
     except Exception as exc:  # noqa: BLE001 - reported by the driver
         return _encode([]), {"error": str(step_error(i, step, exc))}
+    from gradeset.run.accounting import row_totals
+
     numbered = [r for k in sorted(out) for r in with_ord(k, out[k])]
     report = step.report() if name == "check" and callable(getattr(step, "report", None)) else None
-    return _encode(numbered), {"stats": _numeric(getattr(step, "stats", None)), "report": report}
+    return _encode(numbered), {"stats": _numeric(getattr(step, "stats", None)), "report": report, "in": len(rows),
+                               "out": len(numbered), "rows": row_totals(numbered)}
 
 
 def count_rows(rows: Rows) -> tuple[int, dict]:

@@ -254,7 +254,9 @@ def _chunk(engine, plan, k, table, prefix, pending, tables, write_chunk, checkpo
 
 
 def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, fmt: str) -> None:
-    """The middle steps on the executor, then the tail and the shard writes per chunk."""
+    """The middle steps, then the tail and the shard writes per chunk. Rows stay a list of
+    table references between steps run as single tasks, and become a Ray Data dataset only
+    for a partitioned program or a per-chunk step (each Ray Data job costs the driver CPU)."""
     import ray.data
 
     from gradeset.distributed.ray_exec import RayDataset, RayExecutor
@@ -263,34 +265,53 @@ def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, f
     from gradeset.run.plan import is_stream_step
 
     ex = RayExecutor()
-    ds = RayDataset(ray.data.from_arrow_refs(tables).materialize()) if tables else \
-        ex.dataset([], blocks=1)
+    refs: list[Any] | None = tables
+    ds: Any = None
+
+    def dataset():
+        if ds is not None:
+            return ds
+        return RayDataset(ray.data.from_arrow_refs(refs)) if refs else ex.dataset([], blocks=1)
 
     def counted(d) -> tuple[int, dict]:
         return ex.aggregate(d, count_rows, add_counts, (0, {}))
 
-    n_in, _ = counted(ds)
+    n_in: int | None = None
     engine.stage_reports = {}
     for i in plan.middle:
         spec, step = plan.specs[i], plan.steps[i]
-        if is_stream_step(step):
-            ds, stats, report = _stream_step(ray, ex, ds, i, spec, step, chunks)
-            if report is not None:
-                engine.stage_reports[i] = report
-        else:  # a map step between whole-stream steps: per chunk, as in-process
-            ds = ex.group_reduce(ds, lambda r: str(r[ORD] >> 32), run_per_chunk([(i, spec.name, spec.params)]))
-            ds = RayDataset(ds.ds.materialize())
-            err = ex.aggregate(ds, lambda rows: [r[ERROR] for r in rows if ERROR in r], lambda a, b: a + b, [])
-            if err:
-                raise StepError(f"on a Ray worker: {sorted(err)[0]}")
-            stats = {}
-        n_out, rows = counted(ds)
+        stats: dict = {}
+        if is_stream_step(step) and _program(step) is None:  # one task over every row
+            table, meta = _single_task(ray, refs if refs is not None else ds.ds.to_arrow_refs(), i, spec, chunks)
+            refs, ds = [table], None
+            n_in, n_out, rows, stats = meta["in"], meta["out"], meta["rows"], meta.get("stats") or {}
+            if meta.get("report") is not None:
+                engine.stage_reports[i] = meta["report"]
+        else:
+            d = dataset()
+            if n_in is None:
+                n_in, _ = counted(d)
+            if is_stream_step(step):
+                from gradeset.distributed import programs
+
+                res, stats, report = programs.run_partitioned(step, ex, d)
+                stats = dict(stats or {})
+                if report is not None:
+                    engine.stage_reports[i] = report
+            else:  # a map step between whole-stream steps: per chunk, as in-process
+                res = ex.group_reduce(d, lambda r: str(r[ORD] >> 32), run_per_chunk([(i, spec.name, spec.params)]))
+            refs, ds = None, RayDataset(res.ds.materialize())
+            if not is_stream_step(step):
+                err = ex.aggregate(ds, lambda rows: [r[ERROR] for r in rows if ERROR in r], lambda a, b: a + b, [])
+                if err:
+                    raise StepError(f"on a Ray worker: {sorted(err)[0]}")
+            n_out, rows = counted(ds)
         c = engine.counts[i]
         c.n_in, c.n_out, c.rows = c.n_in + n_in, c.n_out + n_out, add_numbers(dict(c.rows), rows)
         add_numbers(engine.run_stats.setdefault(i, {}), stats)
         n_in = n_out
     done = frozenset(engine.final_done)
-    reports = ex.aggregate(ex.group_reduce(ds, lambda r: str(r[ORD] >> 32),
+    reports = ex.aggregate(ex.group_reduce(dataset(), lambda r: str(r[ORD] >> 32),
                                            tail_and_write(_specs(plan, plan.tail), out, fmt, done)),
                            lambda rs: list(rs), lambda a, b: a + b, [])
     by_chunk = {r["chunk"]: r for r in reports}
@@ -317,27 +338,23 @@ def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, f
         raise StepError(f"on a Ray worker: {errors[0][1]}")
 
 
-def _stream_step(ray, ex, ds, i: int, spec, step, chunks: int):
-    """(dataset, stats, report) of whole-stream step ``i``: its partitioned program when
-    one exists, else one Ray task over every row (never the driver)."""
-    from gradeset.distributed.ray_exec import RayDataset
+def _program(step) -> Any:
+    """The step's partitioned program, or None (none written for it, or the package absent)."""
+    try:
+        from gradeset.distributed import programs
+    except ImportError:
+        return None
+    return programs.program_for(step)
+
+
+def _single_task(ray, refs: list[Any], i: int, spec, chunks: int) -> tuple[Any, dict]:
+    """A whole-stream step without a partitioned program, in one Ray task over every row."""
     from gradeset.distributed.tasks import stream_step_task
     from gradeset.run.accounting import StepError
 
-    program = None
-    with contextlib.suppress(ImportError):
-        from gradeset.distributed import programs
-
-        program = programs.program_for(step)
-    if program is not None:
-        out, stats, report = programs.run_partitioned(step, ex, ds)
-        return RayDataset(out.ds.materialize()), dict(stats or {}), report
     task = ray.remote(stream_step_task).options(num_returns=2, num_cpus=1)
-    table, meta = task.remote(i, spec.name, spec.params, chunks, *ds.ds.to_arrow_refs())
+    table, meta = task.remote(i, spec.name, spec.params, chunks, *refs)
     meta = ray.get(meta)
     if meta.get("error"):
         raise StepError(f"on a Ray worker: {meta['error']}")
-    import ray.data
-
-    return RayDataset(ray.data.from_arrow_refs([table]).materialize()), meta.get("stats") or {}, \
-        meta.get("report")
+    return table, meta
