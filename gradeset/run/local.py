@@ -1,8 +1,9 @@
 """The in-process streaming runner: source chunks through the prefix steps into the engine.
 
 The engine (:mod:`gradeset.run.engine`) owns the output folder and resume; the plan
-(:mod:`gradeset.run.plan`) is the validated pipeline. This module only drives chunks,
-and is where the Ray runner plugs in its own prefix.
+(:mod:`gradeset.run.plan`) is the validated pipeline. This module only drives chunks;
+with ``runner="ray"`` it hands the whole run to :mod:`gradeset.run.ray_runner` (workers
+read, process and write) and keeps only the engine's bookkeeping here.
 """
 
 from __future__ import annotations

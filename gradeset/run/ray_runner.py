@@ -166,17 +166,13 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
             counts = _merged_counts(ray.get(count_refs)) if count_refs else {}
             report = ray.get(report_ref) if report_ref is not None else None
             engine.check_unchanged_before(k)
-            if plan.middle:  # a checkpointed prefix (as Engine.record_prefix)
-                engine.note_chunk_counts(k, "prefix", counts)
-                engine._record_invocation()
-                engine._save_state()
-                if report is not None and engine.ckpt is not None:
-                    engine.ckpt.add_written(report)
-            else:
-                engine.note_chunk_counts(k, "prefix", counts)
-                engine._record_invocation()
-                engine._save_state()
+            engine.note_chunk_counts(k, "prefix", counts)  # counts first: a recorded shard always has them
+            engine._record_invocation()
+            engine._save_state()
+            if not plan.middle:
                 engine.writer.add_written(report)
+            elif report is not None and engine.ckpt is not None:  # a checkpointed prefix
+                engine.ckpt.add_written(report)
 
         def drain(wait_all: bool) -> None:
             while pending:
