@@ -9,6 +9,11 @@ input grows: it holds one chunk at a time.
 
     python benchmarks/pipeline_bench.py                    # 100k, 1M, 4M responses; Ray on 100k
     python benchmarks/pipeline_bench.py --sizes 100k --ray-sizes 100k
+    python benchmarks/pipeline_bench.py --ray-driver 100k,400k --nodes 1,2   # the Ray driver's cost
+
+``--ray-driver`` measures the Ray runner's driver (the ``gradeset run`` process alone,
+separate from the raylets and workers of a ``ray start`` cluster on this machine): its
+peak RSS and CPU seconds as the group count grows, and throughput on one vs two nodes.
 """
 
 from __future__ import annotations
@@ -132,6 +137,165 @@ def run_once(pipeline: Path, runner: str, num_cpus: int | None) -> dict:
     return {"seconds": round(wall, 2), "peak_rss_mb": round(peak[0] / 2**20, 1), "summary": summary}
 
 
+# -- the Ray runner's driver: what it costs as the data grows (issue 18) ------------------
+
+DRIVER_STEPS = """  - verify: {task: math}
+  - dedup: {method: exact}
+  - balance: {bucket_caps: {all-wrong: 1000000}}
+  - check: {group_size: 4, disable: [near_duplicates]}"""
+
+
+def write_driver_pipeline(folder: Path, chunk: int) -> Path:
+    """verify + dedup + balance (capped: a whole-stream step) + a stage check; no exports and no
+    outputs.check, which still stream the written shards through the driver."""
+    p = folder / "pipeline.yaml"
+    p.write_text(f"source: {{path: source.jsonl}}\nsteps:\n{DRIVER_STEPS}\noutputs:\n  groups: out/groups\n"
+                 f"run: {{chunk_size: {chunk}}}\n")
+    return p
+
+
+class LocalCluster:
+    """``nodes`` Ray nodes on this machine (``ray start --block``, each in its own process group,
+    unique port and temp dir), so the benchmark's driver is the ``gradeset`` process alone."""
+
+    def __init__(self, nodes: int, cpus: int):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.tmp = tempfile.mkdtemp(prefix="gsb", dir="/tmp")  # short: Ray's socket paths must fit
+        self.address = f"127.0.0.1:{self.port}"
+        self.env = dict(os.environ, RAY_AUTH_MODE="disabled", PYTHONPATH=str(ROOT))
+        ray_bin = str(Path(sys.executable).with_name("ray"))
+        per = max(1, cpus // nodes)
+        common = ["--num-cpus", str(per), "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+        self.procs = [self._start([ray_bin, "start", "--block", "--head", "--port", str(self.port), "--temp-dir",
+                                   self.tmp, "--include-dashboard", "false", *common])]
+        self._wait(1)
+        for _ in range(nodes - 1):
+            self.procs.append(self._start([ray_bin, "start", "--block", "--address", self.address, *common]))
+        self._wait(nodes)
+
+    def _start(self, cmd: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(cmd, env=self.env, start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    def _wait(self, nodes: int, timeout: float = 120.0) -> None:
+        code = (f"import ray; ray.init(address={self.address!r}, configure_logging=False, log_to_driver=False); "
+                "print(sum(n['Alive'] for n in ray.nodes()))")
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            out = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True)
+            if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(nodes)]:
+                return
+            time.sleep(0.5)  # polling the cluster's node count, with a deadline
+        raise SystemExit(f"Ray cluster did not reach {nodes} nodes")
+
+    def stop(self) -> None:
+        import signal
+
+        for proc in reversed(self.procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run_driver(pipeline: Path, address: str) -> dict:
+    """One ``gradeset run --runner ray --address``; the driver process's own peak RSS and CPU
+    seconds (user + system, not its children), sampled every 0.1 s."""
+    import psutil
+
+    cmd = [sys.executable, "-m", "gradeset", "run", str(pipeline), "--runner", "ray", "--address", address,
+           "--fresh", "-q"]
+    env = dict(os.environ, GRADESET_NO_PROGRESS="1", RAY_DEDUP_LOGS="0", RAY_AUTH_MODE="disabled")
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ps = psutil.Process(proc.pid)
+    peak, cpu = 0, 0.0
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak, cpu
+        while not done.is_set():
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, ps.memory_info().rss)
+                t = ps.cpu_times()
+                cpu = t.user + t.system
+            time.sleep(0.1)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    th.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"ray run failed ({proc.returncode}):\n{err.decode()[-3000:]}")
+    summary = json.loads((pipeline.parent / "out" / "groups" / "run.json").read_text())
+    return {"seconds": round(wall, 2), "driver_peak_rss_mb": round(peak / 2**20, 1),
+            "driver_cpu_s": round(cpu, 2), "written": summary["written"]}
+
+
+def driver_bench(args) -> int:
+    sizes = [parse_size(s) for s in args.ray_driver.split(",") if s.strip()]
+    node_counts = [int(n) for n in args.nodes.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="gradeset-driver-bench-"))
+    results = []
+    try:
+        for nodes in node_counts:
+            cluster = LocalCluster(nodes, args.num_cpus)
+            try:
+                for groups in sizes:
+                    folder = work / f"{label(groups)}-{nodes}"
+                    folder.mkdir()
+                    make_source(folder / "source.jsonl", groups * args.group_size, args.group_size)
+                    r = run_driver(write_driver_pipeline(folder, args.chunk_size), cluster.address)
+                    row = {"groups": groups, "responses": groups * args.group_size, "nodes": nodes, **r,
+                           "groups_per_s": round(groups / r["seconds"])}
+                    results.append(row)
+                    print(f"{label(groups):>5} groups {nodes} node(s) {r['seconds']:>8.1f}s "
+                          f"{row['groups_per_s']:>8,} groups/s driver {r['driver_peak_rss_mb']:>6.0f} MB "
+                          f"{r['driver_cpu_s']:>6.1f} CPU s", file=sys.stderr, flush=True)
+                    shutil.rmtree(folder, ignore_errors=True)
+            finally:
+                cluster.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("| groups | nodes | seconds | groups/s | driver peak RSS (MB) | driver CPU (s) |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {label(r['groups'])} | {r['nodes']} | {r['seconds']:.1f} | {r['groups_per_s']:,} | "
+              f"{r['driver_peak_rss_mb']:.0f} | {r['driver_cpu_s']:.1f} |")
+    growth = {}
+    for nodes in node_counts:
+        rows = sorted((r for r in results if r["nodes"] == nodes), key=lambda r: r["groups"])
+        if len(rows) >= 2:
+            a, b = rows[0], rows[-1]
+            growth[str(nodes)] = {"from": a["groups"], "to": b["groups"],
+                                  "driver_rss_growth_mb": round(b["driver_peak_rss_mb"] - a["driver_peak_rss_mb"], 1),
+                                  "driver_cpu_ratio": round(b["driver_cpu_s"] / max(a["driver_cpu_s"], 1e-9), 2)}
+            print(f"\n{nodes} node(s), {label(a['groups'])} -> {label(b['groups'])} groups: driver RSS "
+                  f"{growth[str(nodes)]['driver_rss_growth_mb']:+.0f} MB (target < 32), driver CPU x"
+                  f"{growth[str(nodes)]['driver_cpu_ratio']} (target <= 1.5 for 4x rows)")
+    out = Path(args.json if args.json != DEFAULT_JSON else str(ROOT / "benchmarks" / "results" /
+                                                                  "pipeline_ray_driver.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "benchmark": "pipeline-ray-driver",
+        "pipeline": "source -> verify(math) -> dedup(exact) -> balance(capped) -> check (stage) -> shards, on Ray",
+        "group_size": args.group_size, "chunk_size": args.chunk_size, "cpus": args.num_cpus,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "results": results, "growth": growth}, indent=2))
+    print(f"\nwrote {out}", file=sys.stderr)
+    return 0
+
+
+DEFAULT_JSON = str(ROOT / "benchmarks" / "results" / "pipeline.json")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100k,1M,4M", help="responses per run, comma separated (in-process)")
@@ -140,12 +304,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-size", type=int, default=2000, help="groups per chunk (= per shard)")
     ap.add_argument("--workers", type=int, default=1, help="verifier worker processes")
     ap.add_argument("--num-cpus", type=int, default=os.cpu_count(), help="CPUs for the local Ray instance")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "pipeline.json"))
+    ap.add_argument("--json", default=DEFAULT_JSON)
+    ap.add_argument("--ray-driver", default="",
+                    help="instead: the Ray runner's driver cost at these group counts (e.g. 100k,400k) with "
+                         "verify+dedup+balance+check, on a local cluster of --nodes nodes")
+    ap.add_argument("--nodes", default="1,2", help="node counts for --ray-driver (CPUs split between them)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--no-dedup", action="store_true",
                     help="leave out exact dedup (whose index grows with the number of distinct prompts), to "
                          "see the runner's own memory")
     args = ap.parse_args(argv)
+    if args.ray_driver:
+        return driver_bench(args)
 
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     ray_sizes = {parse_size(s) for s in args.ray_sizes.split(",") if s.strip()}

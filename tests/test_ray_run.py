@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import sys
@@ -167,3 +168,144 @@ def test_ray_run_resumes_after_a_failed_step(tmp_path):
     local = tmp_path / "local" / "out" / "groups"
     assert {f.name: f.read_bytes() for f in out.glob("shard-*.jsonl")} == \
            {f.name: f.read_bytes() for f in local.glob("shard-*.jsonl")}
+
+
+WHOLE_STREAM = [{"verify": {"task": "math"}}, {"dedup": {"method": "exact"}},
+                {"dedup": {"method": "near", "threshold": 0.9}},
+                {"balance": {"bucket_caps": {"mixed": 40, "all-correct": 25}}},
+                {"sample": {"n": 60, "seed": 1}},
+                {"check": {"group_size": 2, "disable": ["near_duplicates"], "json": "out/stage.json"}}]
+
+
+def _no_rows_on_the_driver(monkeypatch):
+    """From here on, this process (the driver) fails if it reads the source, runs a step on
+    rows or writes a shard with rows: the Ray runner must do all of it on workers."""
+    import gradeset.formats
+    from gradeset.check.step import CheckStep
+    from gradeset.io.writers import JsonlWriter
+    from gradeset.shape.balance import BalanceStep
+    from gradeset.shape.dedup import DedupStep
+    from gradeset.shape.select import SampleStep
+    from gradeset.verify.step import VerifyStep
+
+    def refuse(*a, **k):
+        raise AssertionError("rows on the driver")
+
+    monkeypatch.setattr(gradeset.formats, "read_groups", refuse)
+    monkeypatch.setattr(VerifyStep, "__call__", refuse)
+    for cls in (DedupStep, BalanceStep, SampleStep, CheckStep):
+        monkeypatch.setattr(cls, "process", refuse)
+    real_write = JsonlWriter.write
+
+    def write(self, rows):
+        rows = list(rows)
+        if rows:
+            refuse()
+        return real_write(self, rows)
+
+    monkeypatch.setattr(JsonlWriter, "write", write)
+
+
+def test_whole_stream_steps_on_workers_equal_in_process(tmp_path, monkeypatch):
+    """verify -> exact dedup -> near dedup -> balance (caps) -> sample -> check: the Ray run keeps
+    the rows the in-process run keeps, with the same counts and stage report, and the driver
+    process never reads, processes or writes a row."""
+    doc = {"source": {"path": "groups.jsonl"}, "steps": WHOLE_STREAM, "outputs": {"groups": "out/groups"},
+           "run": {"chunk_size": 64}}
+    summaries, rows, stage = {}, {}, {}
+    for runner in ("local", "ray"):
+        (tmp_path / runner).mkdir()
+        shutil.copy(RUN_DATA / "groups.jsonl", tmp_path / runner)
+        (tmp_path / runner / "p.yaml").write_text(yaml.safe_dump(doc))
+        if runner == "ray":
+            _no_rows_on_the_driver(monkeypatch)
+        summaries[runner] = run_pipeline(tmp_path / runner / "p.yaml", runner=runner, progress=False)
+        monkeypatch.undo()
+        rows[runner] = by_id(rows_of(tmp_path / runner / "out" / "groups"))
+        stage[runner] = orjson.loads((tmp_path / runner / "out" / "stage.json").read_bytes())
+    assert rows["ray"] == rows["local"] and 0 < len(rows["local"]) <= 60
+    ls, rs = summaries["local"], summaries["ray"]
+    assert (rs["read"], rs["rejected"], rs["written"]) == (ls["read"], ls["rejected"], ls["written"])
+    assert [(s["step"], s["in"], s["out"], s["rows"]) for s in rs["steps"]] == \
+           [(s["step"], s["in"], s["out"], s["rows"]) for s in ls["steps"]]
+    assert stage["ray"]["stats"] == stage["local"]["stats"] and stage["ray"]["failed"] == stage["local"]["failed"]
+    m = read_manifest(tmp_path / "ray" / "out" / "groups")
+    assert m["complete"] and m["rows"] == len(rows["ray"]) and len(m["shards"]) == rs["shards"]
+
+
+def test_bad_source_lines_are_rejected_on_workers_as_in_process(tmp_path):
+    """The source is read on a worker: the same lines are rejected, at the same file:line, and
+    read = rejected + groups; --strict stops at the first bad line on both runners."""
+    from gradeset.io import rejects_path_for
+
+    good = (RUN_DATA / "groups.jsonl").read_bytes().splitlines(keepends=True)[:150]
+    bad = [b"{not json\n", b"[1, 2]\n", b'{"prompt": 3, "responses": "x"}\n', b"\xff\xfe\n"]
+    lines = [line for i, g in enumerate(good) for line in ([g, bad[i % 4]] if i % 37 == 5 else [g])]
+    doc = {"source": {"path": "groups.jsonl"}, "steps": [{"verify": {"task": "math"}}, {"dedup": {"method": "exact"}}],
+           "outputs": {"groups": "out/groups"}, "run": {"chunk_size": 40}}
+    got = {}
+    for runner in ("local", "ray"):
+        (tmp_path / runner).mkdir()
+        (tmp_path / runner / "groups.jsonl").write_bytes(b"".join(lines))
+        (tmp_path / runner / "p.yaml").write_text(yaml.safe_dump(doc))
+        s = run_pipeline(tmp_path / runner / "p.yaml", runner=runner, progress=False, stream=io.StringIO())
+        out = tmp_path / runner / "out" / "groups"
+        rejects = [orjson.loads(line) for line in rejects_path_for(out).read_bytes().splitlines()]
+        got[runner] = (s["read"], s["rejected"], s["written"],
+                       [(Path(r["source"]).name, r["line"], r["reason"], r["raw"]) for r in rejects],
+                       by_id(rows_of(out)))
+        with pytest.raises(GradesetError, match="--strict"):
+            run_pipeline(tmp_path / runner / "p.yaml", runner=runner, progress=False, strict=True, resume=False,
+                         stream=io.StringIO())
+    assert got["ray"] == got["local"]
+    read, rejected, _, rejects, _ = got["ray"]
+    assert rejected == len(rejects) == 4 and read == 150 + rejected
+
+
+def test_a_source_error_on_the_reading_worker_is_the_in_process_error(tmp_path):
+    """Every line bad: the worker's reader fails as the in-process one does (its own message,
+    no Ray traceback), and the reject file still holds every bad line."""
+    from gradeset.io import rejects_path_for
+
+    msgs = {}
+    for runner in ("local", "ray"):
+        (tmp_path / runner).mkdir()
+        (tmp_path / runner / "groups.jsonl").write_bytes(b"{bad\n[1]\nnot json\n")
+        (tmp_path / runner / "p.yaml").write_text(yaml.safe_dump(
+            {"source": {"path": "groups.jsonl"}, "steps": [{"verify": {"task": "math"}}],
+             "outputs": {"groups": "out/groups"}}))
+        with pytest.raises(GradesetError) as err:
+            run_pipeline(tmp_path / runner / "p.yaml", runner=runner, progress=False, stream=io.StringIO())
+        rejects = rejects_path_for(tmp_path / runner / "out" / "groups").read_bytes()
+        msgs[runner] = (type(err.value).__name__, str(err.value).replace(str(tmp_path / runner), "X"),
+                        rejects.replace(str(tmp_path / runner).encode(), b"X"))
+    assert msgs["ray"] == msgs["local"] and "no readable record" in msgs["local"][1]
+    assert msgs["ray"][2].count(b"\n") == 3
+
+
+def test_ray_run_with_whole_stream_steps_resumes_from_worker_checkpoints(tmp_path):
+    """A prefix step fails at chunk 3: chunks 0-2 are checkpointed by workers; the re-run
+    reloads them (verify does not grade them again), and every shard equals the in-process
+    run's, byte for byte (FirstSeen filters, so each row stays in its chunk's shard)."""
+    flag = tmp_path / "crash.flag"
+    flag.write_text("armed")
+    doc = {"source": {"path": "groups.jsonl"},
+           "steps": [{"verify": {"task": "math"}}, {"runsteps:Crash": {"at": 4, "flag": str(flag)}},
+                     "runsteps:FirstSeen", "runsteps:DropOdd"],
+           "outputs": {"groups": "out/groups"}, "run": {"chunk_size": 50}}
+    for name in ("ray", "local"):
+        (tmp_path / name).mkdir()
+        shutil.copy(RUN_DATA / "groups.jsonl", tmp_path / name)
+        (tmp_path / name / "p.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(GradesetError, match=r"steps\[1\] runsteps:Crash failed on chunk 3"):
+        run_pipeline(tmp_path / "ray" / "p.yaml", runner="ray", progress=False)
+    work = tmp_path / "ray" / "out" / "groups" / ".work" / "prefix"
+    assert len(read_manifest(work)["shards"]) == 3
+    flag.unlink()
+    summary = run_pipeline(tmp_path / "ray" / "p.yaml", runner="ray", progress=False)
+    assert summary["steps"][0]["this_run"]["graded"] == 5 * 50 * 2  # chunks 3-7 only, 2 responses each
+    run_pipeline(tmp_path / "local" / "p.yaml", runner="local", progress=False)
+    out, local = tmp_path / "ray" / "out" / "groups", tmp_path / "local" / "out" / "groups"
+    assert {f.name: f.read_bytes() for f in out.glob("shard-*.jsonl")} == \
+           {f.name: f.read_bytes() for f in local.glob("shard-*.jsonl")}
+    assert read_manifest(out)["complete"] and not work.exists()

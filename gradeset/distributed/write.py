@@ -71,3 +71,23 @@ def write_partitioned(ex, ds, dest: str, parts: int, key: str = "id") -> list[di
     reports = ex.aggregate(ex.group_reduce(ds, part_of, write), lambda rs: list(rs),
                            lambda a, b: a + b, [])
     return sorted(reports, key=lambda r: r["part"])
+
+
+def write_shard_file(rows: list[dict], folder: str, index: int, shard_format: str) -> dict:
+    """Shard ``index`` of a run's output folder, written by the worker holding its rows with
+    the writer the in-process runner uses (same bytes, temp file + rename), and the report
+    the driver's manifest keeps: ``{"index", "name", "rows", "sha256", "bytes", "schema"}``."""
+    from pathlib import Path
+
+    from gradeset.io.atomic import sha256_file
+    from gradeset.io.shards import schema_of, shard_name
+    from gradeset.io.writers import JsonlWriter, ParquetWriter
+
+    name = shard_name(index, shard_format)
+    target = Path(folder) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer = ParquetWriter(target) if shard_format == "parquet" else JsonlWriter(target)
+    with writer:
+        writer.write(rows)
+    return {"index": index, "name": name, "rows": len(rows), "sha256": sha256_file(target),
+            "bytes": target.stat().st_size, "schema": schema_of(rows)}

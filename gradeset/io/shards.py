@@ -186,6 +186,18 @@ class ShardWriter(Transaction):
         self._next_index = max(self._next_index, index + 1)
         self._save_manifest(complete=False)
 
+    def add_written(self, report: dict) -> None:
+        """Record a shard another process wrote into this folder (a Ray worker), from its
+        report (index, name, rows, sha256, bytes, schema) alone: the rows never come here."""
+        for k, t in (report.get("schema") or {}).items():
+            if k not in self.schema or self.schema[k] == "null":
+                self.schema[k] = t
+        index = int(report["index"])
+        self.shards[index] = {"index": index, "name": report["name"], "rows": report["rows"],
+                              "sha256": report["sha256"], "bytes": report["bytes"]}
+        self._next_index = max(self._next_index, index + 1)
+        self._save_manifest(complete=False)
+
     def _save_manifest(self, complete: bool) -> None:
         manifest = {
             "format": MANIFEST_FORMAT,

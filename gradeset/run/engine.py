@@ -139,7 +139,7 @@ class Engine:
         records would miss or repeat work; per invocation, the job's totals are the sum.
         Steps run by this process report their live counters; the Ray runner's prefix steps
         run on workers, whose per-chunk counts arrive here instead."""
-        remote = set(self.plan.prefix) if self.runner == "ray" else set()
+        remote = set(range(len(self.plan.steps))) if self.runner == "ray" else set()
         self.state.setdefault("invocations", {})[self.invocation] = {
             str(i): dict(self.run_stats.get(i, {})) if i in remote else _numeric(getattr(st, "stats", None))
             for i, st in enumerate(self.plan.steps)}
@@ -250,11 +250,15 @@ class Engine:
             if b:
                 yield b
 
-    def _finish_chunk(self, k: int) -> None:
+    def check_unchanged_before(self, k: int) -> None:
+        """Cheap size/mtime test per chunk; the checksums are compared at the end."""
         changed = [p for p, st in self.start_stats.items() if _stat(p) != st]
-        if changed:  # cheap size/mtime test per chunk; the checksums are compared at the end
+        if changed:
             raise PipelineError(f"input changed during the run: {', '.join(changed)}; stopped before writing "
                                 f"shard {k}. Finished shards hold the old content: re-run with --fresh")
+
+    def _finish_chunk(self, k: int) -> None:
+        self.check_unchanged_before(k)
         rows = self._buffers.pop(k, [])
         if k in self.final_done:
             return
@@ -298,12 +302,13 @@ class Engine:
                                 "one recorded at the start); shards may mix two versions of the data. The run "
                                 "is left incomplete; re-run with --fresh")
 
-    def finish(self, read: int, rejected: int) -> dict:
+    def finish(self, read: int, rejected: int, reports: dict | None = None) -> dict:
+        """The summary; ``reports``: stage check reports computed on Ray workers, by step."""
         if self._bar is not None:
             self._bar.close()
         self.check_inputs_unchanged()
         self.writer.close()
-        stage_checks = write_stage_reports(self.plan)
+        stage_checks = write_stage_reports(self.plan, reports)
         steps = self.step_counts()
         summary = {
             "pipeline": self.plan.path,

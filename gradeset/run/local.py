@@ -1,8 +1,9 @@
 """The in-process streaming runner: source chunks through the prefix steps into the engine.
 
 The engine (:mod:`gradeset.run.engine`) owns the output folder and resume; the plan
-(:mod:`gradeset.run.plan`) is the validated pipeline. This module only drives chunks,
-and is where the Ray runner plugs in its own prefix.
+(:mod:`gradeset.run.plan`) is the validated pipeline. This module only drives chunks;
+with ``runner="ray"`` it hands the whole run to :mod:`gradeset.run.ray_runner` (workers
+read, process and write) and keeps only the engine's bookkeeping here.
 """
 
 from __future__ import annotations
@@ -100,14 +101,20 @@ def _run(plan: Plan, *, runner: str, resume: bool, progress: bool, strict: bool,
             if hasattr(st, "show_progress"):
                 st.show_progress = True
     reader = SourceReader(plan, strict=strict, stream=stream)
+    if runner == "ray":  # workers read, process and write; the driver only coordinates
+        from gradeset.run.ray_runner import run_on_ray
+
+        try:
+            read = run_on_ray(engine, plan, reader.rejects, strict=strict, address=address, num_cpus=num_cpus)
+        except BaseException:
+            reader.rejects.close()
+            engine.abort()
+            raise
+        reader.rejects.close()
+        return engine.finish(read, reader.rejects.count, getattr(engine, "stage_reports", None))
     results = None
     try:
-        if runner == "ray":
-            from gradeset.run.ray_runner import ray_prefix
-
-            results = ray_prefix(engine, plan, reader.chunks(), address=address, num_cpus=num_cpus)
-        else:
-            results = local_prefix(engine, plan, reader.chunks())
+        results = local_prefix(engine, plan, reader.chunks())
         engine.consume(results)
     except BaseException:
         if results is not None:

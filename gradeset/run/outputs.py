@@ -50,13 +50,14 @@ def _export_rows(groups: Iterable[dict], layout: str, **opts) -> Iterator[dict]:
     return export(groups, layout, **opts)
 
 
-def write_stage_reports(plan: Plan) -> list[dict]:
-    """Reports of ``check`` steps inside the pipeline (whole-stream steps: they saw every chunk)."""
+def write_stage_reports(plan: Plan, reports: dict[int, Any] | None = None) -> list[dict]:
+    """Reports of ``check`` steps inside the pipeline (whole-stream steps: they saw every chunk).
+    ``reports`` holds those computed elsewhere (on Ray workers), by step index."""
     out = []
     for i, step in enumerate(plan.steps):
         if plan.specs[i].name != "check" or not callable(getattr(step, "report", None)):
             continue
-        rep = step.report()
+        rep = (reports or {}).get(i) or step.report()
         report, json_path = plan.stage_reports.get(i, (None, None))
         from gradeset.check.api import write_json
         from gradeset.check.report import write_report

@@ -1,110 +1,58 @@
-"""The Ray Data runner: the same step objects, executed with ``Dataset.map_batches``.
+"""The Ray runner: workers read, process and write every row; the driver only coordinates.
 
-Only the runner knows about Ray; steps are built inside Ray actors from their plain
-parameters (``build_step(name, params)``), exactly as the in-process runner builds them.
-The Ray part runs the pipeline's *prefix* (its leading map steps: generate, verify,
-...), which is where the time goes; whole-stream steps (dedup, balance) and everything
-after them run on the driver through the shared :class:`~gradeset.run.local.Engine`, so
-both runners write the same shards and the same exports.
+The driver holds object references and small reports (counts, shard checksums, rejects),
+never rows, so its memory and CPU do not grow with the data. Per run:
 
-Known Ray Data pitfalls, and what this module does about them:
+1. **Read** on a worker: one task runs the same source reader as the in-process runner
+   (same groups, ids, rejects) and yields chunk tables of ``run.chunk_size`` groups into
+   Ray's object store; its last item is the read report (count, rejects) for the driver's
+   reject file.
+2. **Prefix** (the leading map steps: generate, verify...): per chunk, in Ray actors
+   (steps built once per actor), chained stage to stage by reference.
+3. **Whole-stream steps** (dedup, balance, sample, check...): through
+   ``gradeset.distributed.programs.run_partitioned`` on a
+   :class:`~gradeset.distributed.ray_exec.RayExecutor` (hash-partitioned shuffles,
+   mergeable partials). A step with no partitioned program (e.g. a user plugin with
+   ``process``), or every step while that package is absent, runs in **one Ray task**
+   over all rows, fed chunk by chunk as in-process: never on the driver. Map steps
+   between them run per chunk (``group_reduce`` on the chunk).
+4. **Write** on workers: no whole-stream step -> the task after a chunk's prefix writes
+   shard ``k``; otherwise the tail steps and the write run per chunk in a
+   ``group_reduce`` on ``ORD >> 32`` (the chunk the in-process engine puts the row in).
+   Shards use the in-process writers (temp file + rename, deterministic names), so a
+   retried task rewrites the same bytes. The driver records each shard from its report
+   (:meth:`ShardWriter.add_written`) and writes the manifest.
 
-* **Actors taking every CPU deadlock the read tasks.** The actors of all stages share a
-  budget of the cluster's CPUs minus one, with fractional ``num_cpus``.
-* **Row order is not kept.** Every row carries its chunk index ``_chunk``; blocks are
-  consumed with ``preserve_order`` and a row arriving for an earlier chunk is an error,
-  so chunk ``k`` always becomes ``shard-0000k`` whatever the scheduling.
-* **pandas batches leak memory and mangle nested fields.** Batches are ``pyarrow``
-  tables; a group travels as its orjson bytes in a binary column (groups have free-form,
-  mixed-type fields that no fixed Arrow schema holds), decoded with ``to_pylist``.
-* **A failing step loses nothing finished.** An exception in a step is caught in the actor
-  and travels as a row of its chunk, so the driver writes every earlier chunk first and
-  then stops with the step's error; a re-run resumes from there.
-* **Nothing is written twice.** Workers never write files (a retried task would write
-  again); only the driver writes shards, atomically, with the chunk -> shard mapping.
+Resume is exact as before: finished shards (checksum-verified) are skipped; with
+whole-stream steps, each chunk's prefix output is checkpointed by the worker in
+``OUT/.work/prefix`` and reloaded by a worker. Output and checkpoint folders must be
+reachable from every node (one machine, or a shared filesystem).
+
+Still on the driver (streamed from the written shards, flat memory): ``outputs.exports``
+and ``outputs.check`` (they run after the shards exist, as in-process).
+
+Known Ray pitfalls, and what this module does about them:
+
+* **Actors taking every CPU deadlock the other tasks.** Prefix actors share a budget of the
+  cluster's CPUs minus one, with fractional ``num_cpus``; reading and writing tasks ask
+  for fractions of the CPU left over.
+* **Row order is not kept by Ray.** Chunks are numbered by the driver, rows carry ORD,
+  and reports are recorded in chunk order: an error in chunk ``k`` is raised after every
+  earlier chunk is recorded, as in-process.
+* **pandas batches leak memory and mangle nested fields.** Tables are ``pyarrow`` with one
+  binary column of orjson rows (free-form, mixed-type fields fit no fixed schema).
+* **Ray Data's context is process-wide.** This runner does not change it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
 from typing import Any
 
-import orjson
-
-from gradeset.errors import require
+from gradeset.errors import GradesetError, require
 from gradeset.run.pipeline import PipelineError
 
-CHUNK, DATA, STATS = "_chunk", "_json", "_stats"
 ERROR = "__error__"
-
-
-class StageActor:
-    """One Ray actor running consecutive map steps on each chunk's rows."""
-
-    def __init__(self, specs: list[tuple[int, str, dict]]):
-        from gradeset.steps import build_step
-
-        self.indices = [i for i, _, _ in specs]
-        self.steps: dict[int, Any] = {i: build_step(name, params) for i, name, params in specs}
-        for i, name, _ in specs:
-            with contextlib.suppress(AttributeError, TypeError):
-                self.steps[i]._gradeset_name = name
-
-    def __call__(self, table):
-        import pyarrow as pa
-
-        from gradeset.run.local import apply_map_steps
-
-        chunks = table.column(CHUNK).to_pylist()
-        data = table.column(DATA).to_pylist()
-        stats = table.column(STATS).to_pylist()
-        out_c: list[int] = []
-        out_d: list[bytes | None] = []
-        out_s: list[bytes | None] = []
-        steps = [self.steps.get(i) for i in range(max(self.indices) + 1)]
-        i = 0
-        n = len(chunks)
-        while i < n:
-            if data[i] is None:  # a stats row of an earlier stage: pass it on
-                out_c.append(chunks[i])
-                out_d.append(None)
-                out_s.append(stats[i])
-                i += 1
-                continue
-            j = i
-            while j < n and chunks[j] == chunks[i] and data[j] is not None:
-                j += 1
-            rows = [orjson.loads(b) for b in data[i:j]]
-            try:
-                rows, counts = apply_map_steps(steps, self.indices, rows, chunks[i])
-            except Exception as exc:  # noqa: BLE001 - reported in chunk order by the driver
-                rows, counts = [], {ERROR: str(exc)}
-            from gradeset.io.writers import dumps
-
-            for r in rows:
-                out_c.append(chunks[i])
-                out_d.append(dumps(r))
-                out_s.append(None)
-            out_c.append(chunks[i])
-            out_d.append(None)
-            out_s.append(orjson.dumps(counts))
-            i = j
-        return pa.table({CHUNK: pa.array(out_c, pa.int64()), DATA: pa.array(out_d, pa.binary()),
-                         STATS: pa.array(out_s, pa.binary())})
-
-
-def _stages(plan) -> list[tuple[dict, list[tuple[int, str, dict]]]]:
-    """Consecutive prefix steps with the same Ray options share one actor stage."""
-    stages: list[tuple[dict, list[tuple[int, str, dict]]]] = []
-    for i in plan.prefix:
-        spec = plan.specs[i]
-        opts = spec.ray.model_dump(exclude_none=True)
-        if stages and stages[-1][0] == opts:
-            stages[-1][1].append((i, spec.name, spec.params))
-        else:
-            stages.append((opts, [(i, spec.name, spec.params)]))
-    return stages
 
 
 def _init_ray(address: str | None, num_cpus: int | None):
@@ -120,117 +68,289 @@ def _init_ray(address: str | None, num_cpus: int | None):
     return ray, True
 
 
-def _table(k: int, chunk: list[dict]):
-    import pyarrow as pa
+def _stages(plan) -> list[tuple[dict, list[tuple[int, str, dict]]]]:
+    """Consecutive prefix steps with the same Ray options share one actor stage."""
+    stages: list[tuple[dict, list[tuple[int, str, dict]]]] = []
+    for i in plan.prefix:
+        spec = plan.specs[i]
+        opts = spec.ray.model_dump(exclude_none=True)
+        if stages and stages[-1][0] == opts:
+            stages[-1][1].append((i, spec.name, spec.params))
+        else:
+            stages.append((opts, [(i, spec.name, spec.params)]))
+    return stages
 
-    from gradeset.io.writers import dumps
 
-    n = len(chunk)
-    return pa.table({CHUNK: pa.array([k] * n, pa.int64()), DATA: pa.array([dumps(g) for g in chunk], pa.binary()),
-                     STATS: pa.array([None] * n, pa.binary())})
+def _specs(plan, indices: list[int]) -> list[tuple[int, str, dict]]:
+    return [(i, plan.specs[i].name, plan.specs[i].params) for i in indices]
 
 
-def ray_prefix(engine, plan, chunks: Iterable[list[dict]], *, address: str | None = None,
-               num_cpus: int | None = None) -> Iterator[tuple[int, list[dict] | None, int]]:
-    """Prefix outputs ``(chunk, rows | None, source rows)`` in chunk order, computed on Ray."""
-    from gradeset.run.local import local_prefix
+class _Prefix:
+    """Pools of prefix actors, one pool per stage; chunk ``k`` goes to actor ``k mod size``
+    (one actor per stage processes its chunks in order, as in-process)."""
 
-    if not plan.prefix:  # nothing for Ray to do: the whole pipeline is whole-stream steps
-        yield from local_prefix(engine, plan, chunks)
-        return
+    def __init__(self, ray, plan):
+        from gradeset.distributed.tasks import PrefixStage
+
+        self.ray = ray
+        stages = _stages(plan)
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        per_stage = max(0.25, cpus - 1.0) / max(1, len(stages))  # leave a CPU for reads and writes
+        actor = ray.remote(PrefixStage)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # a pool's actors go round-robin over the nodes (SPREAD alone may pack them on one);
+        # soft, so an actor lost with its node restarts on another and redoes its chunks (a
+        # chunk's prefix is a function of the chunk: redone is the same)
+        nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU"))
+        self.pools: list[list[Any]] = []
+        for opts, specs in stages:
+            size = opts.get("concurrency") or max(1, int(per_stage))
+            kw: dict[str, Any] = {"num_cpus": opts.get("num_cpus") or round(per_stage / size, 3)}
+            if opts.get("num_gpus"):
+                kw["num_gpus"] = opts["num_gpus"]
+            kw.update(max_restarts=3, max_task_retries=3)
+            self.pools.append([actor.options(**kw, scheduling_strategy=NodeAffinitySchedulingStrategy(
+                nodes[j % len(nodes)], soft=True) if nodes else "SPREAD").remote(specs) for j in range(size)])
+
+    def submit(self, k: int, table) -> tuple[Any, list[Any]]:
+        counts = []
+        for pool in self.pools:
+            table, c = pool[k % len(pool)].run.options(num_returns=2).remote(k, table)
+            counts.append(c)
+        return table, counts
+
+    def close(self) -> None:
+        for pool in self.pools:
+            for a in pool:
+                with contextlib.suppress(Exception):
+                    self.ray.kill(a)
+        self.pools = []
+
+
+def _merged_counts(parts: list[dict]) -> dict:
+    counts: dict[str, Any] = {}
+    for p in parts:
+        if ERROR in p:
+            from gradeset.run.accounting import StepError
+
+            raise StepError(f"on a Ray worker: {p[ERROR]}")
+        counts.update(p)
+    return counts
+
+
+def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = None,
+               num_cpus: int | None = None) -> int:
+    """Run the pipeline on Ray into ``engine``'s output folder; returns the groups read
+    (rejects go to ``rejects``, the run's RejectLog). ``engine.finish`` writes the rest."""
     ray, started = _init_ray(address or plan.pipeline.run.ray_address, num_cpus or plan.pipeline.run.ray_num_cpus)
+    prefix = None
     try:
-        import ray.data
+        from gradeset.distributed import tasks
 
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        ctx.enable_progress_bars = False
-        import logging
+        prefix = _Prefix(ray, plan) if plan.prefix else None
+        # short I/O tasks take no CPU slot: a slot they waited for could be held by an actor
+        # that only finishes after them (after a node is lost, the actors outnumber the CPUs)
+        small = {"num_cpus": 0}
+        reader = ray.remote(tasks.read_chunks).options(num_cpus=0.5, num_returns="streaming")
+        write_chunk = ray.remote(tasks.write_chunk).options(**small)
+        checkpoint = ray.remote(tasks.checkpoint_chunk).options(num_returns=2, **small)
+        load_ckpt = ray.remote(tasks.load_checkpoint).options(**small)
+        number = ray.remote(tasks.number_chunk).options(**small)
+        out, fmt = str(plan.out), plan.pipeline.outputs.groups.format
+        work = str(engine.work / "prefix")
+        pending: list[tuple[int, list[Any], Any]] = []  # (chunk, count refs, shard/checkpoint report ref)
+        tables: list[Any] = []  # with whole-stream steps: every chunk's numbered rows (refs)
 
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-        order: list[tuple[int, str, int]] = []
-        refs = []
-        for k, chunk in enumerate(chunks):
-            if not engine.needs_prefix(k):
-                order.append((k, "skip", len(chunk)))
-            elif engine.prefix_cached(k):
-                order.append((k, "ckpt", len(chunk)))
-            else:
-                order.append((k, "ray", len(chunk)))
-                refs.append(ray.put(_table(k, chunk)))
-        stream: Iterator[tuple[int, bytes | None, bytes | None]] = iter(())
-        if refs:
-            ds = ray.data.from_arrow_refs(refs)
-            stages = _stages(plan)
-            cpus = float(ray.cluster_resources().get("CPU", 1.0))
-            budget = max(0.25, cpus - 1.0)  # leave a CPU for reads and the driver
-            per_stage = budget / len(stages)
-            for opts, specs in stages:
-                conc = opts.get("concurrency") or max(1, int(per_stage))
-                ncpu = opts.get("num_cpus") or round(per_stage / conc, 3)
-                kw: dict[str, Any] = {"num_cpus": ncpu, "compute": ray.data.ActorPoolStrategy(size=conc)}
-                if opts.get("num_gpus"):
-                    kw["num_gpus"] = opts["num_gpus"]
-                if opts.get("batch_size"):
-                    kw["batch_size"] = opts["batch_size"]
-                else:
-                    kw["batch_size"] = None  # one block = one chunk, as the in-process runner batches
-                ds = ds.map_batches(StageActor, fn_constructor_kwargs={"specs": specs}, batch_format="pyarrow",
-                                    zero_copy_batch=True, **kw)
-            stream = _rows(ds)
-        yield from _merge(engine, plan, order, stream)
+        def record(k: int, count_refs: list[Any], report_ref: Any) -> None:
+            counts = _merged_counts(ray.get(count_refs)) if count_refs else {}
+            report = ray.get(report_ref) if report_ref is not None else None
+            engine.check_unchanged_before(k)
+            engine.note_chunk_counts(k, "prefix", counts)  # counts first: a recorded shard always has them
+            engine._record_invocation()
+            engine._save_state()
+            if not plan.middle:
+                engine.writer.add_written(report)
+            elif report is not None and engine.ckpt is not None:  # a checkpointed prefix
+                engine.ckpt.add_written(report)
+
+        def drain(wait_all: bool) -> None:
+            while pending:
+                k, c, r = pending[0]
+                if not wait_all and r is not None and not ray.wait([r], timeout=0)[0]:
+                    return
+                pending.pop(0)
+                record(k, c, r)
+
+        gen = reader.remote(plan.source, plan.pipeline.run.chunk_size, strict)
+        k = -1
+        held = None
+        for ref in gen:
+            if held is not None:
+                k += 1
+                _chunk(engine, plan, k, held, prefix, pending, tables, write_chunk, checkpoint, load_ckpt,
+                       number, out, fmt, work)
+                drain(wait_all=False)
+            held = ref
+        report = ray.get(held)
+        for r in report["rejects"]:
+            rejects.add(r)  # --strict raises here, at the first bad line
+        if report.get("error") is not None:
+            raise report["error"]
+        drain(wait_all=True)
+        engine.chunks = report["chunks"]
+        if prefix is not None:
+            prefix.close()
+        if engine._bar is not None:
+            engine._bar.update(report["read"] - engine._bar.n)
+        if plan.middle:
+            _whole_stream(ray, engine, plan, tables, report["chunks"], out, fmt)
+        return report["read"]
+    except ray.exceptions.RayTaskError as exc:  # an error in gradeset code on a worker: as in-process
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, GradesetError):
+            raise cause from None
+        raise PipelineError(f"a Ray task failed: {cause if cause is not None else exc}") from None
+    except ray.exceptions.RayError as exc:  # a node or worker lost beyond Ray's retries
+        raise PipelineError(f"the Ray cluster lost work it could not redo ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}). Finished shards are kept: re-run "
+                            "the same command to resume") from None
     finally:
+        if prefix is not None:
+            prefix.close()
         if started:
             ray.shutdown()
 
 
-def _rows(ds) -> Iterator[tuple[int, bytes | None, bytes | None]]:
-    for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        yield from zip(table.column(CHUNK).to_pylist(), table.column(DATA).to_pylist(),
-                       table.column(STATS).to_pylist())
+def _chunk(engine, plan, k, table, prefix, pending, tables, write_chunk, checkpoint, load_ckpt, number,
+           out, fmt, work) -> None:
+    """Submit chunk ``k``'s work (nothing here waits for it)."""
+    engine.chunks = max(engine.chunks, k + 1)
+    if engine._bar is not None:
+        engine._bar.update(plan.pipeline.run.chunk_size)
+    if not engine.needs_prefix(k):
+        engine.skipped_chunks += 1
+        return
+    if engine.prefix_cached(k):
+        from gradeset.io.shards import shard_name
+
+        tables.append(load_ckpt.remote(k, str(engine.ckpt.folder / shard_name(k, "jsonl"))))
+        return
+    counts: list[Any] = []
+    if prefix is not None:
+        table, counts = prefix.submit(k, table)
+    if not plan.middle:
+        pending.append((k, counts, write_chunk.remote(k, table, out, fmt)))
+    elif prefix is not None:
+        numbered, report = checkpoint.remote(k, table, work)
+        tables.append(numbered)
+        pending.append((k, counts, report))
+    else:
+        tables.append(number.remote(k, table))
 
 
-def _add_counts(a: dict | None, b: dict) -> dict:
-    """Counts of one step on one chunk, summed when Ray split the chunk into several batches."""
-    from gradeset.run.accounting import add_numbers
+def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, fmt: str) -> None:
+    """The middle steps, then the tail and the shard writes per chunk. Rows stay a list of
+    table references between steps run as single tasks, and become a Ray Data dataset only
+    for a partitioned program or a per-chunk step (each Ray Data job costs the driver CPU)."""
+    import ray.data
 
-    if a is None:
-        return b
-    return {"in": a.get("in", 0) + b.get("in", 0), "out": a.get("out", 0) + b.get("out", 0),
-            "stats": add_numbers(dict(a.get("stats") or {}), b.get("stats")),
-            "rows": add_numbers(dict(a.get("rows") or {}), b.get("rows"))}
+    from gradeset.distributed.ray_exec import RayDataset, RayExecutor
+    from gradeset.distributed.tasks import ORD, add_counts, count_rows, run_per_chunk, tail_and_write
+    from gradeset.run.accounting import StepError, add_numbers, apply_map_steps
+    from gradeset.run.plan import is_stream_step
 
+    ex = RayExecutor()
+    refs: list[Any] | None = tables
+    ds: Any = None
 
-def _merge(engine, plan, order, stream) -> Iterator[tuple[int, list[dict] | None, int]]:
-    pending = next(stream, None)
-    for k, kind, n in order:
-        if kind == "skip":
-            yield k, None, n
-            continue
-        if kind == "ckpt":
-            yield k, engine.read_checkpoint(k), n
-            continue
-        rows: list[dict] = []
-        counts: dict[str, dict] = {}
-        while pending is not None and pending[0] <= k:
-            c, data, stats = pending
-            if c < k:
-                raise PipelineError(f"Ray returned rows of chunk {c} after chunk {k} (order not preserved)")
-            if data is not None:
-                rows.append(orjson.loads(data))
-            else:
-                st = orjson.loads(stats)
-                if ERROR in st:  # a step raised on a worker: every earlier chunk is written by now
-                    from gradeset.run.local import StepError
+    def dataset():
+        if ds is not None:
+            return ds
+        return RayDataset(ray.data.from_arrow_refs(refs)) if refs else ex.dataset([], blocks=1)
 
-                    raise StepError(f"on a Ray worker: {st[ERROR]}")
-                for i, v in st.items():
-                    counts[i] = _add_counts(counts.get(i), v)
-            pending = next(stream, None)
-        if plan.checkpointed:
-            engine.record_prefix(k, rows, counts)
+    def counted(d) -> tuple[int, dict]:
+        return ex.aggregate(d, count_rows, add_counts, (0, {}))
+
+    n_in: int | None = None
+    engine.stage_reports = {}
+    for i in plan.middle:
+        spec, step = plan.specs[i], plan.steps[i]
+        stats: dict = {}
+        if is_stream_step(step) and _program(step) is None:  # one task over every row
+            table, meta = _single_task(ray, refs if refs is not None else ds.ds.to_arrow_refs(), i, spec, chunks)
+            refs, ds = [table], None
+            n_in, n_out, rows, stats = meta["in"], meta["out"], meta["rows"], meta.get("stats") or {}
+            if meta.get("report") is not None:
+                engine.stage_reports[i] = meta["report"]
         else:
-            engine.note_chunk_counts(k, "prefix", counts)
-        yield k, rows, n
-    if pending is not None:
-        raise PipelineError(f"Ray returned rows for an unknown chunk {pending[0]}")
+            d = dataset()
+            if n_in is None:
+                n_in, _ = counted(d)
+            if is_stream_step(step):
+                from gradeset.distributed import programs
+
+                res, stats, report = programs.run_partitioned(step, ex, d)
+                stats = dict(stats or {})
+                if report is not None:
+                    engine.stage_reports[i] = report
+            else:  # a map step between whole-stream steps: per chunk, as in-process
+                res = ex.group_reduce(d, lambda r: str(r[ORD] >> 32), run_per_chunk([(i, spec.name, spec.params)]))
+            refs, ds = None, RayDataset(res.ds.materialize())
+            if not is_stream_step(step):
+                err = ex.aggregate(ds, lambda rows: [r[ERROR] for r in rows if ERROR in r], lambda a, b: a + b, [])
+                if err:
+                    raise StepError(f"on a Ray worker: {sorted(err)[0]}")
+            n_out, rows = counted(ds)
+        c = engine.counts[i]
+        c.n_in, c.n_out, c.rows = c.n_in + n_in, c.n_out + n_out, add_numbers(dict(c.rows), rows)
+        add_numbers(engine.run_stats.setdefault(i, {}), stats)
+        n_in = n_out
+    done = frozenset(engine.final_done)
+    reports = ex.aggregate(ex.group_reduce(dataset(), lambda r: str(r[ORD] >> 32),
+                                           tail_and_write(_specs(plan, plan.tail), out, fmt, done)),
+                           lambda rs: list(rs), lambda a, b: a + b, [])
+    by_chunk = {r["chunk"]: r for r in reports}
+    errors = sorted((r["chunk"], r["error"]) for r in reports if "error" in r)
+    for k in range(chunks):
+        if k in done:
+            continue
+        r = by_chunk.get(k)
+        if r is not None and "error" in r:
+            break
+        engine.check_unchanged_before(k)
+        if r is None:  # no row of this chunk survived: an empty shard, as in-process
+            _, counts = apply_map_steps(plan.steps, plan.tail, [], k)
+            engine.note_chunk_counts(k, "tail", counts)
+            engine._record_invocation()
+            engine._save_state()
+            engine.writer.write_shard(k, [])
+            continue
+        engine.note_chunk_counts(k, "tail", r["counts"])
+        engine._record_invocation()
+        engine._save_state()
+        engine.writer.add_written(r["report"])
+    if errors:
+        raise StepError(f"on a Ray worker: {errors[0][1]}")
+
+
+def _program(step) -> Any:
+    """The step's partitioned program, or None (none written for it, or the package absent)."""
+    try:
+        from gradeset.distributed import programs
+    except ImportError:
+        return None
+    return programs.program_for(step)
+
+
+def _single_task(ray, refs: list[Any], i: int, spec, chunks: int) -> tuple[Any, dict]:
+    """A whole-stream step without a partitioned program, in one Ray task over every row."""
+    from gradeset.distributed.tasks import stream_step_task
+    from gradeset.run.accounting import StepError
+
+    task = ray.remote(stream_step_task).options(num_returns=2, num_cpus=1)
+    table, meta = task.remote(i, spec.name, spec.params, chunks, *refs)
+    meta = ray.get(meta)
+    if meta.get("error"):
+        raise StepError(f"on a Ray worker: {meta['error']}")
+    return table, meta

@@ -123,3 +123,30 @@ class Hold:
                     fh.write(str(os.getpid()))
                 threading.Event().wait()  # until the test kills this process
         return batch
+
+
+class HoldOnNode:
+    """A pass-through map step that, on the Ray node ``node`` only, creates ``marker`` and
+    waits for ``release`` to exist, so a test can kill that node while a task is inside a
+    step (synchronised on files, not on guessed delays). Elsewhere it does nothing."""
+
+    def __init__(self, node: str = "", marker: str = "", release: str = "", at: int = 1, timeout: float = 120.0):
+        self.node, self.marker, self.release, self.at, self.timeout = node, marker, release, at, timeout
+        self.calls = 0
+
+    def __call__(self, batch):
+        import time
+
+        import ray
+
+        if not (ray.is_initialized() and ray.get_runtime_context().get_node_id() == self.node):
+            return batch
+        self.calls += 1
+        if self.calls == self.at:  # the at-th batch this process sees on that node
+            with open(self.marker, "w", encoding="utf-8") as fh:
+                fh.write(str(os.getpid()))
+            end = time.monotonic() + self.timeout
+            while not os.path.exists(self.release) and time.monotonic() < end:
+                time.sleep(0.05)  # polling for the test's release file, with a deadline
+        return batch
+
