@@ -292,3 +292,23 @@ def test_rows_too_deep_for_orjson_to_write_fail_cleanly_and_rejects_still_land(t
     got: list = []
     ImportContext(source="s", on_reject=got.append).reject(7, "bad prompt", row)
     assert [(r.line, r.reason) for r in got] == [(7, "bad prompt")] and b"too deep" in got[0].raw
+
+
+@pytest.mark.parametrize("wrap", ["list", "dict"])
+def test_a_row_at_the_limit_passes_and_survives_parquet_one_more_level_is_rejected(tmp_path, capsys, wrap):
+    def row(depth: int) -> dict:
+        v: object = "x"
+        for _ in range(depth - 1):  # the row object is the first level
+            v = [v] if wrap == "list" else {"k": v}
+        return {"prompt": "p", "answer": "1", "extra": v}
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(orjson.dumps(row(MAX_DEPTH)) + b"\n" + orjson.dumps(row(MAX_DEPTH + 1)) + b"\n")
+    assert parse_jsonl_line(src.read_bytes().splitlines()[1])[1] is not None
+    pq_out, back = tmp_path / "o.parquet", tmp_path / "back.jsonl"
+    assert main(["convert", str(src), str(pq_out), "-q"]) == 0
+    assert list(rejects(tmp_path / "o.parquet.rejects.jsonl")) == [2]
+    assert main(["convert", str(pq_out), str(back), "-q"]) == 0
+    clean(capsys.readouterr().err)
+    (got,) = [orjson.loads(x) for x in back.read_bytes().splitlines()]
+    assert got["extra"] == row(MAX_DEPTH)["extra"]

@@ -5,12 +5,14 @@ that walks values recursively (validation, shaping, Arrow type checks, ``==`` on
 lists) dies with ``RecursionError`` long before 1024. A row nested deeper than
 :data:`MAX_DEPTH` is therefore rejected where it is read, with its line number and a
 reason, so no later step ever sees it. The limit leaves room for layouts that wrap values
-a few levels deeper (messages, responses) and stays far below every recursion limit.
+a few levels deeper (messages, responses) and stays far below every recursion limit; it is
+also below where pyarrow stops reading back the Arrow schema it stores in a Parquet file
+(about 125 levels), so every row we accept survives a trip through Parquet.
 """
 
 from __future__ import annotations
 
-MAX_DEPTH = 128
+MAX_DEPTH = 100
 
 
 def nesting_depth(value: object, limit: int | None = None) -> int:
