@@ -37,7 +37,10 @@ class ImportContext:
             if isinstance(raw, dict):
                 from gradeset.io.writers import dumps
 
-                raw = dumps(raw)
+                try:
+                    raw = dumps(raw)
+                except GradesetError:  # too deep for orjson to write: keep the reason, say why raw is missing
+                    raw = b'"<row nested too deep to write back; see the input file>"'
             self.on_reject(Reject(self.source, line, reason, raw))
 
     def note(self, message: str) -> None:

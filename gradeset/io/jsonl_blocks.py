@@ -186,19 +186,24 @@ def _depth(t) -> int:
 
 
 def _finite(array) -> bool:
-    """No NaN or infinity anywhere in array (nested lists and structs included)."""
+    """No NaN or infinity anywhere in array (nested lists and structs included), walked with a stack."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(array, pa.ChunkedArray):
-        return all(_finite(c) for c in array.chunks)
-    t = array.type
-    if pa.types.is_floating(t):
-        return len(array) == array.null_count or bool(pc.all(pc.is_finite(array)).as_py() is not False)
-    if pa.types.is_struct(t):
-        return all(_finite(child) for child in array.flatten())
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _finite(array.flatten())
+    stack = [array]
+    while stack:
+        a = stack.pop()
+        if isinstance(a, pa.ChunkedArray):
+            stack.extend(a.chunks)
+            continue
+        t = a.type
+        if pa.types.is_floating(t):
+            if len(a) != a.null_count and pc.all(pc.is_finite(a)).as_py() is False:
+                return False
+        elif pa.types.is_struct(t):
+            stack.extend(a.flatten())
+        elif pa.types.is_list(t) or pa.types.is_large_list(t):
+            stack.append(a.flatten())
     return True
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 from gradeset.errors import InputError
+from gradeset.io.nesting import open_parquet, too_deep, too_deep_reason
 from gradeset.io.rejects import Reject
 
 RejectFn = Callable[[Reject], None]
@@ -91,6 +92,9 @@ def parse_jsonl_line(raw: bytes) -> tuple[dict | None, str | None]:
         return None, reason
     if not isinstance(obj, dict):
         return None, f"expected a JSON object, got {type(obj).__name__}"
+    deep = too_deep(obj)
+    if deep is not None:
+        return None, deep
     return obj, None
 
 
@@ -128,9 +132,21 @@ def read_json_array(path: str | os.PathLike, on_reject: RejectFn | None = None) 
     for i, obj in enumerate(data, 1):
         if not isinstance(obj, dict):
             _reject(on_reject, str(p), i, f"array item {i}: expected an object, got {type(obj).__name__}",
-                    orjson.dumps(obj))
+                    _raw_json(obj))
+            continue
+        deep = too_deep(obj)
+        if deep is not None:
+            _reject(on_reject, str(p), i, f"array item {i}: {deep}", _raw_json(obj))
             continue
         yield i, obj
+
+
+def _raw_json(obj) -> bytes:
+    """obj as JSON for the reject file; a placeholder when orjson cannot write it (too deep)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return b'"<value nested too deep to write back; see the input file>"'
 
 
 def read_json_stream(path: str | os.PathLike, on_reject: RejectFn | None = None) -> Iterator[Row]:
@@ -162,32 +178,42 @@ def read_json_stream(path: str | os.PathLike, on_reject: RejectFn | None = None)
         except json.JSONDecodeError as exc:
             _reject(on_reject, str(p), line, f"invalid JSON: {exc.msg} (line {exc.lineno})", text[pos:])
             return
+        except RecursionError:  # the stdlib decoder recurses once per level
+            _reject(on_reject, str(p), line, too_deep_reason(), text[pos:])
+            return
         if isinstance(obj, dict):
-            yield line, obj
+            deep = too_deep(obj)
+            if deep is not None:
+                _reject(on_reject, str(p), line, deep, text[pos:end])
+            else:
+                yield line, obj
         else:
             _reject(on_reject, str(p), line, f"expected a JSON object, got {type(obj).__name__}",
                     text[pos:end])
         pos = end
 
 
-def _arrow_rows(batches, src: str) -> Iterator[Row]:
+def _arrow_rows(batches, src: str, on_reject: RejectFn | None = None) -> Iterator[Row]:
     n = 0
     for batch in batches:
         for row in batch.to_pylist():
             n += 1
-            yield n, row
+            deep = too_deep(row)
+            if deep is not None:
+                _reject(on_reject, src, n, deep, None)
+            else:
+                yield n, row
 
 
 def read_parquet(path: str | os.PathLike, on_reject: RejectFn | None = None,
                  batch_size: int = 4096) -> Iterator[Row]:
-    import pyarrow.parquet as pq
 
     p = Path(path)
     try:
-        pf = pq.ParquetFile(p)
+        pf = open_parquet(p)
     except Exception as exc:
         raise InputError(str(p), f"not a readable Parquet file: {exc}") from exc
-    yield from _arrow_rows(pf.iter_batches(batch_size=batch_size), str(p))
+    yield from _arrow_rows(pf.iter_batches(batch_size=batch_size), str(p), on_reject)
 
 
 def read_arrow_stream(path: str | os.PathLike, on_reject: RejectFn | None = None) -> Iterator[Row]:
@@ -201,11 +227,12 @@ def read_arrow_stream(path: str | os.PathLike, on_reject: RejectFn | None = None
             reader = pa.ipc.open_stream(source)
         except pa.ArrowInvalid:
             reader = pa.ipc.open_file(source)
-            yield from _arrow_rows((reader.get_batch(i) for i in range(reader.num_record_batches)), str(p))
+            yield from _arrow_rows((reader.get_batch(i) for i in range(reader.num_record_batches)), str(p),
+                                    on_reject)
             return
     except Exception as exc:
         raise InputError(str(p), f"not a readable Arrow file: {exc}") from exc
-    yield from _arrow_rows(reader, str(p))
+    yield from _arrow_rows(reader, str(p), on_reject)
 
 
 def _csv_cell(value: str):
@@ -255,7 +282,12 @@ def read_csv(path: str | os.PathLike, on_reject: RejectFn | None = None) -> Iter
             if len(cells) != width:
                 _reject(on_reject, src, start, f"expected {width} columns, got {len(cells)}", raw_line)
                 continue
-            yield start, {h: _csv_cell(c) for h, c in zip(header, cells)}
+            row = {h: _csv_cell(c) for h, c in zip(header, cells)}
+            deep = too_deep(row)
+            if deep is not None:
+                _reject(on_reject, src, start, deep, raw_line)
+                continue
+            yield start, row
 
 
 def _has_surrogates(s: str) -> bool:

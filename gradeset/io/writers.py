@@ -18,12 +18,19 @@ import orjson
 
 from gradeset.errors import GradesetError
 from gradeset.io.atomic import commit, discard, temp_path
+from gradeset.io.nesting import open_parquet
 
 _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def dumps(row: dict) -> bytes:
-    return orjson.dumps(row, option=_JSON_OPTS, default=_default)
+    """row as one JSON line; a row nested beyond orjson's 254 levels is a GradesetError, not a traceback."""
+    try:
+        return orjson.dumps(row, option=_JSON_OPTS, default=_default)
+    except orjson.JSONEncodeError as exc:
+        if "Recursion limit" in str(exc):
+            raise GradesetError("a row is nested too deeply to write as JSON (over 254 levels)") from None
+        raise
 
 
 def _default(obj):
@@ -267,7 +274,7 @@ class ParquetWriter(_GrowingSchema, Writer):
             return
         with pq.ParquetWriter(self.tmp, self.schema, compression=self.compression) as out:
             for part in self._parts:
-                for batch in pq.ParquetFile(part).iter_batches(batch_size=self.batch_rows):
+                for batch in open_parquet(part).iter_batches(batch_size=self.batch_rows):
                     out.write_table(_conform(pa.Table.from_batches([batch]), self.schema, self.path))
         for part in self._parts:
             discard(part)
@@ -313,33 +320,57 @@ def rows_to_arrow(rows: list[dict]):
         return pa.Table.from_pylist(rows)
 
 
+def _type_children(t) -> list:
+    import pyarrow as pa
+
+    if pa.types.is_struct(t):
+        return [t.field(i).type for i in range(t.num_fields)]
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return [t.value_type]
+    return []
+
+
 def _has_timestamp(schema_or_type) -> bool:
+    """Any timestamp inside; walked with a stack because a row's types nest as deep as its values."""
     import pyarrow as pa
 
     if isinstance(schema_or_type, pa.Schema):
-        return any(_has_timestamp(f.type) for f in schema_or_type)
-    t = schema_or_type
-    if pa.types.is_timestamp(t):
-        return True
-    if pa.types.is_struct(t):
-        return any(_has_timestamp(t.field(i).type) for i in range(t.num_fields))
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _has_timestamp(t.value_type)
+        stack = [f.type for f in schema_or_type]
+    else:
+        stack = [schema_or_type]
+    while stack:
+        t = stack.pop()
+        if pa.types.is_timestamp(t):
+            return True
+        stack.extend(_type_children(t))
     return False
 
 
 def _no_timestamps(t):
+    """t with every timestamp turned back into a string; rebuilt bottom-up with a stack, not recursion."""
     import pyarrow as pa
 
-    if pa.types.is_timestamp(t):
-        return pa.string()
-    if pa.types.is_struct(t):
-        return pa.struct([t.field(i).with_type(_no_timestamps(t.field(i).type)) for i in range(t.num_fields)])
-    if pa.types.is_list(t):
-        return pa.list_(t.value_field.with_type(_no_timestamps(t.value_type)))
-    if pa.types.is_large_list(t):
-        return pa.large_list(t.value_field.with_type(_no_timestamps(t.value_type)))
-    return t
+    todo: list[tuple[object, bool]] = [(t, False)]
+    built: list = []  # finished types, children before their parent, in field order
+    while todo:
+        node, expanded = todo.pop()
+        children = _type_children(node)
+        if children and not expanded:
+            todo.append((node, True))
+            todo.extend((c, False) for c in reversed(children))
+            continue
+        if not children:
+            built.append(pa.string() if pa.types.is_timestamp(node) else node)
+            continue
+        done = built[-len(children):]
+        del built[-len(children):]
+        if pa.types.is_struct(node):
+            built.append(pa.struct([node.field(i).with_type(done[i]) for i in range(node.num_fields)]))
+        elif pa.types.is_list(node):
+            built.append(pa.list_(node.value_field.with_type(done[0])))
+        else:
+            built.append(pa.large_list(node.value_field.with_type(done[0])))
+    return built[0]
 
 
 def _conform(table, schema, path):

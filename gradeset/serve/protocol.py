@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from gradeset.io.nesting import too_deep
 from gradeset.verify.verdict import Verdict
 
 
@@ -39,13 +40,17 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise RequestError(400, "empty body: expected a JSON object")
     try:
-        return orjson.loads(body)  # depth-limited (1024), so no recursion blow-up on hostile nesting
+        data = orjson.loads(body)  # depth-limited (1024), so the parse itself cannot blow the stack
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc):
             raise RequestError(400, "malformed JSON: nested too deeply") from None
         if "UTF-8" in str(exc):
             raise RequestError(400, f"body is not UTF-8 JSON: {exc}") from None
         raise RequestError(400, f"malformed JSON: {exc}") from None
+    # verifiers walk golds recursively (and repr/== recurse in C): keep the readers' limit
+    if too_deep(data) is not None:
+        raise RequestError(400, "malformed JSON: nested too deeply")
+    return data
 
 
 def _string_list(body: dict, key: str, *, required: bool) -> list[str] | None:
