@@ -55,3 +55,16 @@ def skip_unless(available: bool, tool: str, reason: str) -> None:
     if tool.lower() in required_tools():
         pytest.fail(f"{reason}, but GRADESET_REQUIRE lists {tool!r}: the install it relies on failed")
     pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the two-node cluster tests before any test that starts a local Ray session.
+
+    A driver that has run a local Ray session (``ray.init()`` then ``ray.shutdown()``)
+    keeps Ray Data state owned by that dead session; connecting it to a new cluster then
+    fails with ``OwnerDiedError``. Alphabetical order gave the right order by luck until
+    ``test_distributed_programs.py`` grew a Ray test; this makes it explicit.
+    """
+    first = [i for i in items if i.nodeid.startswith("tests/test_ray_cluster.py")]
+    if first:
+        items[:] = first + [i for i in items if i not in first]
