@@ -12,7 +12,7 @@ def register(sub) -> None:
                                    "Re-running the same command resumes: finished shards are not redone.")
     p.add_argument("pipeline", help="pipeline YAML file")
     p.add_argument("--runner", choices=["local", "ray"], default="local",
-                   help="local: in-process streaming (default); ray: Ray Data map_batches (extra 'ray')")
+                   help="local: in-process streaming (default); ray: on a Ray cluster, workers read, process and write (extra 'ray')")
     p.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     p.add_argument("--num-cpus", type=int, help="CPUs for a local Ray instance")
     g = p.add_mutually_exclusive_group()

@@ -1,24 +1,30 @@
-"""The :class:`~gradeset.distributed.executor.Executor` primitives on Ray Data, so a
+"""The :class:`~gradeset.distributed.executor.Executor` primitives on Ray core tasks, so a
 partitioned whole-stream step runs on a cluster without any row passing through the driver.
 
-Rows are free-form, mixed-type dicts that no fixed Arrow schema holds, so a dataset here is
-a Ray Data dataset of one binary column (each row's orjson bytes), the same encoding the
-Ray runner's map stages use. Batches are ``pyarrow`` tables (pandas batches leak memory and
-mangle nested fields).
+Rows are free-form, mixed-type dicts that no fixed Arrow schema holds, so a block is a
+one-column Arrow table (each row's orjson bytes) in Ray's object store, the same encoding
+the Ray runner's map stages use, and a dataset is a list of references to such blocks.
 
-* ``map_batches``: one Ray task per block, decoding, calling ``fn``, encoding.
-* ``group_reduce``: each row gets a partition number (:func:`partition_of` of its key, stable
-  across processes), Ray Data groups by that number (a hash shuffle between workers), and
-  ``num_partitions`` is the executor's (Ray's default of 200 reduce tasks costs seconds
-  on small data); inside a partition rows are grouped by key and sorted by ORD (then arrival) before ``fn``.
-* ``aggregate``: each block's ``partial`` is computed on a worker and travels back pickled;
-  only those small values reach the driver, which merges them.
+* ``map_batches``: one task per block, decoding, calling ``fn``, encoding.
+* ``group_reduce``: the classic two-stage hash shuffle. A split task per block cuts it into
+  ``partitions`` tables by :func:`partition_of` of each row's key (stable across processes);
+  reduce task ``p`` receives piece ``p`` of every block (workers fetch them from each
+  other), groups rows by key, sorts by ORD (then arrival) and calls ``fn``.
+* ``aggregate``: each block's ``partial`` is computed on a worker; only those small values
+  reach the driver, which merges them.
 * ``broadcast``: ``ray.put``; ``resolve``: ``ray.get`` (cached per worker process).
+
+Why Ray core and not Ray Data: Ray Data's streaming executor runs a scheduling loop in the
+driver process that polls for as long as a job runs and does work per block and operator,
+so the driver's CPU grew with the data (2.6x for 4x the rows, measured by
+``benchmarks/pipeline_bench.py --ray-driver``). Here the driver submits a fixed number of
+tasks per block and then blocks in ``ray.get``/``ray.wait``, which costs no CPU; the
+step's functions travel once per operation (``ray.put``), not once per task. Tasks retry
+on worker or node loss and lost blocks are rebuilt from lineage, as Ray Data's are.
 """
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,7 +33,7 @@ import orjson
 from gradeset.distributed.executor import Rows, partition_of, reduce_by_key, split_blocks
 
 A = TypeVar("A")
-DATA, PART, PARTIAL = "_json", "_part", "_partial"
+DATA = "_json"
 
 
 def _decode(table) -> Rows:
@@ -43,39 +49,51 @@ def _encode(rows: Rows):
 
 
 class RayDataset:
-    """A Ray Data dataset of encoded rows (RayExecutor's dataset)."""
+    """A dataset on the cluster: references to encoded blocks (RayExecutor's dataset)."""
 
-    def __init__(self, ds):
-        self.ds = ds
-
-
-def _map_block(fn: Callable[[Rows], Rows]):
-    def run(table):
-        return _encode(fn(_decode(table)))
-    return run
+    def __init__(self, refs: list[Any]):
+        self.refs = list(refs)
 
 
-def _tag_partition(key: Callable[[dict], str | bytes], partitions: int):
-    def run(table):
-        import pyarrow as pa
+# -- what the tasks run (plain functions of blocks) -----------------------------------
 
-        parts = [partition_of(key(r), partitions) for r in _decode(table)]
-        return table.select([DATA]).append_column(PART, pa.array(parts, pa.int64()))
-    return run
+def _map_block(fn: Callable[[Rows], Rows], table):
+    return _encode(fn(_decode(table)))
 
 
-def _reduce_partition(key: Callable[[dict], str | bytes], fn: Callable[[Rows], Rows]):
-    def run(table):
-        return _encode(reduce_by_key(_decode(table), key, fn))
-    return run
+def _split_block(key: Callable[[dict], str | bytes], parts: int, table):
+    """Block ``table`` cut into ``parts`` tables by the hash of each row's key."""
+    import pyarrow as pa
+
+    if parts == 1:
+        return table
+    data = table.column(DATA).to_pylist() if table.num_rows else []
+    pieces: list[list[bytes]] = [[] for _ in range(parts)]
+    for raw in data:
+        pieces[partition_of(key(orjson.loads(raw)), parts)].append(raw)
+    return tuple(pa.table({DATA: pa.array(piece, pa.binary())}) for piece in pieces)
 
 
-def _partial_block(partial: Callable[[Rows], Any]):
-    def run(table):
-        import pyarrow as pa
+def _reduce_part(key: Callable[[dict], str | bytes], fn: Callable[[Rows], Rows], *tables):
+    """One partition: the matching piece of every block, in block order (arrival)."""
+    return _encode(reduce_by_key([r for t in tables for r in _decode(t)], key, fn))
 
-        return pa.table({PARTIAL: pa.array([pickle.dumps(partial(_decode(table)))], pa.binary())})
-    return run
+
+def _partial_block(partial: Callable[[Rows], Any], table) -> Any:
+    return partial(_decode(table))
+
+
+_REMOTE: dict[str, Any] = {}
+
+
+def _remote(fn: Callable, **options: Any) -> Any:
+    """``ray.remote(fn)`` made once per process (defining a remote function costs an export)."""
+    import ray
+
+    name = fn.__name__
+    if name not in _REMOTE:
+        _REMOTE[name] = ray.remote(fn)
+    return _REMOTE[name].options(**options) if options else _REMOTE[name]
 
 
 _RESOLVED: dict[Any, Any] = {}
@@ -95,34 +113,53 @@ class RayExecutor:
     # test / runner edges --------------------------------------------------------
     def dataset(self, rows: Rows, blocks: int | None = None) -> RayDataset:
         """Rows from the driver (tests only: the runner reads sources on workers)."""
-        import ray.data
+        import ray
 
-        tables = [_encode(b) for b in split_blocks(rows, blocks or self.partitions)]
-        return RayDataset(ray.data.from_arrow(tables))
+        return RayDataset([ray.put(_encode(b)) for b in split_blocks(rows, blocks or self.partitions)])
 
     def rows(self, ds: RayDataset) -> Rows:
         """All rows on the driver (tests only)."""
-        return [r for t in ds.ds.iter_batches(batch_format="pyarrow", batch_size=None) for r in _decode(t)]
+        import ray
+
+        return [r for t in ray.get(ds.refs) for r in _decode(t)]
+
+    def materialize(self, ds: RayDataset) -> RayDataset:
+        """Wait until every block exists (a failed task raises here, not later)."""
+        import ray
+
+        if ds.refs:
+            ray.wait(ds.refs, num_returns=len(ds.refs), fetch_local=False)
+        return ds
 
     # Executor protocol --------------------------------------------------------
     def map_batches(self, ds: RayDataset, fn: Callable[[Rows], Rows]) -> RayDataset:
-        return RayDataset(ds.ds.map_batches(_map_block(fn), batch_format="pyarrow", batch_size=None,
-                                            zero_copy_batch=True))
+        import ray
+
+        task, f = _remote(_map_block), ray.put(fn)
+        return RayDataset([task.remote(f, ref) for ref in ds.refs])
 
     def group_reduce(self, ds: RayDataset, key: Callable[[dict], str | bytes],
                      fn: Callable[[Rows], Rows]) -> RayDataset:
-        tagged = ds.ds.map_batches(_tag_partition(key, self.partitions), batch_format="pyarrow",
-                                   batch_size=None, zero_copy_batch=True)
-        reduced = tagged.groupby(PART, num_partitions=self.partitions).map_groups(_reduce_partition(key, fn), batch_format="pyarrow")
-        return RayDataset(reduced)
+        import ray
+
+        parts = self.partitions
+        k, f = ray.put(key), ray.put(fn)
+        split = _remote(_split_block, num_returns=parts)
+        pieces = [split.remote(k, parts, ref) for ref in ds.refs]
+        if parts == 1:
+            pieces = [[p] for p in pieces]
+        reduce = _remote(_reduce_part)
+        return RayDataset([reduce.remote(k, f, *[block[p] for block in pieces]) for p in range(parts)])
 
     def aggregate(self, ds: RayDataset, partial: Callable[[Rows], A], merge: Callable[[A, A], A], empty: A) -> A:
-        parts = ds.ds.map_batches(_partial_block(partial), batch_format="pyarrow", batch_size=None,
-                                  zero_copy_batch=True)
+        import ray
+
+        task, f = _remote(_partial_block), ray.put(partial)
+        pending = [task.remote(f, ref) for ref in ds.refs]
         acc = empty
-        for t in parts.iter_batches(batch_format="pyarrow", batch_size=None):
-            for b in t.column(PARTIAL).to_pylist():
-                acc = merge(acc, pickle.loads(b))  # noqa: S301 - our own workers' partials, not row data
+        for i in range(0, len(pending), 256):  # the driver holds a bounded number of partials
+            for value in ray.get(pending[i:i + 256]):
+                acc = merge(acc, value)
         return acc
 
     def broadcast(self, value: Any) -> Any:

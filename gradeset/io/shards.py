@@ -186,9 +186,11 @@ class ShardWriter(Transaction):
         self._next_index = max(self._next_index, index + 1)
         self._save_manifest(complete=False)
 
-    def add_written(self, report: dict) -> None:
+    def add_written(self, report: dict, *, save: bool = True) -> None:
         """Record a shard another process wrote into this folder (a Ray worker), from its
-        report (index, name, rows, sha256, bytes, schema) alone: the rows never come here."""
+        report (index, name, rows, sha256, bytes, schema) alone: the rows never come here.
+        ``save=False`` defers the manifest to :meth:`save_progress` (a driver recording many
+        shards saves once per interval, not once per shard)."""
         for k, t in (report.get("schema") or {}).items():
             if k not in self.schema or self.schema[k] == "null":
                 self.schema[k] = t
@@ -196,6 +198,11 @@ class ShardWriter(Transaction):
         self.shards[index] = {"index": index, "name": report["name"], "rows": report["rows"],
                               "sha256": report["sha256"], "bytes": report["bytes"]}
         self._next_index = max(self._next_index, index + 1)
+        if save:
+            self._save_manifest(complete=False)
+
+    def save_progress(self) -> None:
+        """The manifest as it stands (not complete): finished shards survive a crash."""
         self._save_manifest(complete=False)
 
     def _save_manifest(self, complete: bool) -> None:

@@ -1,4 +1,4 @@
-"""Runners: YAML pipelines executed in-process (streaming, resumable) or on Ray Data.
+"""Runners: YAML pipelines executed in-process (streaming, resumable) or on a Ray cluster.
 
 ``run_pipeline(path, runner="local"|"ray")`` runs a pipeline file and returns its summary;
 ``prepare(path)`` validates it and builds its steps without running anything. See

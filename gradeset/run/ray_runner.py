@@ -41,7 +41,8 @@ Known Ray pitfalls, and what this module does about them:
   earlier chunk is recorded, as in-process.
 * **pandas batches leak memory and mangle nested fields.** Tables are ``pyarrow`` with one
   binary column of orjson rows (free-form, mixed-type fields fit no fixed schema).
-* **Ray Data's context is process-wide.** This runner does not change it.
+* **Ray Data's streaming executor polls in the driver.** Whole-stream steps use Ray core
+  tasks (:mod:`gradeset.distributed.ray_exec`), so the driver's CPU does not grow with rows.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ ERROR = "__error__"
 
 def _init_ray(address: str | None, num_cpus: int | None):
     ray = require("ray", "ray", "the Ray runner (--runner ray)")
-    require("ray.data", "ray", "the Ray runner (--runner ray)")
     if ray.is_initialized():
         return ray, False
     kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
@@ -128,6 +128,39 @@ class _Prefix:
         self.pools = []
 
 
+class _Progress:
+    """The run state and manifests saved at most every ``interval`` seconds, not per chunk.
+
+    Saving per chunk rewrites files that list every chunk so far, so the driver's cost grew
+    with the square of the chunk count (measured: most of its CPU growth after Ray Data's).
+    A crash loses at most ``interval`` seconds of records; those shards are redone on
+    resume and rewritten with the same bytes, so resume stays exact. The state is saved
+    before the manifests, so a recorded shard always has its counts."""
+
+    def __init__(self, engine, interval: float = 5.0):
+        import time
+
+        self.engine, self.interval, self.clock = engine, interval, time.monotonic
+        self.last = self.clock()
+        self.dirty = False
+
+    def changed(self, *, now: bool = False) -> None:
+        self.dirty = True
+        if now or self.clock() - self.last >= self.interval:
+            self.save()
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        e = self.engine
+        e._record_invocation()
+        e._save_state()
+        e.writer.save_progress()
+        if e.ckpt is not None:
+            e.ckpt.save_progress()
+        self.last, self.dirty = self.clock(), False
+
+
 def _merged_counts(parts: list[dict]) -> dict:
     counts: dict[str, Any] = {}
     for p in parts:
@@ -159,6 +192,7 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
         number = ray.remote(tasks.number_chunk).options(**small)
         out, fmt = str(plan.out), plan.pipeline.outputs.groups.format
         work = str(engine.work / "prefix")
+        progress = _Progress(engine)
         pending: list[tuple[int, list[Any], Any]] = []  # (chunk, count refs, shard/checkpoint report ref)
         tables: list[Any] = []  # with whole-stream steps: every chunk's numbered rows (refs)
 
@@ -166,13 +200,12 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
             counts = _merged_counts(ray.get(count_refs)) if count_refs else {}
             report = ray.get(report_ref) if report_ref is not None else None
             engine.check_unchanged_before(k)
-            engine.note_chunk_counts(k, "prefix", counts)  # counts first: a recorded shard always has them
-            engine._record_invocation()
-            engine._save_state()
+            engine.note_chunk_counts(k, "prefix", counts)
             if not plan.middle:
-                engine.writer.add_written(report)
+                engine.writer.add_written(report, save=False)
             elif report is not None and engine.ckpt is not None:  # a checkpointed prefix
-                engine.ckpt.add_written(report)
+                engine.ckpt.add_written(report, save=False)
+            progress.changed()
 
         def drain(wait_all: bool) -> None:
             while pending:
@@ -185,26 +218,32 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
         gen = reader.remote(plan.source, plan.pipeline.run.chunk_size, strict)
         k = -1
         held = None
-        for ref in gen:
-            if held is not None:
-                k += 1
-                _chunk(engine, plan, k, held, prefix, pending, tables, write_chunk, checkpoint, load_ckpt,
-                       number, out, fmt, work)
-                drain(wait_all=False)
-            held = ref
-        report = ray.get(held)
-        for r in report["rejects"]:
-            rejects.add(r)  # --strict raises here, at the first bad line
-        if report.get("error") is not None:
-            raise report["error"]
-        drain(wait_all=True)
+        try:
+            for ref in gen:
+                if held is not None:
+                    k += 1
+                    _chunk(engine, plan, k, held, prefix, pending, tables, write_chunk, checkpoint, load_ckpt,
+                           number, out, fmt, work)
+                    drain(wait_all=False)
+                held = ref
+            report = ray.get(held)
+            for r in report["rejects"]:
+                rejects.add(r)  # --strict raises here, at the first bad line
+            if report.get("error") is not None:
+                raise report["error"]
+            drain(wait_all=True)
+        finally:
+            progress.save()  # what finished is kept for resume, even when a later chunk failed
         engine.chunks = report["chunks"]
         if prefix is not None:
             prefix.close()
         if engine._bar is not None:
             engine._bar.update(report["read"] - engine._bar.n)
         if plan.middle:
-            _whole_stream(ray, engine, plan, tables, report["chunks"], out, fmt)
+            try:
+                _whole_stream(ray, engine, plan, tables, report["chunks"], out, fmt, progress)
+            finally:
+                progress.save()
         return report["read"]
     except ray.exceptions.RayTaskError as exc:  # an error in gradeset code on a worker: as in-process
         cause = getattr(exc, "cause", None)
@@ -249,25 +288,17 @@ def _chunk(engine, plan, k, table, prefix, pending, tables, write_chunk, checkpo
         tables.append(number.remote(k, table))
 
 
-def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, fmt: str) -> None:
-    """The middle steps, then the tail and the shard writes per chunk. Rows stay a list of
-    table references between steps run as single tasks, and become a Ray Data dataset only
-    for a partitioned program or a per-chunk step (each Ray Data job costs the driver CPU)."""
-    import ray.data
-
+def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, fmt: str, progress: _Progress) -> None:
+    """The middle steps, then the tail and the shard writes per chunk. Rows stay in the
+    object store as a list of block references from step to step; the driver submits
+    tasks and merges small partials (counts, statistics, shard reports)."""
     from gradeset.distributed.ray_exec import RayDataset, RayExecutor
     from gradeset.distributed.tasks import ORD, add_counts, count_rows, run_per_chunk, tail_and_write
     from gradeset.run.accounting import StepError, add_numbers, apply_map_steps
     from gradeset.run.plan import is_stream_step
 
     ex = RayExecutor()
-    refs: list[Any] | None = tables
-    ds: Any = None
-
-    def dataset():
-        if ds is not None:
-            return ds
-        return RayDataset(ray.data.from_arrow_refs(refs)) if refs else ex.dataset([], blocks=1)
+    ds = RayDataset(tables) if tables else ex.dataset([], blocks=1)
 
     def counted(d) -> tuple[int, dict]:
         return ex.aggregate(d, count_rows, add_counts, (0, {}))
@@ -278,25 +309,24 @@ def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, f
         spec, step = plan.specs[i], plan.steps[i]
         stats: dict = {}
         if is_stream_step(step) and _program(step) is None:  # one task over every row
-            table, meta = _single_task(ray, refs if refs is not None else ds.ds.to_arrow_refs(), i, spec, chunks)
-            refs, ds = [table], None
+            table, meta = _single_task(ray, ds.refs, i, spec, chunks)
+            ds = RayDataset([table])
             n_in, n_out, rows, stats = meta["in"], meta["out"], meta["rows"], meta.get("stats") or {}
             if meta.get("report") is not None:
                 engine.stage_reports[i] = meta["report"]
         else:
-            d = dataset()
             if n_in is None:
-                n_in, _ = counted(d)
+                n_in, _ = counted(ds)
             if is_stream_step(step):
                 from gradeset.distributed import programs
 
-                res, stats, report = programs.run_partitioned(step, ex, d)
+                res, stats, report = programs.run_partitioned(step, ex, ds)
                 stats = dict(stats or {})
                 if report is not None:
                     engine.stage_reports[i] = report
             else:  # a map step between whole-stream steps: per chunk, as in-process
-                res = ex.group_reduce(d, lambda r: str(r[ORD] >> 32), run_per_chunk([(i, spec.name, spec.params)]))
-            refs, ds = None, RayDataset(res.ds.materialize())
+                res = ex.group_reduce(ds, lambda r: str(r[ORD] >> 32), run_per_chunk([(i, spec.name, spec.params)]))
+            ds = ex.materialize(res)
             if not is_stream_step(step):
                 err = ex.aggregate(ds, lambda rows: [r[ERROR] for r in rows if ERROR in r], lambda a, b: a + b, [])
                 if err:
@@ -307,7 +337,7 @@ def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, f
         add_numbers(engine.run_stats.setdefault(i, {}), stats)
         n_in = n_out
     done = frozenset(engine.final_done)
-    reports = ex.aggregate(ex.group_reduce(dataset(), lambda r: str(r[ORD] >> 32),
+    reports = ex.aggregate(ex.group_reduce(ds, lambda r: str(r[ORD] >> 32),
                                            tail_and_write(_specs(plan, plan.tail), out, fmt, done)),
                            lambda rs: list(rs), lambda a, b: a + b, [])
     by_chunk = {r["chunk"]: r for r in reports}
@@ -322,14 +352,12 @@ def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, f
         if r is None:  # no row of this chunk survived: an empty shard, as in-process
             _, counts = apply_map_steps(plan.steps, plan.tail, [], k)
             engine.note_chunk_counts(k, "tail", counts)
-            engine._record_invocation()
-            engine._save_state()
-            engine.writer.write_shard(k, [])
+            progress.changed(now=True)  # the counts are saved before the shard is recorded
+            engine.writer.write_shard(k, [])  # saves the manifest (rare: an empty shard)
             continue
         engine.note_chunk_counts(k, "tail", r["counts"])
-        engine._record_invocation()
-        engine._save_state()
-        engine.writer.add_written(r["report"])
+        engine.writer.add_written(r["report"], save=False)
+        progress.changed()
     if errors:
         raise StepError(f"on a Ray worker: {errors[0][1]}")
 
