@@ -181,6 +181,7 @@ def _no_rows_on_the_driver(monkeypatch):
     """From here on, this process (the driver) fails if it reads the source, runs a step on
     rows or writes a shard with rows: the Ray runner must do all of it on workers."""
     import gradeset.formats
+    from gradeset.check.checks import CheckRunner
     from gradeset.check.step import CheckStep
     from gradeset.io.writers import JsonlWriter
     from gradeset.shape.balance import BalanceStep
@@ -193,6 +194,7 @@ def _no_rows_on_the_driver(monkeypatch):
 
     monkeypatch.setattr(gradeset.formats, "read_groups", refuse)
     monkeypatch.setattr(VerifyStep, "__call__", refuse)
+    monkeypatch.setattr(CheckRunner, "add", refuse)  # outputs.check: workers read the shards back
     for cls in (DedupStep, BalanceStep, SampleStep, CheckStep):
         monkeypatch.setattr(cls, "process", refuse)
     real_write = JsonlWriter.write
@@ -210,9 +212,11 @@ def test_whole_stream_steps_on_workers_equal_in_process(tmp_path, monkeypatch):
     """verify -> exact dedup -> near dedup -> balance (caps) -> sample -> check: the Ray run keeps
     the rows the in-process run keeps, with the same counts and stage report, and the driver
     process never reads, processes or writes a row."""
-    doc = {"source": {"path": "groups.jsonl"}, "steps": WHOLE_STREAM, "outputs": {"groups": "out/groups"},
+    doc = {"source": {"path": "groups.jsonl"}, "steps": WHOLE_STREAM,
+           "outputs": {"groups": "out/groups", "check": {"json": "out/check.json", "report": "out/check.html",
+                                                        "examples": 3, "near_duplicate_threshold": 0.5}},
            "run": {"chunk_size": 64}}
-    summaries, rows, stage = {}, {}, {}
+    summaries, rows, stage, final = {}, {}, {}, {}
     for runner in ("local", "ray"):
         (tmp_path / runner).mkdir()
         shutil.copy(RUN_DATA / "groups.jsonl", tmp_path / runner)
@@ -223,12 +227,17 @@ def test_whole_stream_steps_on_workers_equal_in_process(tmp_path, monkeypatch):
         monkeypatch.undo()
         rows[runner] = by_id(rows_of(tmp_path / runner / "out" / "groups"))
         stage[runner] = orjson.loads((tmp_path / runner / "out" / "stage.json").read_bytes())
+        final[runner] = orjson.loads((tmp_path / runner / "out" / "check.json").read_bytes())
     assert rows["ray"] == rows["local"] and 0 < len(rows["local"]) <= 60
     ls, rs = summaries["local"], summaries["ray"]
     assert (rs["read"], rs["rejected"], rs["written"]) == (ls["read"], ls["rejected"], ls["written"])
     assert [(s["step"], s["in"], s["out"], s["rows"]) for s in rs["steps"]] == \
            [(s["step"], s["in"], s["out"], s["rows"]) for s in ls["steps"]]
     assert stage["ray"]["stats"] == stage["local"]["stats"] and stage["ray"]["failed"] == stage["local"]["failed"]
+    # outputs.check, computed by workers over the written shards, is the driver's report
+    for key in ("stats", "failed", "passed", "stages", "checks"):
+        assert final["ray"].get(key) == final["local"].get(key), key
+    assert final["local"]["stats"]["groups"] == len(rows["local"]) and rs["check"]["json"].endswith("check.json")
     m = read_manifest(tmp_path / "ray" / "out" / "groups")
     assert m["complete"] and m["rows"] == len(rows["ray"]) and len(m["shards"]) == rs["shards"]
 

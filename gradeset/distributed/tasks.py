@@ -158,6 +158,14 @@ def load_checkpoint(k: int, path: str):
     return _encode(with_ord(k, [r for _, r in read_jsonl(path)]))
 
 
+def read_shard(k: int, path: str):
+    """A finished shard's rows (JSON Lines or Parquet), numbered as chunk ``k``: a worker
+    reads the output back for ``outputs.check`` so the rows never reach the driver."""
+    from gradeset.io.readers import iter_rows
+
+    return _encode(with_ord(k, [r for _, r in iter_rows(path)]))
+
+
 def number_chunk(k: int, table):
     return _encode(with_ord(k, _decode(table)))
 

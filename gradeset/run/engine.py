@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -97,6 +98,8 @@ class Engine:
                        for s, st in zip(plan.specs, plan.steps)]
         self.rejects = None
         self.read = 0
+        self.stage_reports: dict[int, Any] = {}  # check steps' reports computed on Ray workers
+        self.output_check: Any = None  # outputs.check's report computed on Ray workers
         self.chunks = 0
         self.skipped_chunks = 0
         self.missing_stats = 0
@@ -302,8 +305,9 @@ class Engine:
                                 "one recorded at the start); shards may mix two versions of the data. The run "
                                 "is left incomplete; re-run with --fresh")
 
-    def finish(self, read: int, rejected: int, reports: dict | None = None) -> dict:
-        """The summary; ``reports``: stage check reports computed on Ray workers, by step."""
+    def finish(self, read: int, rejected: int, reports: dict | None = None, output_check: Any = None) -> dict:
+        """The summary; ``reports``: stage check reports computed on Ray workers, by step;
+        ``output_check``: ``outputs.check``'s report computed on Ray workers."""
         if self._bar is not None:
             self._bar.close()
         self.check_inputs_unchanged()
@@ -329,7 +333,7 @@ class Engine:
         if stage_checks:
             summary["stage_checks"] = stage_checks
         summary["exports"] = build_exports(self.plan, self.stream)
-        summary["check"] = run_check(self.plan, summary)
+        summary["check"] = run_check(self.plan, summary, output_check)
         write_bytes_atomic(self.plan.out / SUMMARY, orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         shutil.rmtree(self.work, ignore_errors=True)
         return summary

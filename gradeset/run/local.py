@@ -111,7 +111,7 @@ def _run(plan: Plan, *, runner: str, resume: bool, progress: bool, strict: bool,
             engine.abort()
             raise
         reader.rejects.close()
-        return engine.finish(read, reader.rejects.count, getattr(engine, "stage_reports", None))
+        return engine.finish(read, reader.rejects.count, engine.stage_reports, engine.output_check)
     results = None
     try:
         results = local_prefix(engine, plan, reader.chunks())

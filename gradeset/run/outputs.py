@@ -71,16 +71,13 @@ def write_stage_reports(plan: Plan, reports: dict[int, Any] | None = None) -> li
     return out
 
 
-def run_check(plan: Plan, summary: dict) -> dict | None:
-    """The optional dataset check over the output groups (``gradeset.check``), with the
-    run's per-step counts as the report's stage table."""
+def check_params(plan: Plan) -> dict | None:
+    """``outputs.check``'s settings as the check runner's parameters (options, tokenizer,
+    test prompts, source), or None when there is no check; shared by the in-process check
+    and the partitioned one on Ray workers, so both build the same runner."""
     spec = plan.pipeline.outputs.check
     if spec is None:
         return None
-    try:
-        from gradeset.check.api import check_groups, stage_counts
-    except ImportError as exc:  # pragma: no cover - the check package ships with gradeset
-        raise PipelineError(f"outputs.check: the check package is not available: {exc}") from None
     test_prompts = None
     if spec.test:
         from gradeset.formats import read_groups
@@ -90,15 +87,42 @@ def run_check(plan: Plan, summary: dict) -> dict | None:
     tokenizer = spec.tokenizer
     if tokenizer and (plan.base / tokenizer).exists():
         tokenizer = resolve_path(tokenizer, plan.base)
+    return {**dict(spec.options), "tokenizer": tokenizer, "test_prompts": test_prompts, "source": str(plan.out)}
+
+
+def run_check(plan: Plan, summary: dict, computed: Any = None) -> dict | None:
+    """The optional dataset check over the output groups (``gradeset.check``), with the
+    run's per-step counts as the report's stage table. ``computed``: the report already
+    computed over the shards elsewhere (by Ray workers); only the tables and files are
+    added here."""
+    spec = plan.pipeline.outputs.check
+    if spec is None:
+        return None
+    try:
+        from gradeset.check.api import check_groups, stage_counts, write_json
+        from gradeset.check.report import write_report
+    except ImportError as exc:  # pragma: no cover - the check package ships with gradeset
+        raise PipelineError(f"outputs.check: the check package is not available: {exc}") from None
     stages = [stage_counts("source", counts={"groups": summary["read"] - summary["rejected"]},
                            rejected=summary["rejected"])]
     stages += [stage_counts(s["step"], counts=stage_numbers(s)) for s in summary["steps"]]
     report = resolve_path(spec.report, plan.base) if spec.report else None
     json_path = resolve_path(spec.json_path, plan.base) if spec.json_path else None
     try:
-        rep = check_groups((r for _, r in read_shards(plan.out)), spec.options, tokenizer=tokenizer,
-                           test_prompts=test_prompts, stages=stages, report=report, json_path=json_path,
-                           source=str(plan.out), exports=summary.get("exports"))
+        if computed is None:
+            params = check_params(plan) or {}
+            rep = check_groups((r for _, r in read_shards(plan.out)), spec.options, tokenizer=params["tokenizer"],
+                               test_prompts=params["test_prompts"], stages=stages, report=report,
+                               json_path=json_path, source=params["source"], exports=summary.get("exports"))
+        else:
+            rep = computed
+            rep.stages = stages
+            rep.exports = [{k: e.get(k) for k in ("path", "layout", "kind", "rows")}
+                           for e in summary.get("exports") or []]
+            if json_path:
+                write_json(rep, json_path)
+            if report:
+                write_report(rep, report)
     except GradesetError as exc:
         raise PipelineError(f"{plan.path}: outputs.check: {exc}") from None
     return {"passed": rep.passed, "failed": [r.name for r in rep.failed], "report": report, "json": json_path}

@@ -244,6 +244,7 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
                 _whole_stream(ray, engine, plan, tables, report["chunks"], out, fmt, progress)
             finally:
                 progress.save()
+        engine.output_check = _output_check(ray, engine, plan)
         return report["read"]
     except ray.exceptions.RayTaskError as exc:  # an error in gradeset code on a worker: as in-process
         cause = getattr(exc, "cause", None)
@@ -360,6 +361,30 @@ def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, f
         progress.changed()
     if errors:
         raise StepError(f"on a Ray worker: {errors[0][1]}")
+
+
+def _output_check(ray, engine, plan) -> Any:
+    """``outputs.check``'s report, computed by workers over the written shards (each read by
+    a task, then the partitioned check program); None when there is no check, or when the
+    partitioned programs are unavailable (the driver then checks, streaming the shards)."""
+    from gradeset.run.outputs import check_params
+
+    params = check_params(plan)
+    if params is None:
+        return None
+    try:
+        from gradeset.distributed.programs.check import run_check
+    except ImportError:
+        return None
+    from gradeset.distributed.ray_exec import RayDataset, RayExecutor
+    from gradeset.distributed.tasks import read_shard
+
+    read = ray.remote(read_shard).options(num_cpus=0.5)
+    folder = engine.writer.folder
+    refs = [read.remote(k, str(folder / meta["name"])) for k, meta in sorted(engine.writer.shards.items())]
+    ex = RayExecutor()
+    report, _ = run_check(ex, RayDataset(refs) if refs else ex.dataset([], blocks=1), params)
+    return report
 
 
 def _program(step) -> Any:

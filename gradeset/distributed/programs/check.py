@@ -60,13 +60,13 @@ def build_runner(params: dict, partial_state: bool = False):
     from gradeset.check.checks import CheckRunner
     from gradeset.check.config import CheckConfig
 
-    options = {k: v for k, v in params.items() if k not in ("layout", "tokenizer", "test_prompts")}
+    options = {k: v for k, v in params.items() if k not in ("layout", "tokenizer", "test_prompts", "source")}
     config = CheckConfig.from_dict(options)
     if partial_state:
         config.disable = [*config.disable, "duplicates", "near_duplicates"]
     length_fn, unit = _length_counter(params.get("tokenizer"))
     runner = CheckRunner(config, layout=params.get("layout"), length_fn=length_fn, unit=unit,
-                         test_prompts=params.get("test_prompts"), source="stage")
+                         test_prompts=params.get("test_prompts"), source=params.get("source") or "stage")
     if partial_state:
         runner.stats.partial = True
     return runner
