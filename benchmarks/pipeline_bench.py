@@ -10,10 +10,15 @@ input grows: it holds one chunk at a time.
     python benchmarks/pipeline_bench.py                    # 100k, 1M, 4M responses; Ray on 100k
     python benchmarks/pipeline_bench.py --sizes 100k --ray-sizes 100k
     python benchmarks/pipeline_bench.py --ray-driver 100k,400k --nodes 1,2   # the Ray driver's cost
+    python benchmarks/pipeline_bench.py --ray-driver 100k,400k --convert 100k  # + conversion vs pyarrow
 
 ``--ray-driver`` measures the Ray runner's driver (the ``gradeset run`` process alone,
 separate from the raylets and workers of a ``ray start`` cluster on this machine): its
 peak RSS and CPU seconds as the group count grows, and throughput on one vs two nodes.
+``--convert N`` adds ``gradeset convert`` JSONL -> Parquet of N groups x 16 responses
+against a plain pyarrow ``read_json`` + ``write_table`` script on the same file (the
+``io_bench`` measurement, alternating runs, medians), so one table answers "is the
+driver flat, do nodes add throughput, is conversion at pyarrow speed".
 """
 
 from __future__ import annotations
@@ -280,6 +285,7 @@ def driver_bench(args) -> int:
             print(f"\n{nodes} node(s), {label(a['groups'])} -> {label(b['groups'])} groups: driver RSS "
                   f"{growth[str(nodes)]['driver_rss_growth_mb']:+.0f} MB (target < 32), driver CPU x"
                   f"{growth[str(nodes)]['driver_cpu_ratio']} (target <= 1.5 for 4x rows)")
+    conversion = convert_ratio(args) if args.convert else None
     out = Path(args.json if args.json != DEFAULT_JSON else str(ROOT / "benchmarks" / "results" /
                                                                   "pipeline_ray_driver.json"))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -288,9 +294,33 @@ def driver_bench(args) -> int:
         "pipeline": "source -> verify(math) -> dedup(exact) -> balance(capped) -> check (stage) -> shards, on Ray",
         "group_size": args.group_size, "chunk_size": args.chunk_size, "cpus": args.num_cpus,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "results": results, "growth": growth}, indent=2))
+        "results": results, "growth": growth, "conversion": conversion}, indent=2))
     print(f"\nwrote {out}", file=sys.stderr)
     return 0
+
+
+def convert_ratio(args) -> dict:
+    """``gradeset convert`` vs plain pyarrow on one file (io_bench's measurement)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import io_bench
+
+    n = parse_size(args.convert)
+    work = Path(tempfile.mkdtemp(prefix="gradeset-convert-bench-"))
+    try:
+        r = io_bench.bench_convert(n, work, baseline_groups=min(n, 1000), repeats=args.convert_repeats)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ours, plain = r["gradeset"]["jsonl_to_parquet"], r["pyarrow"]["jsonl_to_parquet"]
+    out = {"groups": n, "responses_per_group": 16, "input_bytes": r["input_bytes"], "repeats": args.convert_repeats,
+           "gradeset_seconds": ours["seconds"], "pyarrow_seconds": plain["seconds"],
+           "gradeset_cpu_s": ours["cpu_seconds"], "pyarrow_cpu_s": plain["cpu_seconds"],
+           "gradeset_peak_rss_mib": ours["peak_rss_mib"], "pyarrow_peak_rss_mib": plain["peak_rss_mib"],
+           "ratio_wall": r["convert_vs_pyarrow"], "ratio_cpu": r["convert_vs_pyarrow_cpu"],
+           "same_rows_and_schema": r["same_rows_and_schema_as_pyarrow"]}
+    print(f"\nconvert {label(n)} groups JSONL -> Parquet: gradeset {out['gradeset_seconds']:.1f}s vs pyarrow "
+          f"{out['pyarrow_seconds']:.1f}s = {out['ratio_wall']}x wall, {out['ratio_cpu']}x CPU (target <= 1.5); "
+          f"peak RSS {out['gradeset_peak_rss_mib']:.0f} vs {out['pyarrow_peak_rss_mib']:.0f} MiB")
+    return out
 
 
 DEFAULT_JSON = str(ROOT / "benchmarks" / "results" / "pipeline.json")
@@ -309,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead: the Ray runner's driver cost at these group counts (e.g. 100k,400k) with "
                          "verify+dedup+balance+check, on a local cluster of --nodes nodes")
     ap.add_argument("--nodes", default="1,2", help="node counts for --ray-driver (CPUs split between them)")
+    ap.add_argument("--convert", default="", help="with --ray-driver: also time gradeset convert vs plain pyarrow "
+                                                  "on this many groups of 16 responses (e.g. 100k)")
+    ap.add_argument("--convert-repeats", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--no-dedup", action="store_true",
                     help="leave out exact dedup (whose index grows with the number of distinct prompts), to "

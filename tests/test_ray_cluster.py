@@ -112,6 +112,13 @@ def _node_id(rows):
     return [{**r, "node": ray.get_runtime_context().get_node_id()} for r in rows]
 
 
+def _node_id_meeting(rows, folder: str):
+    """_node_id, once a task on each of the two nodes has started (a barrier with a deadline)."""
+    Path(folder, ray.get_runtime_context().get_node_id()).touch()
+    _wait_for(lambda: len(os.listdir(folder)) >= 2, "tasks on both nodes")
+    return _node_id(rows)
+
+
 def _dedup(ex, ds):
     return ex.group_reduce(ds, lambda r: r["text"], lambda g: g[:1])
 
@@ -126,9 +133,14 @@ def test_two_nodes_equal_in_process(cluster):
 
     ex = RayExecutor()
     assert ex.partitions == 2
-    out = ex.rows(ex.map_batches(_dedup(ex, ex.dataset(_rows(), blocks=8)), _node_id))
+    # each of the 8 blocks is tagged by the node whose task mapped it (tasks meet until both
+    # nodes run one: Ray reuses a leased worker, so tiny tasks could all finish on one node)
+    meet = cluster["tmp"] / "meet"
+    meet.mkdir()
+    tagged = ex.map_batches(ex.dataset(_rows(), blocks=8), lambda rows: _node_id_meeting(rows, str(meet)))
+    out = ex.rows(_dedup(ex, tagged))
     assert sorted((r["id"], r["text"]) for r in out) == _want()
-    assert len({r["node"] for r in out}) == 2  # both nodes did part of the work
+    assert len({r["node"] for r in ex.rows(tagged)}) == 2  # both nodes did part of the work
 
 
 def test_node_killed_mid_run_loses_nothing(cluster):
@@ -156,7 +168,8 @@ def test_node_killed_mid_run_loses_nothing(cluster):
     assert not t.is_alive()
     assert "error" not in result, result.get("error")
     assert sorted((r["id"], r["text"]) for r in result["rows"]) == _want()
-    assert sum(n["Alive"] for n in ray.nodes()) == 1
+    # the node really died (the GCS notices within its health-check period)
+    _wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 1, "node 2 to be marked dead")
 
 
 def hold_on(rows, node2_id: str, marker: str, release: str):
@@ -186,7 +199,8 @@ def _pipeline(folder: Path, steps: list) -> Path:
     folder.mkdir(parents=True)
     shutil.copy(RUN_DATA / "groups.jsonl", folder / "groups.jsonl")
     doc = {"source": {"path": "groups.jsonl"}, "steps": steps, "outputs": {"groups": "out/groups"},
-           "run": {"chunk_size": 64}}
+           # one chunk per Ray task, so consecutive chunks alternate between the two nodes' actors
+           "run": {"chunk_size": 64, "ray_task_groups": 64}}
     (folder / "p.yaml").write_text(yaml.safe_dump(doc))
     return folder / "p.yaml"
 

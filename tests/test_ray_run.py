@@ -149,7 +149,7 @@ def test_ray_run_resumes_after_a_failed_step(tmp_path):
         "steps": [{"verify": {"task": "math"}}, {"runsteps:Crash": {"at": 4, "flag": str(flag)}},
                   "runsteps:DropOdd"],
         "outputs": {"groups": "out/groups"},
-        "run": {"chunk_size": 50},
+        "run": {"chunk_size": 50, "ray_task_groups": 100},  # 2 chunks per Ray task: chunk 3 is a batch's second
     }
     for name in ("ray", "local"):
         (tmp_path / name).mkdir()
@@ -301,7 +301,7 @@ def test_ray_run_with_whole_stream_steps_resumes_from_worker_checkpoints(tmp_pat
     doc = {"source": {"path": "groups.jsonl"},
            "steps": [{"verify": {"task": "math"}}, {"runsteps:Crash": {"at": 4, "flag": str(flag)}},
                      "runsteps:FirstSeen", "runsteps:DropOdd"],
-           "outputs": {"groups": "out/groups"}, "run": {"chunk_size": 50}}
+           "outputs": {"groups": "out/groups"}, "run": {"chunk_size": 50, "ray_task_groups": 100}}
     for name in ("ray", "local"):
         (tmp_path / name).mkdir()
         shutil.copy(RUN_DATA / "groups.jsonl", tmp_path / name)

@@ -87,13 +87,15 @@ _REMOTE: dict[str, Any] = {}
 
 
 def _remote(fn: Callable, **options: Any) -> Any:
-    """``ray.remote(fn)`` made once per process (defining a remote function costs an export)."""
+    """``ray.remote(fn)`` made once per process (defining a remote function costs an export).
+    Tasks are spread over the nodes (as Ray Data spreads its tasks): Ray's default packs
+    short tasks onto the driver's node while it has a free CPU, leaving other nodes idle."""
     import ray
 
     name = fn.__name__
     if name not in _REMOTE:
         _REMOTE[name] = ray.remote(fn)
-    return _REMOTE[name].options(**options) if options else _REMOTE[name]
+    return _REMOTE[name].options(scheduling_strategy="SPREAD", **options)
 
 
 _RESOLVED: dict[Any, Any] = {}

@@ -65,14 +65,21 @@ def steps_list(specs: list[tuple[int, str, dict]]) -> list[Any]:
 
 # -- reading ---------------------------------------------------------------------------
 
-def read_chunks(source, chunk_size: int, strict: bool) -> Iterator[Any]:
-    """The source's groups as encoded chunk tables, then one last item: the read report
-    ``{"read": n, "rejects": [Reject, ...], "chunks": c, "error": GradesetError | None}``
-    (a dict, not a table). The
-    same reader code as the in-process runner, so rows, ids and rejects are the same;
-    with ``strict`` reading stops at the first reject and the driver raises for it."""
+def read_chunks(source, chunk_size: int, strict: bool, per_item: int = 1,
+                resume: tuple[frozenset, frozenset, str | None] | None = None) -> Iterator[Any]:
+    """The source's groups as batches of up to ``per_item`` chunks, then one last item: the
+    read report ``{"read": n, "rejects": [Reject, ...], "chunks": c, "error": GradesetError | None}``.
+
+    A batch is a list of entries ``(status, table)``, one per chunk in order: ``"run"`` with
+    the chunk's encoded rows; ``"skip"`` (no table) for a chunk finished on an earlier run
+    that nothing downstream needs; ``"cached"`` with the chunk's checkpointed prefix output
+    (numbered) for one whose prefix an earlier run saved (``resume``: the skip and cached
+    chunk numbers and the checkpoint folder). The same reader code as the in-process
+    runner, so rows, ids and rejects are the same; with ``strict`` reading stops at the
+    first reject and the driver raises for it."""
     from gradeset.io import batched
 
+    skip, cached, ckpt = resume or (frozenset(), frozenset(), None)
     rejects: list = []
     read = [0]
 
@@ -90,18 +97,33 @@ def read_chunks(source, chunk_size: int, strict: bool) -> Iterator[Any]:
             read[0] += 1
             yield g
 
+    def entry(k: int, chunk: Rows) -> tuple[str, Any]:
+        if k in skip:
+            return "skip", None
+        if k in cached and ckpt is not None:
+            from gradeset.io.shards import shard_name
+
+            return "cached", load_checkpoint(k, f"{ckpt}/{shard_name(k, 'jsonl')}")
+        return "run", _encode(chunk)
+
     from gradeset.errors import GradesetError
 
     chunks = 0
     error = None
+    batch: list[tuple[str, Any]] = []
     try:
         for chunk in batched(groups(), chunk_size):
+            batch.append(entry(chunks, chunk))
             chunks += 1
-            yield _encode(chunk)
+            if len(batch) >= per_item:
+                yield batch
+                batch = []
     except _Stop:
         pass
     except GradesetError as exc:  # e.g. no readable record: raised by the driver after the rejects
         error = exc
+    if batch:
+        yield batch
     yield {"read": read[0], "rejects": rejects, "chunks": chunks, "error": error}
 
 
@@ -109,46 +131,85 @@ def read_chunks(source, chunk_size: int, strict: bool) -> Iterator[Any]:
 
 class PrefixStage:
     """A Ray actor running consecutive map steps on whole chunks, as the in-process runner
-    does (one call per chunk, so a step that numbers within a batch numbers the same)."""
+    does (one call per chunk, so a step that numbers within a batch numbers the same); a
+    call carries a batch of consecutive chunks (:func:`run_entries`)."""
 
     def __init__(self, specs: list[tuple[int, str, dict]]):
         self.indices = [i for i, _, _ in specs]
         self.steps = steps_list(specs)
 
-    def run(self, k: int, table) -> tuple[Any, dict]:
-        """(the chunk's rows after these steps, per-step counts); an error travels as counts
-        ``{ERROR: message}`` with no table, so the driver raises it in chunk order."""
-        from gradeset.run.accounting import apply_map_steps
-
-        if table is None:
-            return None, {}
-        try:
-            rows, counts = apply_map_steps(self.steps, self.indices, _decode(table), k)
-        except Exception as exc:  # noqa: BLE001 - reported by the driver in chunk order
-            return None, {ERROR: str(exc)}
-        return _encode(rows), counts
+    def run(self, k0: int, entries: list, finish: tuple | None = None) -> tuple[Any, list[dict]]:
+        return run_entries(self.steps, self.indices, k0, entries, finish)
 
 
-# -- writing ---------------------------------------------------------------------------
+def run_entries(steps: list[Any], indices: list[int], k0: int, entries: list,
+                finish: tuple | None) -> tuple[Any, list[dict]]:
+    """The map steps ``indices`` on each ``"run"`` chunk of a batch (chunk ``k0 + j``), and,
+    in the last stage (``finish``), each chunk finished (:func:`finish_rows`).
 
-def write_chunk(k: int, table, folder: str, fmt: str) -> dict | None:
-    """Shard ``k`` of ``folder`` written here (the worker), or None for a failed chunk."""
+    Returns (entries for the next stage, or for the last stage the batch's numbered rows as
+    one block, or None when shards were written) and one report per chunk: ``counts`` per
+    step, ``status`` for a chunk not run, what finishing added, or ``{ERROR: message}``;
+    chunks after an error are not run (the driver raises at the first, in chunk order)."""
+    from gradeset.run.accounting import apply_map_steps
+
+    out: list[tuple[str, Any]] = []
+    metas: list[dict] = []
+    failed = False
+    for j, (status, table) in enumerate(entries):
+        k = k0 + j
+        meta: dict = {} if status == "run" else {"status": status}
+        if failed or status == "error":
+            failed = True
+            out.append(("error", None))
+            metas.append({"status": "error"})
+            continue
+        if status == "run":
+            try:
+                rows, meta["counts"] = apply_map_steps(steps, indices, _decode(table), k) if indices \
+                    else (_decode(table), {})
+            except Exception as exc:  # noqa: BLE001 - reported by the driver in chunk order
+                failed = True
+                out.append(("error", None))
+                metas.append({ERROR: str(exc)})
+                continue
+            if finish is None:
+                table = _encode(rows)
+            else:
+                table, extra = finish_rows(k, rows, finish)
+                meta.update(extra)
+        elif status == "cached" and finish is not None:
+            meta["n"] = table.num_rows
+        out.append((status, table))
+        metas.append(meta)
+    if finish is None:
+        return out, metas
+    if finish[0] == "write":
+        return None, metas
+    blocks = [t for s, t in out if s in ("run", "cached") and t is not None]
+    return concat_blocks(*blocks) if blocks else _encode([]), metas
+
+
+def entries_task(k0: int, entries: list, finish: tuple) -> tuple[Any, list[dict]]:
+    """A batch finished with no prefix step (a plain task instead of an actor)."""
+    return run_entries([], [], k0, entries, finish)
+
+
+# -- finishing a chunk (its shard, or its checkpoint) -----------------------------------
+
+def finish_rows(k: int, rows: Rows, finish: tuple) -> tuple[Any, dict]:
+    """``("write", folder, format)``: shard ``k`` written here: ``(None, {"report"})``.
+    ``("checkpoint", folder)``: the rows saved (resume never redoes them), numbered and
+    counted (so the driver knows the first whole-stream step's input without a pass):
+    ``(numbered table, {"report", "n"})``. ``("number",)``: numbered and counted only."""
     from gradeset.distributed.write import write_shard_file
 
-    if table is None:
-        return None
-    return write_shard_file(without_ord(_decode(table)), folder, k, fmt)
-
-
-def checkpoint_chunk(k: int, table, folder: str) -> tuple[Any, dict | None]:
-    """The prefix output of chunk ``k`` saved (so resume never redoes it) and numbered."""
-    from gradeset.distributed.write import write_shard_file
-
-    if table is None:
-        return None, None
-    rows = _decode(table)
-    report = write_shard_file(rows, folder, k, "jsonl")
-    return _encode(with_ord(k, rows)), report
+    if finish[0] == "write":
+        return None, {"report": write_shard_file(without_ord(rows), finish[1], k, finish[2])}
+    if finish[0] == "number":  # nothing to checkpoint: the rows are the source's
+        return _encode(with_ord(k, rows)), {"n": len(rows)}
+    report = write_shard_file(rows, finish[1], k, "jsonl")
+    return _encode(with_ord(k, rows)), {"report": report, "n": len(rows)}
 
 
 def load_checkpoint(k: int, path: str):
@@ -166,8 +227,14 @@ def read_shard(k: int, path: str):
     return _encode(with_ord(k, [r for _, r in iter_rows(path)]))
 
 
-def number_chunk(k: int, table):
-    return _encode(with_ord(k, _decode(table)))
+def concat_blocks(*tables):
+    """Consecutive chunk tables as one block, so every later per-block task of the
+    whole-stream steps is one of a few, not one per chunk."""
+    import pyarrow as pa
+
+    if not tables:
+        return _encode([])
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 # -- steps per chunk after the prefix (middle map steps, the tail) ---------------------

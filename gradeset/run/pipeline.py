@@ -149,6 +149,11 @@ class RunSpec(_Strict):
     chunk_size: int = Field(default=1000, ge=1)
     ray_address: str | None = None
     ray_num_cpus: int | None = Field(default=None, ge=1)
+    # Ray runner: groups per task. Consecutive chunks travel to a worker together until a task
+    # holds this many (never less than one chunk), so the driver's work per row shrinks; shards,
+    # counts and resume stay per chunk. None: 8192, or one chunk when a prefix step is
+    # model-bound (generate, or asks for a GPU), where spreading chunks keeps every GPU busy.
+    ray_task_groups: int | None = Field(default=None, ge=1)
 
 
 class Pipeline(_Strict):

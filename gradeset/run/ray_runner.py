@@ -113,12 +113,15 @@ class _Prefix:
             self.pools.append([actor.options(**kw, scheduling_strategy=NodeAffinitySchedulingStrategy(
                 nodes[j % len(nodes)], soft=True) if nodes else "SPREAD").remote(specs) for j in range(size)])
 
-    def submit(self, k: int, table) -> tuple[Any, list[Any]]:
-        counts = []
-        for pool in self.pools:
-            table, c = pool[k % len(pool)].run.options(num_returns=2).remote(k, table)
-            counts.append(c)
-        return table, counts
+    def submit(self, b: int, k0: int, entries, finish: tuple) -> tuple[Any, list[Any]]:
+        """Batch ``b`` (chunks from ``k0``) through every stage; the last one finishes its
+        chunks. Returns the output's reference and every stage's reports' reference."""
+        metas = []
+        for j, pool in enumerate(self.pools):
+            last = j == len(self.pools) - 1
+            entries, m = pool[b % len(pool)].run.options(num_returns=2).remote(k0, entries, finish if last else None)
+            metas.append(m)
+        return entries, metas
 
     def close(self) -> None:
         for pool in self.pools:
@@ -161,14 +164,14 @@ class _Progress:
         self.last, self.dirty = self.clock(), False
 
 
-def _merged_counts(parts: list[dict]) -> dict:
+def _merged_counts(metas: list[dict]) -> dict:
     counts: dict[str, Any] = {}
-    for p in parts:
-        if ERROR in p:
+    for m in metas:
+        if ERROR in m:
             from gradeset.run.accounting import StepError
 
-            raise StepError(f"on a Ray worker: {p[ERROR]}")
-        counts.update(p)
+            raise StepError(f"on a Ray worker: {m[ERROR]}")
+        counts.update(m.get("counts") or {})
     return counts
 
 
@@ -184,46 +187,73 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
         prefix = _Prefix(ray, plan) if plan.prefix else None
         # short I/O tasks take no CPU slot: a slot they waited for could be held by an actor
         # that only finishes after them (after a node is lost, the actors outnumber the CPUs)
-        small = {"num_cpus": 0}
+        per_task = _chunks_per_task(plan)
+        skip = frozenset(k for k in engine.final_done if not engine.needs_prefix(k))
+        resume = (skip, frozenset(engine.ckpt_done) if engine.ckpt is not None else frozenset(),
+                  str(engine.ckpt.folder) if engine.ckpt is not None else None)
         reader = ray.remote(tasks.read_chunks).options(num_cpus=0.5, num_returns="streaming")
-        write_chunk = ray.remote(tasks.write_chunk).options(**small)
-        checkpoint = ray.remote(tasks.checkpoint_chunk).options(num_returns=2, **small)
-        load_ckpt = ray.remote(tasks.load_checkpoint).options(**small)
-        number = ray.remote(tasks.number_chunk).options(**small)
+        # short I/O tasks take no CPU slot: a slot they waited for could be held by an actor
+        # that only finishes after them (after a node is lost, the actors outnumber the CPUs)
+        finish_only = ray.remote(tasks.entries_task).options(num_cpus=0, num_returns=2)
+        if not plan.middle:
+            finish: tuple = ("write", str(plan.out), plan.pipeline.outputs.groups.format)
+        else:
+            finish = ("checkpoint", str(engine.ckpt.folder)) if engine.ckpt is not None else ("number",)
         out, fmt = str(plan.out), plan.pipeline.outputs.groups.format
-        work = str(engine.work / "prefix")
         progress = _Progress(engine)
-        pending: list[tuple[int, list[Any], Any]] = []  # (chunk, count refs, shard/checkpoint report ref)
-        tables: list[Any] = []  # with whole-stream steps: every chunk's numbered rows (refs)
+        pending: list[tuple[int, list[Any]]] = []  # (first chunk, its stages' report refs)
+        tables: list[Any] = []  # with whole-stream steps: every batch's numbered rows (refs)
+        middle_in = _Counted()  # the first whole-stream step's input, from the chunks' reports
 
-        def record(k: int, count_refs: list[Any], report_ref: Any) -> None:
-            counts = _merged_counts(ray.get(count_refs)) if count_refs else {}
-            report = ray.get(report_ref) if report_ref is not None else None
-            engine.check_unchanged_before(k)
-            engine.note_chunk_counts(k, "prefix", counts)
-            if not plan.middle:
-                engine.writer.add_written(report, save=False)
-            elif report is not None and engine.ckpt is not None:  # a checkpointed prefix
-                engine.ckpt.add_written(report, save=False)
-            progress.changed()
+        def record(k0: int, meta_refs: list[Any]) -> None:
+            stages = ray.get(meta_refs)
+            for j in range(len(stages[-1])):
+                k = k0 + j
+                metas = [stage[j] for stage in stages]
+                counts = _merged_counts(metas)  # raises a worker's error, after the chunks before it
+                last = metas[-1]
+                status = last.get("status", "run")
+                engine.chunks = max(engine.chunks, k + 1)
+                if engine._bar is not None:
+                    engine._bar.update(plan.pipeline.run.chunk_size)
+                if status == "skip":
+                    engine.skipped_chunks += 1
+                    continue
+                middle_in.add(last)
+                if status == "cached":
+                    continue
+                engine.check_unchanged_before(k)
+                engine.note_chunk_counts(k, "prefix", counts)
+                if not plan.middle:
+                    engine.writer.add_written(last["report"], save=False)
+                elif engine.ckpt is not None and "report" in last:  # a checkpointed prefix
+                    engine.ckpt.add_written(last["report"], save=False)
+                progress.changed()
 
         def drain(wait_all: bool) -> None:
             while pending:
-                k, c, r = pending[0]
-                if not wait_all and r is not None and not ray.wait([r], timeout=0)[0]:
+                k0, metas = pending[0]
+                if not wait_all and not ray.wait([metas[-1]], timeout=0)[0]:
                     return
                 pending.pop(0)
-                record(k, c, r)
+                record(k0, metas)
 
-        gen = reader.remote(plan.source, plan.pipeline.run.chunk_size, strict)
-        k = -1
+        gen = reader.remote(plan.source, plan.pipeline.run.chunk_size, strict, per_task, resume)
+        b = -1
         held = None
         try:
             for ref in gen:
                 if held is not None:
-                    k += 1
-                    _chunk(engine, plan, k, held, prefix, pending, tables, write_chunk, checkpoint, load_ckpt,
-                           number, out, fmt, work)
+                    b += 1
+                    k0 = b * per_task
+                    if prefix is not None:
+                        block, metas = prefix.submit(b, k0, held, finish)
+                    else:
+                        block, meta = finish_only.remote(k0, held, finish)
+                        metas = [meta]
+                    if plan.middle:
+                        tables.append(block)
+                    pending.append((k0, metas))
                     drain(wait_all=False)
                 held = ref
             report = ray.get(held)
@@ -241,7 +271,7 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
             engine._bar.update(report["read"] - engine._bar.n)
         if plan.middle:
             try:
-                _whole_stream(ray, engine, plan, tables, report["chunks"], out, fmt, progress)
+                _whole_stream(ray, engine, plan, tables, report["chunks"], out, fmt, progress, middle_in)
             finally:
                 progress.save()
         engine.output_check = _output_check(ray, engine, plan)
@@ -262,34 +292,29 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
             ray.shutdown()
 
 
-def _chunk(engine, plan, k, table, prefix, pending, tables, write_chunk, checkpoint, load_ckpt, number,
-           out, fmt, work) -> None:
-    """Submit chunk ``k``'s work (nothing here waits for it)."""
-    engine.chunks = max(engine.chunks, k + 1)
-    if engine._bar is not None:
-        engine._bar.update(plan.pipeline.run.chunk_size)
-    if not engine.needs_prefix(k):
-        engine.skipped_chunks += 1
-        return
-    if engine.prefix_cached(k):
-        from gradeset.io.shards import shard_name
-
-        tables.append(load_ckpt.remote(k, str(engine.ckpt.folder / shard_name(k, "jsonl"))))
-        return
-    counts: list[Any] = []
-    if prefix is not None:
-        table, counts = prefix.submit(k, table)
-    if not plan.middle:
-        pending.append((k, counts, write_chunk.remote(k, table, out, fmt)))
-    elif prefix is not None:
-        numbered, report = checkpoint.remote(k, table, work)
-        tables.append(numbered)
-        pending.append((k, counts, report))
-    else:
-        tables.append(number.remote(k, table))
+def _chunks_per_task(plan) -> int:
+    """How many consecutive chunks one Ray task carries (``run.ray_task_groups``)."""
+    run = plan.pipeline.run
+    groups = run.ray_task_groups
+    if groups is None:
+        model_bound = any(plan.specs[i].name == "generate" or plan.specs[i].ray.num_gpus for i in plan.prefix)
+        groups = run.chunk_size if model_bound else 8192
+    return max(1, min(64, groups // run.chunk_size))
 
 
-def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, fmt: str, progress: _Progress) -> None:
+class _Counted:
+    """Rows entering the first whole-stream step, summed from the chunks' reports (every
+    finished or checkpoint-loaded chunk reports its rows), so no pass over the blocks counts them."""
+
+    def __init__(self):
+        self.n = 0
+
+    def add(self, meta: dict) -> None:
+        self.n += meta.get("n", 0)
+
+
+def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, fmt: str, progress: _Progress,
+                  middle_in: _Counted) -> None:
     """The middle steps, then the tail and the shard writes per chunk. Rows stay in the
     object store as a list of block references from step to step; the driver submits
     tasks and merges small partials (counts, statistics, shard reports)."""
@@ -299,12 +324,12 @@ def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, f
     from gradeset.run.plan import is_stream_step
 
     ex = RayExecutor()
-    ds = RayDataset(tables) if tables else ex.dataset([], blocks=1)
+    ds = RayDataset(_coalesced(ray, tables, 4 * ex.partitions)) if tables else ex.dataset([], blocks=1)
 
     def counted(d) -> tuple[int, dict]:
         return ex.aggregate(d, count_rows, add_counts, (0, {}))
 
-    n_in: int | None = None
+    n_in: int | None = middle_in.n
     engine.stage_reports = {}
     for i in plan.middle:
         spec, step = plan.specs[i], plan.steps[i]
@@ -361,6 +386,19 @@ def _whole_stream(ray, engine, plan, tables: list[Any], chunks: int, out: str, f
         progress.changed()
     if errors:
         raise StepError(f"on a Ray worker: {errors[0][1]}")
+
+
+def _coalesced(ray, tables: list[Any], blocks: int) -> list[Any]:
+    """The chunk tables joined into at most ``blocks`` blocks of consecutive chunks (one task
+    per block): the whole-stream steps' per-block tasks are then a few per CPU, not one per
+    chunk, which kept the driver's work growing with the rows."""
+    from gradeset.distributed.tasks import concat_blocks
+
+    if len(tables) <= blocks:
+        return tables
+    concat = ray.remote(concat_blocks).options(num_cpus=0)
+    size = -(-len(tables) // blocks)
+    return [concat.remote(*tables[i:i + size]) for i in range(0, len(tables), size)]
 
 
 def _output_check(ray, engine, plan) -> Any:
