@@ -4,32 +4,38 @@ The driver holds object references and small reports (counts, shard checksums, r
 never rows, so its memory and CPU do not grow with the data. Per run:
 
 1. **Read** on a worker: one task runs the same source reader as the in-process runner
-   (same groups, ids, rejects) and yields chunk tables of ``run.chunk_size`` groups into
-   Ray's object store; its last item is the read report (count, rejects) for the driver's
-   reject file.
-2. **Prefix** (the leading map steps: generate, verify...): per chunk, in Ray actors
-   (steps built once per actor), chained stage to stage by reference.
+   (same groups, ids, rejects) and yields batches of consecutive chunks of
+   ``run.chunk_size`` groups (``run.ray_task_groups`` per batch, see
+   :func:`_chunks_per_task`), each chunk marked run / skip (finished earlier) / cached
+   (its prefix checkpoint, loaded there); its last item is the read report (count,
+   rejects) for the driver's reject file.
+2. **Prefix** (the leading map steps: generate, verify...): a batch per actor call, each
+   chunk one call of the steps (steps built once per actor), chained stage to stage by
+   reference. The last stage finishes each chunk in the same call: writes shard ``k``
+   (no whole-stream step) or checkpoints and numbers it.
 3. **Whole-stream steps** (dedup, balance, sample, check...): through
    ``gradeset.distributed.programs.run_partitioned`` on a
-   :class:`~gradeset.distributed.ray_exec.RayExecutor` (hash-partitioned shuffles,
-   mergeable partials). A step with no partitioned program (e.g. a user plugin with
-   ``process``), or every step while that package is absent, runs in **one Ray task**
-   over all rows, fed chunk by chunk as in-process: never on the driver. Map steps
-   between them run per chunk (``group_reduce`` on the chunk).
-4. **Write** on workers: no whole-stream step -> the task after a chunk's prefix writes
-   shard ``k``; otherwise the tail steps and the write run per chunk in a
-   ``group_reduce`` on ``ORD >> 32`` (the chunk the in-process engine puts the row in).
-   Shards use the in-process writers (temp file + rename, deterministic names), so a
-   retried task rewrites the same bytes. The driver records each shard from its report
-   (:meth:`ShardWriter.add_written`) and writes the manifest.
+   :class:`~gradeset.distributed.ray_exec.RayExecutor` (Ray core tasks: hash-partitioned
+   shuffles, mergeable partials), over the batches' blocks joined into a few per CPU. A
+   step with no partitioned program (e.g. a user plugin with ``process``), or every step
+   while that package is absent, runs in **one Ray task** over all rows, fed chunk by
+   chunk as in-process: never on the driver. Map steps between them run per chunk
+   (``group_reduce`` on the chunk).
+4. **Write** on workers: with whole-stream steps, the tail steps and the write run per
+   chunk in a ``group_reduce`` on ``ORD >> 32`` (the chunk the in-process engine puts the
+   row in). Shards use the in-process writers (temp file + rename, deterministic names),
+   so a retried task rewrites the same bytes. The driver records each shard from its
+   report (:meth:`ShardWriter.add_written`) and writes the manifest (per interval, see
+   :class:`_Progress`).
+5. **outputs.check** on workers: each shard is read back by a task, then the partitioned
+   check program.
 
 Resume is exact as before: finished shards (checksum-verified) are skipped; with
 whole-stream steps, each chunk's prefix output is checkpointed by the worker in
-``OUT/.work/prefix`` and reloaded by a worker. Output and checkpoint folders must be
+``OUT/.work/prefix`` and reloaded by the reader. Output and checkpoint folders must be
 reachable from every node (one machine, or a shared filesystem).
 
-Still on the driver (streamed from the written shards, flat memory): ``outputs.exports``
-and ``outputs.check`` (they run after the shards exist, as in-process).
+Still on the driver (streamed from the written shards, flat memory): ``outputs.exports``.
 
 Known Ray pitfalls, and what this module does about them:
 
