@@ -178,9 +178,10 @@ WHOLE_STREAM = [{"verify": {"task": "math"}}, {"dedup": {"method": "exact"}},
 
 
 def _no_rows_on_the_driver(monkeypatch):
-    """From here on, this process (the driver) fails if it reads the source, runs a step on
-    rows or writes a shard with rows: the Ray runner must do all of it on workers."""
+    """From here on, this process (the driver) fails if it reads the source, hashes it, runs a
+    step on rows or writes a shard with rows: the Ray runner must do all of it on workers."""
     import gradeset.formats
+    import gradeset.io.shards
     from gradeset.check.checks import CheckRunner
     from gradeset.check.step import CheckStep
     from gradeset.io.writers import JsonlWriter
@@ -193,6 +194,7 @@ def _no_rows_on_the_driver(monkeypatch):
         raise AssertionError("rows on the driver")
 
     monkeypatch.setattr(gradeset.formats, "read_groups", refuse)
+    monkeypatch.setattr(gradeset.io.shards, "sha256_file", refuse)  # input checksums: a Ray task
     monkeypatch.setattr(VerifyStep, "__call__", refuse)
     monkeypatch.setattr(CheckRunner, "add", refuse)  # outputs.check: workers read the shards back
     for cls in (DedupStep, BalanceStep, SampleStep, CheckStep):
@@ -240,6 +242,9 @@ def test_whole_stream_steps_on_workers_equal_in_process(tmp_path, monkeypatch):
     assert final["local"]["stats"]["groups"] == len(rows["local"]) and rs["check"]["json"].endswith("check.json")
     m = read_manifest(tmp_path / "ray" / "out" / "groups")
     assert m["complete"] and m["rows"] == len(rows["ray"]) and len(m["shards"]) == rs["shards"]
+    from gradeset.io.atomic import sha256_file
+
+    assert [i["sha256"] for i in m["inputs"]] == [sha256_file(tmp_path / "ray" / "groups.jsonl")]
 
 
 def test_bad_source_lines_are_rejected_on_workers_as_in_process(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,8 @@ class ShardWriter(Transaction):
 
     def __init__(self, folder: str | os.PathLike, shard_format: str = "jsonl",
                  rows_per_shard: int = 100_000, parameters: dict | None = None,
-                 inputs: list[str] | None = None, resume: bool = False):
+                 inputs: list[str] | None = None, resume: bool = False,
+                 fingerprint: Callable[[str], dict] | None = None):
         if shard_format not in ("jsonl", "parquet"):
             raise GradesetError(f"shard format must be jsonl or parquet, not {shard_format!r}")
         self.path = Path(folder)
@@ -122,7 +123,8 @@ class ShardWriter(Transaction):
         self.folder.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(self.folder)
         existing = read_manifest(self.folder) if resume else None
-        self.inputs = [input_fingerprint(p) for p in (inputs or [])]
+        # ``fingerprint`` lets a runner checksum the inputs elsewhere (the Ray runner: on a worker)
+        self.inputs = [(fingerprint or input_fingerprint)(p) for p in (inputs or [])]
         if existing is not None:
             self._check_resumable(existing)
             self.shards = {s["index"]: s for s in existing.get("shards", [])}

@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,11 @@ class Engine:
     """Owns the output folder: resume state, shard writes, the summary, the exports."""
 
     def __init__(self, plan: Plan, *, resume: bool = True, progress: bool = True, stream=None,
-                 runner: str = "local"):
+                 runner: str = "local", fingerprint: Callable[[str], dict] = input_fingerprint):
         self.plan = plan
+        # checksums of the inputs, at the start and at the end (the Ray runner hashes on a worker,
+        # so the driver's CPU does not grow with the input's size)
+        self.fingerprint = fingerprint
         self.stream = stream if stream is not None else sys.stderr
         self.runner = runner
         self.started = time.time()
@@ -70,7 +73,7 @@ class Engine:
         self.resumed = resume and previous is not None
         try:  # the writer checksums the inputs once and compares them with the manifest's
             self.writer = ShardWriter(out, shard_format=fmt, parameters=plan.parameters, inputs=plan.inputs,
-                                      resume=resume)
+                                      resume=resume, fingerprint=fingerprint)
         except GradesetError as exc:
             if "changed since" not in str(exc):
                 raise
@@ -298,7 +301,7 @@ class Engine:
         changed = []
         for path, sha in self.start_inputs.items():
             p = Path(path)
-            if not p.exists() or input_fingerprint(p)["sha256"] != sha:
+            if not p.exists() or self.fingerprint(path)["sha256"] != sha:
                 changed.append(path)
         if changed:
             raise PipelineError(f"input changed during the run: {', '.join(changed)} (checksum differs from the "

@@ -95,23 +95,27 @@ def _run(plan: Plan, *, runner: str, resume: bool, progress: bool, strict: bool,
         prev["already_complete"] = True
         write_bytes_atomic(plan.out / SUMMARY, orjson.dumps(prev, option=orjson.OPT_INDENT_2))
         return prev
+    if runner == "ray":  # workers read, process and write; the driver only coordinates
+        from gradeset.run import ray_runner
+
+        with ray_runner.ray_session(plan, address, num_cpus) as ray:
+            engine = Engine(plan, resume=resume, progress=progress, stream=stream, runner=runner,
+                            fingerprint=ray_runner.worker_fingerprint(ray))
+            reader = SourceReader(plan, strict=strict, stream=stream)
+            try:
+                read = ray_runner.run_on_ray(ray, engine, plan, reader.rejects, strict=strict)
+            except BaseException:
+                reader.rejects.close()
+                engine.abort()
+                raise
+            reader.rejects.close()
+            return engine.finish(read, reader.rejects.count, engine.stage_reports, engine.output_check)
     engine = Engine(plan, resume=resume, progress=progress, stream=stream, runner=runner)
-    if progress and runner == "local":  # long steps show progress inside a chunk, not only per chunk
+    if progress:  # long steps show progress inside a chunk, not only per chunk
         for st in plan.steps:
             if hasattr(st, "show_progress"):
                 st.show_progress = True
     reader = SourceReader(plan, strict=strict, stream=stream)
-    if runner == "ray":  # workers read, process and write; the driver only coordinates
-        from gradeset.run.ray_runner import run_on_ray
-
-        try:
-            read = run_on_ray(engine, plan, reader.rejects, strict=strict, address=address, num_cpus=num_cpus)
-        except BaseException:
-            reader.rejects.close()
-            engine.abort()
-            raise
-        reader.rejects.close()
-        return engine.finish(read, reader.rejects.count, engine.stage_reports, engine.output_check)
     results = None
     try:
         results = local_prefix(engine, plan, reader.chunks())

@@ -54,6 +54,7 @@ Known Ray pitfalls, and what this module does about them:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gradeset.errors import GradesetError, require
@@ -72,6 +73,27 @@ def _init_ray(address: str | None, num_cpus: int | None):
     else:
         ray.init(num_cpus=num_cpus, **kw)
     return ray, True
+
+
+@contextlib.contextmanager
+def ray_session(plan, address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
+    """Ray for one run: connected (or started) before the engine opens the output folder, so
+    the inputs are checksummed on a worker, and shut down after the summary (if started here)."""
+    ray, started = _init_ray(address or plan.pipeline.run.ray_address, num_cpus or plan.pipeline.run.ray_num_cpus)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def worker_fingerprint(ray) -> Callable[[str], dict]:
+    """``input_fingerprint`` run as a Ray task: hashing a large input is the one pass over its
+    bytes the driver would otherwise make (twice: at the start and at the end of the run)."""
+    from gradeset.io.shards import input_fingerprint
+
+    task = ray.remote(input_fingerprint).options(num_cpus=0)
+    return lambda path: ray.get(task.remote(str(path)))
 
 
 def _stages(plan) -> list[tuple[dict, list[tuple[int, str, dict]]]]:
@@ -146,7 +168,7 @@ class _Progress:
     resume and rewritten with the same bytes, so resume stays exact. The state is saved
     before the manifests, so a recorded shard always has its counts."""
 
-    def __init__(self, engine, interval: float = 5.0):
+    def __init__(self, engine, interval: float = 30.0):
         import time
 
         self.engine, self.interval, self.clock = engine, interval, time.monotonic
@@ -181,11 +203,10 @@ def _merged_counts(metas: list[dict]) -> dict:
     return counts
 
 
-def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = None,
-               num_cpus: int | None = None) -> int:
-    """Run the pipeline on Ray into ``engine``'s output folder; returns the groups read
-    (rejects go to ``rejects``, the run's RejectLog). ``engine.finish`` writes the rest."""
-    ray, started = _init_ray(address or plan.pipeline.run.ray_address, num_cpus or plan.pipeline.run.ray_num_cpus)
+def run_on_ray(ray, engine, plan, rejects, *, strict: bool) -> int:
+    """Run the pipeline on Ray (inside :func:`ray_session`) into ``engine``'s output folder;
+    returns the groups read (rejects go to ``rejects``, the run's RejectLog).
+    ``engine.finish`` writes the rest."""
     prefix = None
     try:
         from gradeset.distributed import tasks
@@ -294,8 +315,6 @@ def run_on_ray(engine, plan, rejects, *, strict: bool, address: str | None = Non
     finally:
         if prefix is not None:
             prefix.close()
-        if started:
-            ray.shutdown()
 
 
 def _chunks_per_task(plan) -> int:
