@@ -422,10 +422,18 @@ def test_ctrl_c_stops_gracefully_and_keeps_finished_work(tmp_path):
         # the server answers 10 requests and then holds every answer: Ctrl-C is sent while the
         # client is provably mid-run (all its slots waiting), not after a guessed delay
         srv.hold_after(answered)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # faulthandler: if the client ever hangs after Ctrl-C, SIGABRT dumps where every thread is
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONFAULTHANDLER": "1"})
         assert srv.wait_held(conc, timeout=120), "the client never filled its slots"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=30)
+            srv.release()
+            pytest.fail(f"generate did not stop within 60 s of Ctrl-C; its threads:\n{err}")
         srv.release()
         assert proc.returncode == 130, err
         assert "Traceback" not in err and "re-run resumes" in err

@@ -8,8 +8,13 @@ model that answers 44.5% of its held-out questions greedily), every stage is a p
 ``gradeset`` command, printed before it runs:
 
 - **base**: ``gradeset eval`` on the held-out questions packaged with the model.
-- **grpo**: ``gradeset train grpo`` on synthetic prompts, the reward being gradeset's
-  ``math`` verifier (online RL: the model samples 8 answers per prompt, right ones pushed up).
+- **grpo**: ``gradeset train grpo``, the reward being gradeset's ``math`` verifier (online
+  RL: the model samples 8 answers per prompt, right ones pushed up), on prompts gradeset
+  curated the way a user would for a real model: ``gradeset generate`` 8 samples per
+  synthetic prompt, ``gradeset verify``, ``gradeset build grpo --mixed-only`` keeps the
+  prompts whose samples are neither all right nor all wrong (a zero-variance group gives
+  GRPO no gradient, so a step spent on it is wasted). ``--grpo-prompts all`` trains on every
+  synthetic prompt instead.
 - **dpo**: on-policy pairs: ``gradeset generate`` 8 samples per prompt from the model,
   ``gradeset verify``, ``gradeset build dpo`` (a right answer vs a wrong one of the same
   prompt), ``gradeset train dpo`` with an SFT term on the chosen answer
@@ -52,7 +57,9 @@ def gradeset(*args: str, log: list[dict]) -> dict:
     print(f"\n$ {shown}", flush=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
-    env = {**os.environ, "GRADESET_NO_PROGRESS": "1", "TOKENIZERS_PARALLELISM": "false",
+    # one torch thread per command: on a 2-core laptop two threads fight the tokenizer and
+    # the sampler for the cores (measured: a GRPO step 2-3x slower)
+    env = {"OMP_NUM_THREADS": "1", **os.environ, "GRADESET_NO_PROGRESS": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     subprocess.run([sys.executable, "-m", "gradeset", *args], check=True, cwd=REPO, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -87,10 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=MODEL, help="starting model (default: the embedded gradeset:arith-tiny)")
     p.add_argument("--heldout", help="held-out question/answer file (default: the one packaged with the model)")
     p.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of " + ", ".join(STAGES))
-    p.add_argument("--prompts", type=int, default=2000, help="synthetic training prompts")
-    p.add_argument("--grpo-steps", type=int, default=200)
-    p.add_argument("--grpo-lr", type=float, default=1e-4)
-    p.add_argument("--grpo-batch", type=int, default=16, help="completions per GRPO step (8 per prompt)")
+    p.add_argument("--prompts", type=int, default=6000, help="synthetic training prompts")
+    p.add_argument("--grpo-prompts", choices=("curated", "all"), default="curated",
+                   help="curated: only prompts with mixed right/wrong samples (gradeset build grpo "
+                        "--mixed-only); all: every synthetic prompt")
+    p.add_argument("--grpo-steps", type=int, default=450)
+    p.add_argument("--grpo-lr", type=float, default=6e-4, help="peak learning rate (linear decay to 0)")
+    p.add_argument("--grpo-batch", type=int, default=128, help="completions per GRPO step (8 per prompt)")
     p.add_argument("--offline-prompts", type=int, default=1000, help="prompts sampled for DPO pairs and traces")
     p.add_argument("--offline-steps", type=int, default=150)
     p.add_argument("--offline-lr", type=float, default=1e-4)
@@ -142,12 +152,27 @@ def main(argv: list[str] | None = None) -> int:
                            "answer_proportion": m.get("answer_proportion")}
 
     if "grpo" in stages:
-        e = gradeset("train", "grpo", "--data", str(prompts), "--model", args.model, "--out", str(out / "grpo"),
+        grpo_data, curation = prompts, {"prompts": len(rows), "cpu_seconds": 0.0}
+        if args.grpo_prompts == "curated":
+            samples, graded = data / "grpo_samples.jsonl", data / "grpo_graded.jsonl"
+            grpo_data = data / "grpo_prompts.jsonl"
+            cpu = gradeset("generate", str(prompts), "--out", str(samples), "--backend", "transformers",
+                           "--model", args.model, "-n", "8", "--temperature", "1.0", "--max-tokens", tokens,
+                           "--seed", seed, "--quiet", log=log)["cpu_s"]
+            cpu += gradeset("verify", str(samples), "--out", str(graded), "--task", "math", "--quiet",
+                            log=log)["cpu_s"]
+            cpu += gradeset("build", "grpo", str(graded), "--out", str(grpo_data), "--mixed-only", "--quiet",
+                            log=log)["cpu_s"]
+            curation = {"prompts": len(read_jsonl(grpo_data)), "of": len(rows), "cpu_seconds": round(cpu, 1)}
+            if not curation["prompts"]:
+                raise SystemExit("no prompt had mixed right/wrong samples; use --grpo-prompts all")
+        e = gradeset("train", "grpo", "--data", str(grpo_data), "--model", args.model, "--out", str(out / "grpo"),
                      "--reward", "correctness", "--num-generations", "8", "--max-completion-length", tokens,
                      "--batch-size", str(args.grpo_batch), "--max-steps", str(args.grpo_steps),
                      "--lr", str(args.grpo_lr), "--seed", seed, "--logging-steps", "20",
-                     "--set", "temperature=1.0", "--set", "dataloader_num_workers=0", *evals, log=log)
-        results["grpo"] = stage_result(train_summary(out / "grpo"), e["cpu_s"])
+                     "--set", "temperature=1.0", "--set", "dataloader_num_workers=0",
+                     "--set", "lr_scheduler_type=linear", "--set", "gradient_checkpointing=false", *evals, log=log)
+        results["grpo"] = {**stage_result(train_summary(out / "grpo"), e["cpu_s"]), "curation": curation}
 
     if "dpo" in stages:
         samples, graded, pairs = data / "samples.jsonl", data / "graded.jsonl", data / "dpo_pairs.jsonl"
