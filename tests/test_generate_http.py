@@ -423,8 +423,11 @@ def test_ctrl_c_stops_gracefully_and_keeps_finished_work(tmp_path):
         # client is provably mid-run (all its slots waiting), not after a guessed delay
         srv.hold_after(answered)
         # faulthandler: if the client ever hangs after Ctrl-C, SIGABRT dumps where every thread is
+        # SIGINT back to its default in the child: a suite started in the background (`cmd &`
+        # in a script) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+                                env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         assert srv.wait_held(conc, timeout=120), "the client never filled its slots"
         proc.send_signal(signal.SIGINT)
         try:
