@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                            "answer_proportion": m.get("answer_proportion")}
 
     if "grpo" in stages:
-        grpo_data, curation = prompts, {"prompts": len(rows), "cpu_seconds": 0.0}
+        grpo_data, curation = prompts, {"prompts": len(rows), "of": len(rows), "cpu_seconds": 0.0}
         if args.grpo_prompts == "curated":
             samples, graded = data / "grpo_samples.jsonl", data / "grpo_graded.jsonl"
             grpo_data = data / "grpo_prompts.jsonl"

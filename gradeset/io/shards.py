@@ -112,7 +112,7 @@ class ShardWriter(Transaction):
     def __init__(self, folder: str | os.PathLike, shard_format: str = "jsonl",
                  rows_per_shard: int = 100_000, parameters: dict | None = None,
                  inputs: list[str] | None = None, resume: bool = False,
-                 fingerprint: Callable[[str], dict] | None = None):
+                 fingerprint: Callable[[str], dict] = input_fingerprint):
         if shard_format not in ("jsonl", "parquet"):
             raise GradesetError(f"shard format must be jsonl or parquet, not {shard_format!r}")
         self.path = Path(folder)
@@ -124,7 +124,7 @@ class ShardWriter(Transaction):
         clean_stale_temps(self.folder)
         existing = read_manifest(self.folder) if resume else None
         # ``fingerprint`` lets a runner checksum the inputs elsewhere (the Ray runner: on a worker)
-        self.inputs = [(fingerprint or input_fingerprint)(p) for p in (inputs or [])]
+        self.inputs = [fingerprint(p) for p in (inputs or [])]
         if existing is not None:
             self._check_resumable(existing)
             self.shards = {s["index"]: s for s in existing.get("shards", [])}
