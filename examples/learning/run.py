@@ -15,6 +15,8 @@ model that answers 44.5% of its held-out questions greedily), every stage is a p
   prompts whose samples are neither all right nor all wrong (a zero-variance group gives
   GRPO no gradient, so a step spent on it is wasted). ``--grpo-prompts all`` trains on every
   synthetic prompt instead.
+  ``--grpo-rounds R`` repeats curate-then-train R times, each round curating its own slice of
+  the prompts with the model the previous round trained (measured: no better on average here).
 - **dpo**: on-policy pairs: ``gradeset generate`` 8 samples per prompt from the model,
   ``gradeset verify``, ``gradeset build dpo`` (a right answer vs a wrong one of the same
   prompt), ``gradeset train dpo`` with an SFT term on the chosen answer
@@ -57,9 +59,10 @@ def gradeset(*args: str, log: list[dict]) -> dict:
     print(f"\n$ {shown}", flush=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
-    # one torch thread per command: on a 2-core laptop two threads fight the tokenizer and
-    # the sampler for the cores (measured: a GRPO step 2-3x slower)
-    env = {"OMP_NUM_THREADS": "1", **os.environ, "GRADESET_NO_PROGRESS": "1", "TOKENIZERS_PARALLELISM": "false",
+    # torch's own thread count (one per core) unless OMP_NUM_THREADS says otherwise: with gradient
+    # checkpointing off, a GRPO step of 128 completions is compute-bound (0.21 s on 2 threads, 0.33 s
+    # on one)
+    env = {**os.environ, "GRADESET_NO_PROGRESS": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     subprocess.run([sys.executable, "-m", "gradeset", *args], check=True, cwd=REPO, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -87,6 +90,69 @@ def stage_result(summary: dict, cpu_s: float) -> dict:
             "steps": summary["global_step"], "answer_proportion": m.get("answer_proportion")}
 
 
+def grpo_stage(args: argparse.Namespace, rows: list[dict], prompts: Path, data: Path, out: Path,
+               evals: list[str], log: list[dict]) -> dict:
+    """GRPO in ``--grpo-rounds`` rounds, each curating fresh prompts with the model it starts from.
+
+    A prompt's mix of right and wrong samples is a property of the model: as GRPO learns, groups
+    that were mixed become all right (the zero-variance share of a batch climbs from ~0.3 to
+    ~0.5 in one round), so each round re-runs gradeset's loop (generate -> verify -> build grpo
+    --mixed-only) with the current model on its own slice of the synthetic prompts."""
+    seed, tokens = str(args.seed), str(MAX_ANSWER_TOKENS)
+    rounds = args.grpo_rounds
+    model, seconds, cpu_train, steps, accuracy = args.model, 0.0, 0.0, 0, None
+    curations: list[dict] = []
+    per_round = max(1, len(rows) // rounds)
+    for r in range(rounds):
+        tag = "" if rounds == 1 else f"_r{r + 1}"
+        run = out / "grpo" if r == rounds - 1 else out / f"grpo{tag}"
+        grpo_data = prompts
+        curation = {"prompts": len(rows), "of": len(rows), "cpu_seconds": 0.0}
+        if args.grpo_prompts == "curated":
+            part = prompts if rounds == 1 else data / f"prompts{tag}.jsonl"
+            if rounds > 1:
+                chunk = rows[r * per_round:(r + 1) * per_round]
+                part.write_text("".join(json.dumps(x) + "\n" for x in chunk), encoding="utf-8")
+            samples, graded = data / f"grpo_samples{tag}.jsonl", data / f"grpo_graded{tag}.jsonl"
+            grpo_data = data / f"grpo_prompts{tag}.jsonl"
+            cpu = gradeset("generate", str(part), "--out", str(samples), "--backend", "transformers",
+                           "--model", model, "-n", "8", "--temperature", "1.0", "--max-tokens", tokens,
+                           "--seed", seed, "--quiet", log=log)["cpu_s"]
+            cpu += gradeset("verify", str(samples), "--out", str(graded), "--task", "math", "--quiet",
+                            log=log)["cpu_s"]
+            cpu += gradeset("build", "grpo", str(graded), "--out", str(grpo_data), "--mixed-only", "--quiet",
+                            log=log)["cpu_s"]
+            of = len(rows) if rounds == 1 else len(read_jsonl(part))
+            curation = {"prompts": len(read_jsonl(grpo_data)), "of": of, "cpu_seconds": round(cpu, 1)}
+            if not curation["prompts"]:
+                raise SystemExit("no prompt had mixed right/wrong samples; use --grpo-prompts all")
+        curations.append(curation)
+        round_steps = args.grpo_steps // rounds + (1 if r < args.grpo_steps % rounds else 0)
+        # only the last round is evaluated on the held-out questions (they stay unseen until then)
+        e = gradeset("train", "grpo", "--data", str(grpo_data), "--model", model, "--out", str(run),
+                     "--reward", "correctness", "--num-generations", "8", "--max-completion-length", tokens,
+                     "--batch-size", str(args.grpo_batch), "--max-steps", str(round_steps),
+                     "--lr", str(args.grpo_lr), "--seed", seed, "--logging-steps", "20",
+                     "--set", "temperature=1.0", "--set", "dataloader_num_workers=0",
+                     "--set", "lr_scheduler_type=linear", "--set", "gradient_checkpointing=false",
+                     *(evals if r == rounds - 1 else ["--task", "math", "--run-id", f"seed{args.seed}{tag}"]), log=log)
+        summary = train_summary(run)
+        seconds += summary["train_runtime_s"]
+        cpu_train += e["cpu_s"]
+        steps += summary["global_step"]
+        model = str(run / "model")
+        if r == rounds - 1:
+            accuracy = stage_result(summary, e["cpu_s"])
+    result = {**accuracy, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_train, 1), "steps": steps}
+    if rounds == 1:
+        result["curation"] = curations[0]
+    else:
+        result["curation"] = {"prompts": sum(c["prompts"] for c in curations), "of": len(rows),
+                              "cpu_seconds": round(sum(c["cpu_seconds"] for c in curations), 1),
+                              "rounds": curations}
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="run folder (results.json lands here)")
@@ -98,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grpo-prompts", choices=("curated", "all"), default="curated",
                    help="curated: only prompts with mixed right/wrong samples (gradeset build grpo "
                         "--mixed-only); all: every synthetic prompt")
-    p.add_argument("--grpo-steps", type=int, default=450)
+    p.add_argument("--grpo-steps", type=int, default=750, help="GRPO steps in all (split evenly over the rounds)")
+    p.add_argument("--grpo-rounds", type=int, default=1,
+                   help="curate-then-train rounds; each curates its own slice of the prompts with the model "
+                        "the previous round trained")
     p.add_argument("--grpo-lr", type=float, default=6e-4, help="peak learning rate (linear decay to 0)")
     p.add_argument("--grpo-batch", type=int, default=128, help="completions per GRPO step (8 per prompt)")
     p.add_argument("--offline-prompts", type=int, default=1000, help="prompts sampled for DPO pairs and traces")
@@ -106,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offline-lr", type=float, default=1e-4)
     args = p.parse_args(argv)
 
+    if args.grpo_rounds < 1 or args.grpo_steps < args.grpo_rounds:
+        p.error("--grpo-rounds must be at least 1 and at most --grpo-steps")
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
@@ -152,27 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                            "answer_proportion": m.get("answer_proportion")}
 
     if "grpo" in stages:
-        grpo_data, curation = prompts, {"prompts": len(rows), "of": len(rows), "cpu_seconds": 0.0}
-        if args.grpo_prompts == "curated":
-            samples, graded = data / "grpo_samples.jsonl", data / "grpo_graded.jsonl"
-            grpo_data = data / "grpo_prompts.jsonl"
-            cpu = gradeset("generate", str(prompts), "--out", str(samples), "--backend", "transformers",
-                           "--model", args.model, "-n", "8", "--temperature", "1.0", "--max-tokens", tokens,
-                           "--seed", seed, "--quiet", log=log)["cpu_s"]
-            cpu += gradeset("verify", str(samples), "--out", str(graded), "--task", "math", "--quiet",
-                            log=log)["cpu_s"]
-            cpu += gradeset("build", "grpo", str(graded), "--out", str(grpo_data), "--mixed-only", "--quiet",
-                            log=log)["cpu_s"]
-            curation = {"prompts": len(read_jsonl(grpo_data)), "of": len(rows), "cpu_seconds": round(cpu, 1)}
-            if not curation["prompts"]:
-                raise SystemExit("no prompt had mixed right/wrong samples; use --grpo-prompts all")
-        e = gradeset("train", "grpo", "--data", str(grpo_data), "--model", args.model, "--out", str(out / "grpo"),
-                     "--reward", "correctness", "--num-generations", "8", "--max-completion-length", tokens,
-                     "--batch-size", str(args.grpo_batch), "--max-steps", str(args.grpo_steps),
-                     "--lr", str(args.grpo_lr), "--seed", seed, "--logging-steps", "20",
-                     "--set", "temperature=1.0", "--set", "dataloader_num_workers=0",
-                     "--set", "lr_scheduler_type=linear", "--set", "gradient_checkpointing=false", *evals, log=log)
-        results["grpo"] = {**stage_result(train_summary(out / "grpo"), e["cpu_s"]), "curation": curation}
+        results["grpo"] = grpo_stage(args, rows, prompts, data, out, evals, log)
 
     if "dpo" in stages:
         samples, graded, pairs = data / "samples.jsonl", data / "graded.jsonl", data / "dpo_pairs.jsonl"
@@ -206,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     base = results.get("base", {}).get("accuracy")
     shown = {}
     for name, r in results.items():
-        delta = None if base is None else round(100 * (r["accuracy"] - base), 1)
+        delta = None if base is None else round(100 * (r["accuracy"] - base), 2)  # one question = 0.25
         shown[name] = {"accuracy": r["accuracy"], "answer_proportion": r.get("answer_proportion"),
                        "change_points": delta, "train_s": r["seconds"], "command_cpu_s": r["cpu_seconds"]}
     print("\n" + table(shown, ["accuracy", "answer_proportion", "change_points", "train_s", "command_cpu_s"]))
