@@ -111,7 +111,7 @@ def grpo_stage(args: argparse.Namespace, rows: list[dict], prompts: Path, data: 
         if args.grpo_prompts == "curated":
             part = prompts if rounds == 1 else data / f"prompts{tag}.jsonl"
             if rounds > 1:
-                chunk = rows[r * per_round:(r + 1) * per_round]
+                chunk = rows[r * per_round:] if r == rounds - 1 else rows[r * per_round:(r + 1) * per_round]
                 part.write_text("".join(json.dumps(x) + "\n" for x in chunk), encoding="utf-8")
             samples, graded = data / f"grpo_samples{tag}.jsonl", data / f"grpo_graded{tag}.jsonl"
             grpo_data = data / f"grpo_prompts{tag}.jsonl"
