@@ -90,6 +90,15 @@ def stage_result(summary: dict, cpu_s: float) -> dict:
             "steps": summary["global_step"], "answer_proportion": m.get("answer_proportion")}
 
 
+def sample_and_grade(prompts: Path, samples: Path, graded: Path, model: str, seed: str, log: list[dict]) -> float:
+    """8 samples per prompt from ``model`` at temperature 1, graded by the ``math`` verifier: the
+    on-policy data both GRPO's curation and the DPO pairs are built from. Returns CPU seconds."""
+    cpu = gradeset("generate", str(prompts), "--out", str(samples), "--backend", "transformers", "--model", model,
+                   "-n", "8", "--temperature", "1.0", "--max-tokens", str(MAX_ANSWER_TOKENS), "--seed", seed,
+                   "--quiet", log=log)["cpu_s"]
+    return cpu + gradeset("verify", str(samples), "--out", str(graded), "--task", "math", "--quiet", log=log)["cpu_s"]
+
+
 def grpo_stage(args: argparse.Namespace, rows: list[dict], prompts: Path, data: Path, out: Path,
                evals: list[str], log: list[dict]) -> dict:
     """GRPO in ``--grpo-rounds`` rounds, each curating fresh prompts with the model it starts from.
@@ -100,7 +109,7 @@ def grpo_stage(args: argparse.Namespace, rows: list[dict], prompts: Path, data: 
     --mixed-only) with the current model on its own slice of the synthetic prompts."""
     seed, tokens = str(args.seed), str(MAX_ANSWER_TOKENS)
     rounds = args.grpo_rounds
-    model, seconds, cpu_train, steps, accuracy = args.model, 0.0, 0.0, 0, None
+    model, seconds, cpu_train, steps, last = args.model, 0.0, 0.0, 0, {}
     curations: list[dict] = []
     per_round = max(1, len(rows) // rounds)
     for r in range(rounds):
@@ -109,21 +118,16 @@ def grpo_stage(args: argparse.Namespace, rows: list[dict], prompts: Path, data: 
         grpo_data = prompts
         curation = {"prompts": len(rows), "of": len(rows), "cpu_seconds": 0.0}
         if args.grpo_prompts == "curated":
-            part = prompts if rounds == 1 else data / f"prompts{tag}.jsonl"
+            part, part_rows = prompts, rows
             if rounds > 1:
-                chunk = rows[r * per_round:] if r == rounds - 1 else rows[r * per_round:(r + 1) * per_round]
-                part.write_text("".join(json.dumps(x) + "\n" for x in chunk), encoding="utf-8")
-            samples, graded = data / f"grpo_samples{tag}.jsonl", data / f"grpo_graded{tag}.jsonl"
-            grpo_data = data / f"grpo_prompts{tag}.jsonl"
-            cpu = gradeset("generate", str(part), "--out", str(samples), "--backend", "transformers",
-                           "--model", model, "-n", "8", "--temperature", "1.0", "--max-tokens", tokens,
-                           "--seed", seed, "--quiet", log=log)["cpu_s"]
-            cpu += gradeset("verify", str(samples), "--out", str(graded), "--task", "math", "--quiet",
-                            log=log)["cpu_s"]
+                part = data / f"prompts{tag}.jsonl"
+                part_rows = rows[r * per_round:] if r == rounds - 1 else rows[r * per_round:(r + 1) * per_round]
+                part.write_text("".join(json.dumps(x) + "\n" for x in part_rows), encoding="utf-8")
+            graded, grpo_data = data / f"grpo_graded{tag}.jsonl", data / f"grpo_prompts{tag}.jsonl"
+            cpu = sample_and_grade(part, data / f"grpo_samples{tag}.jsonl", graded, model, seed, log)
             cpu += gradeset("build", "grpo", str(graded), "--out", str(grpo_data), "--mixed-only", "--quiet",
                             log=log)["cpu_s"]
-            of = len(rows) if rounds == 1 else len(read_jsonl(part))
-            curation = {"prompts": len(read_jsonl(grpo_data)), "of": of, "cpu_seconds": round(cpu, 1)}
+            curation = {"prompts": len(read_jsonl(grpo_data)), "of": len(part_rows), "cpu_seconds": round(cpu, 1)}
             if not curation["prompts"]:
                 raise SystemExit("no prompt had mixed right/wrong samples; use --grpo-prompts all")
         curations.append(curation)
@@ -142,8 +146,8 @@ def grpo_stage(args: argparse.Namespace, rows: list[dict], prompts: Path, data: 
         steps += summary["global_step"]
         model = str(run / "model")
         if r == rounds - 1:
-            accuracy = stage_result(summary, e["cpu_s"])
-    result = {**accuracy, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_train, 1), "steps": steps}
+            last = stage_result(summary, e["cpu_s"])
+    result = {**last, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_train, 1), "steps": steps}
     if rounds == 1:
         result["curation"] = curations[0]
     else:
@@ -227,10 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "dpo" in stages:
         samples, graded, pairs = data / "samples.jsonl", data / "graded.jsonl", data / "dpo_pairs.jsonl"
-        cpu = gradeset("generate", str(offline), "--out", str(samples), "--backend", "transformers",
-                       "--model", args.model, "-n", "8", "--temperature", "1.0", "--max-tokens", tokens,
-                       "--seed", seed, "--quiet", log=log)["cpu_s"]
-        cpu += gradeset("verify", str(samples), "--out", str(graded), "--task", "math", "--quiet", log=log)["cpu_s"]
+        cpu = sample_and_grade(offline, samples, graded, args.model, seed, log)
         cpu += gradeset("build", "dpo", str(graded), "--out", str(pairs), "--quiet", log=log)["cpu_s"]
         e = gradeset("train", "dpo", "--data", str(pairs), "--model", args.model, "--out", str(out / "dpo"),
                      "--batch-size", "32", "--max-steps", str(args.offline_steps), "--lr", str(args.offline_lr),
